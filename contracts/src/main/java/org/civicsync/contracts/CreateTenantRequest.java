@@ -1,0 +1,4 @@
+package org.civicsync.contracts;
+
+/** Body of {@code POST /v1/admin/tenants}. */
+public record CreateTenantRequest(String tenantId) {}

@@ -1,0 +1,61 @@
+package org.civicsync.contracts;
+
+/**
+ * The error-code catalogue: every code the server returns, in a whole-request error body or in a
+ * per-mutation result. docs/protocol.md lists the same codes; a test keeps the two in step.
+ *
+ * <p>{@link #httpStatus()} is the status of a whole-request error. Codes that only ever appear
+ * inside a push result (a rejected or conflicting mutation in a 200 response) carry 200.
+ */
+public enum ErrorCode {
+  // Whole-request errors.
+  MALFORMED_JSON(400, "The body is not well-formed JSON (or not valid gzip when Content-Encoding: gzip)."),
+  INVALID_REQUEST(400, "The body or a parameter does not match the contract schema; `field` points at the first offending place."),
+  LIMIT_OUT_OF_RANGE(400, "`limit` is not an integer from 1 to 5000."),
+  CURSOR_INVALID(400, "The cursor was not issued by this server for this tenant and collection filter, or is ahead of the server (e.g. after a restore from backup): pull again from the beginning."),
+  UNAUTHENTICATED(401, "The bearer token is missing, unknown or revoked."),
+  FORBIDDEN(403, "The token is valid but may not do this (e.g. a device token on the admin API)."),
+  NOT_FOUND(404, "No such route or resource."),
+  METHOD_NOT_ALLOWED(405, "The route exists but not with this method."),
+  TENANT_EXISTS(409, "A tenant with this id already exists."),
+  TENANT_NOT_FOUND(404, "No tenant with this id."),
+  ENROLLMENT_CODE_INVALID(403, "The enrollment code is unknown, expired or used up."),
+  PAYLOAD_TOO_LARGE(413, "The body (after decompression) is larger than the configured limit (default 10 MiB)."),
+  TOO_MANY_MUTATIONS(413, "More than 5000 mutations in one push."),
+  UNSUPPORTED_MEDIA_TYPE(415, "The body is not application/json, or the Content-Encoding is not identity or gzip."),
+  INTERNAL(500, "An unexpected server fault; nothing was changed. Retry with the same mutations."),
+  UNAVAILABLE(503, "The store is not reachable; nothing was changed. Retry later."),
+
+  // Per-mutation outcomes inside a 200 push response.
+  UNKNOWN_COLLECTION(200, "The mutation names a collection the server does not define."),
+  VALIDATION_FAILED(200, "The record (after applying an update's fields) does not satisfy the collection's JSON Schema; `field` points at the offending field."),
+  RECORD_NOT_FOUND(200, "An update or delete names a record the server does not have."),
+  RECORD_EXISTS(200, "A create names a record id that already exists (or existed and was deleted)."),
+  RECORD_DELETED(200, "An update or delete names a record that has been deleted at the version the client saw."),
+  INVALID_BASE_VERSION(200, "baseVersion is newer than any version the server issued for the record."),
+  VERSION_CONFLICT(200, "baseVersion is older than the server's version: the change was not applied; the current server record is returned."),
+  MUTATION_ID_REUSED(200, "This mutationId was already used for a mutation with different content; this one was not applied.");
+
+  private final int httpStatus;
+  private final String description;
+
+  ErrorCode(int httpStatus, String description) {
+    this.httpStatus = httpStatus;
+    this.description = description;
+  }
+
+  /** HTTP status of a whole-request error with this code; 200 for per-mutation codes. */
+  public int httpStatus() {
+    return httpStatus;
+  }
+
+  /** What the code means and what a client should do, as written in docs/protocol.md. */
+  public String description() {
+    return description;
+  }
+
+  /** True when the code only appears inside a push result, never as a whole-request error. */
+  public boolean perMutation() {
+    return httpStatus == 200;
+  }
+}

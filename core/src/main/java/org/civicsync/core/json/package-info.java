@@ -1,0 +1,2 @@
+/** The one Jackson configuration every CivicSync component uses for wire JSON. */
+package org.civicsync.core.json;

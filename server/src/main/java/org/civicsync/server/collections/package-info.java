@@ -1,0 +1,2 @@
+/** Loading collection definitions: the built-in ones plus JSON/YAML files from a directory. */
+package org.civicsync.server.collections;

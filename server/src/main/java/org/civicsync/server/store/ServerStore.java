@@ -1,0 +1,73 @@
+package org.civicsync.server.store;
+
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.function.Function;
+
+/**
+ * Durable storage of tenants, devices, the event log and the projection.
+ *
+ * <p>The one rule every implementation must keep is in {@link #write}: write transactions of a
+ * tenant are serialised by a per-tenant change counter taken first and released at commit, so the
+ * projection's sequence numbers are handed out in commit order. {@link #pull} then never returns
+ * a cursor that a later commit could sort before — the change feed has no gaps.
+ *
+ * <p>Implementations are thread-safe. Methods throw {@link StoreUnavailableException} when the
+ * database cannot be reached; nothing is half-written in that case.
+ */
+public interface ServerStore extends AutoCloseable {
+
+  /** Creates a tenant (and its change counter at 0); {@code false} if the id is taken. */
+  boolean createTenant(TenantRow tenant);
+
+  Optional<TenantRow> findTenant(String tenantId);
+
+  /** Every tenant id, sorted. */
+  List<String> tenantIds();
+
+  void insertEnrollmentCode(EnrollmentCodeRow code);
+
+  /**
+   * Atomically uses up one use of a code that exists, has not expired at {@code now} and has uses
+   * left; returns the code as it was before, or empty (and changes nothing) otherwise.
+   */
+  Optional<EnrollmentCodeRow> redeemEnrollmentCode(String codeHash, Instant now);
+
+  void insertDevice(DeviceRow device);
+
+  Optional<DeviceRow> findDeviceByTokenHash(String tokenHash);
+
+  /** Records that the device pulled at {@code at}. */
+  void markPulled(String tenantId, UUID deviceId, Instant at);
+
+  /** A server-wide setting (e.g. the admin token's hash). */
+  Optional<String> setting(String key);
+
+  void putSetting(String key, String value);
+
+  /**
+   * Runs {@code work} in one transaction of {@code tenantId} holding the tenant's change-counter
+   * lock, and commits it when {@code work} returns; rolls everything back when it throws.
+   *
+   * @throws IllegalArgumentException when the tenant does not exist
+   */
+  <T> T write(String tenantId, Function<WriteTx, T> work);
+
+  /** The tenant's last assigned sequence number (0 for a new tenant). */
+  long head(String tenantId);
+
+  /**
+   * Projection rows of the tenant with {@code seq > afterSeq}, ascending by seq, at most {@code
+   * limit}, restricted to {@code collections} unless it is empty. Reads one consistent snapshot.
+   */
+  PullPage pull(String tenantId, long afterSeq, int limit, Set<String> collections);
+
+  /** Throws {@link StoreUnavailableException} unless the database answers now. */
+  void ping();
+
+  @Override
+  void close();
+}

@@ -1,0 +1,40 @@
+package org.civicsync.server.store;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.civicsync.contracts.Mutation;
+import org.civicsync.contracts.MutationResult;
+import org.civicsync.core.json.Json;
+
+/** The JSON text forms stores keep for log entries and record data. */
+public final class StoreJson {
+  private StoreJson() {}
+
+  public static String write(Object value) {
+    try {
+      return Json.mapper().writeValueAsString(value);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("cannot serialise " + value.getClass().getSimpleName(), e);
+    }
+  }
+
+  public static ObjectNode object(String json) {
+    return read(json, ObjectNode.class);
+  }
+
+  public static Mutation mutation(String json) {
+    return read(json, Mutation.class);
+  }
+
+  public static MutationResult result(String json) {
+    return read(json, MutationResult.class);
+  }
+
+  private static <T> T read(String json, Class<T> type) {
+    try {
+      return Json.mapper().readValue(json, type);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("stored " + type.getSimpleName() + " is not readable: " + e.getOriginalMessage(), e);
+    }
+  }
+}

@@ -1,0 +1,65 @@
+package org.civicsync.testing;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.Random;
+import java.util.UUID;
+import org.civicsync.contracts.Mutation;
+import org.civicsync.contracts.MutationOp;
+import org.civicsync.core.json.Json;
+
+/** Realistic clinic mutations, reproducible from a seeded {@link Random}. */
+public final class Fixtures {
+  private static final String[] GIVEN = {"Nimali", "Kasun", "Tharindu", "Dilani", "Ruwan", "Chamari", "Sunil", "Ishara"};
+  private static final String[] FAMILY = {"Perera", "Fernando", "Silva", "Jayasinghe", "Bandara", "Wickramasinghe"};
+
+  private final Random random;
+  private long deviceSeq;
+
+  public Fixtures(long seed) {
+    this.random = new Random(seed);
+  }
+
+  public UUID uuid() {
+    return new UUID(random.nextLong(), random.nextLong() & 0x0fffffffffffffffL | 0x4000000000000000L);
+  }
+
+  /** Data of a valid appointment. */
+  public ObjectNode appointment() {
+    ObjectNode d = Json.mapper().createObjectNode();
+    d.put("patientName", GIVEN[random.nextInt(GIVEN.length)] + " " + FAMILY[random.nextInt(FAMILY.length)]);
+    d.put("patientPhone", "+9477" + (1000000 + random.nextInt(8999999)));
+    d.put("clinicId", "clinic-" + (1 + random.nextInt(40)));
+    d.put("slotStart", Instant.parse("2026-12-01T03:00:00Z").plus(random.nextInt(2000) * 15L, ChronoUnit.MINUTES).toString());
+    d.putArray("notes").add("booked offline");
+    return d;
+  }
+
+  public Mutation create(UUID recordId) {
+    return create(recordId, appointment());
+  }
+
+  public Mutation create(UUID recordId, ObjectNode data) {
+    return new Mutation(uuid(), ++deviceSeq, "appointments", recordId, MutationOp.CREATE, 0, data, now());
+  }
+
+  public Mutation update(UUID recordId, long baseVersion, ObjectNode patch) {
+    return new Mutation(uuid(), ++deviceSeq, "appointments", recordId, MutationOp.UPDATE, baseVersion, patch, now());
+  }
+
+  public Mutation delete(UUID recordId, long baseVersion) {
+    return new Mutation(uuid(), ++deviceSeq, "appointments", recordId, MutationOp.DELETE, baseVersion, null, now());
+  }
+
+  /** A patch setting one string field. */
+  public static ObjectNode patch(String field, String value) {
+    ObjectNode p = Json.mapper().createObjectNode();
+    p.put(field, value);
+    return p;
+  }
+
+  private static String now() {
+    return Instant.now().truncatedTo(ChronoUnit.MILLIS).toString();
+  }
+}

@@ -1,0 +1,700 @@
+package org.civicsync.testing;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.civicsync.contracts.Change;
+import org.civicsync.contracts.ChangeOp;
+import org.civicsync.contracts.CreateTenantRequest;
+import org.civicsync.contracts.EnrollRequest;
+import org.civicsync.contracts.EnrollResponse;
+import org.civicsync.contracts.EnrollmentCode;
+import org.civicsync.contracts.EnrollmentCodeRequest;
+import org.civicsync.contracts.ErrorCode;
+import org.civicsync.contracts.Mutation;
+import org.civicsync.contracts.MutationOp;
+import org.civicsync.contracts.MutationResult;
+import org.civicsync.contracts.MutationStatus;
+import org.civicsync.contracts.PullResponse;
+import org.civicsync.contracts.PushRequest;
+import org.civicsync.contracts.PushResponse;
+import org.civicsync.core.collections.CollectionCatalog;
+import org.civicsync.core.json.Json;
+import org.civicsync.server.ApiException;
+import org.civicsync.server.projection.ProjectionRebuilder;
+import org.civicsync.server.pull.Cursor;
+import org.civicsync.server.pull.PullService;
+import org.civicsync.server.push.PushService;
+import org.civicsync.server.store.PullPage;
+import org.civicsync.server.store.ServerStore;
+import org.civicsync.server.store.StoredRecord;
+import org.civicsync.server.tenancy.Caller;
+import org.civicsync.server.tenancy.TenancyService;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInfo;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * The one contract every {@link ServerStore} must pass, run through the real services. A store
+ * module subclasses it and says how to open its store; each test works in a tenant of its own, so
+ * one store serves the whole class and tenant isolation is exercised all along.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+public abstract class ServerStoreContract {
+  private static final AtomicInteger TENANTS = new AtomicInteger();
+
+  protected ServerStore store;
+  private CollectionCatalog catalog;
+  private TenancyService tenancy;
+  private PushService push;
+  private PullService pull;
+  private Fixtures fx;
+  private Caller.Device device;
+
+  /** Opens a fresh, empty, migrated store. Called once per test class. */
+  protected abstract ServerStore openStore();
+
+  @BeforeAll
+  void openOnce() {
+    store = openStore();
+    catalog = CollectionCatalog.of(CollectionCatalog.builtInDefinitions());
+    tenancy = new TenancyService(store, Clock.systemUTC());
+    push = new PushService(store, catalog, Clock.systemUTC());
+    pull = new PullService(store, catalog, Clock.systemUTC());
+  }
+
+  @AfterAll
+  void closeOnce() {
+    store.close();
+  }
+
+  @BeforeEach
+  void freshTenant(TestInfo info) {
+    fx = new Fixtures(info.getDisplayName().hashCode());
+    device = newDevice(newTenant());
+  }
+
+  // ---------------------------------------------------------------- applying
+
+  @Test
+  void createIsAppliedAsVersionOneAndAppearsInTheFeed() {
+    UUID id = fx.uuid();
+    MutationResult r = push(fx.create(id)).get(0);
+    assertThat(r.status()).isEqualTo(MutationStatus.APPLIED);
+    assertThat(r.version()).isEqualTo(1);
+    List<Change> feed = pullAll(device, Set.of());
+    assertThat(feed).singleElement().satisfies(c -> {
+      assertThat(c.recordId()).isEqualTo(id);
+      assertThat(c.op()).isEqualTo(ChangeOp.UPSERT);
+      assertThat(c.version()).isEqualTo(1);
+      assertThat(c.data().path("status").asText()).as("schema default filled in").isEqualTo("booked");
+    });
+  }
+
+  @Test
+  void updateReplacesGivenFieldsAndRemovesNullFields() {
+    UUID id = fx.uuid();
+    push(fx.create(id));
+    ObjectNode patch = Fixtures.patch("status", "checked_in");
+    patch.putNull("patientPhone");
+    MutationResult r = push(fx.update(id, 1, patch)).get(0);
+    assertThat(r.status()).isEqualTo(MutationStatus.APPLIED);
+    assertThat(r.version()).isEqualTo(2);
+    Change c = pullAll(device, Set.of()).get(0);
+    assertThat(c.data().path("status").asText()).isEqualTo("checked_in");
+    assertThat(c.data().has("patientPhone")).isFalse();
+    assertThat(c.data().path("patientName").asText()).isNotEmpty();
+  }
+
+  @Test
+  void deleteLeavesATombstoneInTheFeed() {
+    UUID id = fx.uuid();
+    push(fx.create(id));
+    MutationResult r = push(fx.delete(id, 1)).get(0);
+    assertThat(r.version()).isEqualTo(2);
+    Change c = pullAll(device, Set.of()).get(0);
+    assertThat(c.op()).isEqualTo(ChangeOp.DELETE);
+    assertThat(c.version()).isEqualTo(2);
+    assertThat(c.data()).isNull();
+  }
+
+  @Test
+  void mutationsOfOneRecordInOnePushApplyInOrder() {
+    UUID id = fx.uuid();
+    List<MutationResult> rs = push(fx.create(id), fx.update(id, 1, Fixtures.patch("status", "checked_in")),
+        fx.update(id, 2, Fixtures.patch("status", "completed")));
+    assertThat(rs).extracting(MutationResult::version).containsExactly(1L, 2L, 3L);
+    assertThat(pullAll(device, Set.of())).singleElement()
+        .satisfies(c -> assertThat(c.data().path("status").asText()).isEqualTo("completed"));
+  }
+
+  @Test
+  void aPushOfAThousandMutationsIsAppliedWhole() {
+    List<Mutation> ms = new ArrayList<>();
+    for (int i = 0; i < 1000; i++) {
+      ms.add(fx.create(fx.uuid()));
+    }
+    List<MutationResult> rs = push(ms.toArray(Mutation[]::new));
+    assertThat(rs).hasSize(1000).allMatch(r -> r.status() == MutationStatus.APPLIED);
+    assertThat(pullAll(device, Set.of())).hasSize(1000);
+  }
+
+  // ---------------------------------------------------------------- rejecting
+
+  @Test
+  void schemaViolationIsRejectedWithTheFieldAndDoesNotBlockTheRest() {
+    ObjectNode bad = fx.appointment();
+    bad.remove("clinicId");
+    UUID good = fx.uuid();
+    List<MutationResult> rs = push(fx.create(fx.uuid(), bad), fx.create(good));
+    assertThat(rs.get(0).status()).isEqualTo(MutationStatus.REJECTED);
+    assertThat(rs.get(0).error().code()).isEqualTo("VALIDATION_FAILED");
+    assertThat(rs.get(0).error().field()).isEqualTo("/data/clinicId");
+    assertThat(rs.get(1).status()).isEqualTo(MutationStatus.APPLIED);
+    assertThat(pullAll(device, Set.of())).extracting(Change::recordId).containsExactly(good);
+  }
+
+  @Test
+  void updateThatBreaksTheSchemaIsRejectedAndChangesNothing() {
+    UUID id = fx.uuid();
+    push(fx.create(id));
+    MutationResult r = push(fx.update(id, 1, Fixtures.patch("slotStart", "next tuesday"))).get(0);
+    assertThat(r.error().code()).isEqualTo("VALIDATION_FAILED");
+    assertThat(r.error().field()).isEqualTo("/data/slotStart");
+    assertThat(pullAll(device, Set.of()).get(0).version()).isEqualTo(1);
+  }
+
+  @Test
+  void unknownCollectionIsRejected() {
+    Mutation m = fx.create(fx.uuid());
+    Mutation other = new Mutation(m.mutationId(), m.deviceSeq(), "land_parcels", m.recordId(), MutationOp.CREATE, 0, m.data(), m.clientTime());
+    assertThat(push(other).get(0).error().code()).isEqualTo("UNKNOWN_COLLECTION");
+  }
+
+  @Test
+  void createOfAnExistingOrDeletedRecordIsRejected() {
+    UUID id = fx.uuid();
+    push(fx.create(id));
+    assertThat(push(fx.create(id)).get(0).error().code()).isEqualTo("RECORD_EXISTS");
+    push(fx.delete(id, 1));
+    assertThat(push(fx.create(id)).get(0).error().code()).isEqualTo("RECORD_EXISTS");
+  }
+
+  @Test
+  void updateOrDeleteOfAMissingRecordIsRejected() {
+    assertThat(push(fx.update(fx.uuid(), 1, Fixtures.patch("status", "completed"))).get(0).error().code())
+        .isEqualTo("RECORD_NOT_FOUND");
+    assertThat(push(fx.delete(fx.uuid(), 1)).get(0).error().code()).isEqualTo("RECORD_NOT_FOUND");
+  }
+
+  @Test
+  void updateOfARecordWhoseDeletionTheClientSawIsRejected() {
+    UUID id = fx.uuid();
+    push(fx.create(id));
+    push(fx.delete(id, 1));
+    assertThat(push(fx.update(id, 2, Fixtures.patch("status", "completed"))).get(0).error().code())
+        .isEqualTo("RECORD_DELETED");
+  }
+
+  @Test
+  void baseVersionNewerThanTheServersIsRejected() {
+    UUID id = fx.uuid();
+    push(fx.create(id));
+    assertThat(push(fx.update(id, 5, Fixtures.patch("status", "completed"))).get(0).error().code())
+        .isEqualTo("INVALID_BASE_VERSION");
+  }
+
+  // ---------------------------------------------------------------- conflicts
+
+  @Test
+  void pushWithStaleBaseVersionReturnsConflictWithTheServerRecord() {
+    UUID id = fx.uuid();
+    push(fx.create(id));
+    push(fx.update(id, 1, Fixtures.patch("status", "checked_in")));
+    MutationResult r = push(fx.update(id, 1, Fixtures.patch("status", "cancelled"))).get(0);
+    assertThat(r.status()).isEqualTo(MutationStatus.CONFLICT);
+    assertThat(r.error().code()).isEqualTo("VERSION_CONFLICT");
+    assertThat(r.serverRecord().version()).isEqualTo(2);
+    assertThat(r.serverRecord().data().path("status").asText()).isEqualTo("checked_in");
+    assertThat(pullAll(device, Set.of()).get(0).data().path("status").asText()).isEqualTo("checked_in");
+  }
+
+  @Test
+  void staleDeleteOfADeletedRecordIsAConflictShowingTheTombstone() {
+    UUID id = fx.uuid();
+    push(fx.create(id));
+    push(fx.delete(id, 1));
+    MutationResult r = push(fx.update(id, 1, Fixtures.patch("status", "completed"))).get(0);
+    assertThat(r.status()).isEqualTo(MutationStatus.CONFLICT);
+    assertThat(r.serverRecord().deleted()).isTrue();
+    assertThat(r.serverRecord().data()).isNull();
+  }
+
+  // ---------------------------------------------------------------- idempotency
+
+  @Test
+  void replayOfAnAppliedMutationReturnsTheFirstResultAndChangesNothing() {
+    UUID id = fx.uuid();
+    Mutation create = fx.create(id);
+    MutationResult first = push(create).get(0);
+    long head = store.head(device.tenantId());
+    MutationResult again = push(create).get(0);
+    assertThat(again.replayed()).isTrue();
+    assertThat(again.asReplay()).isEqualTo(first.asReplay());
+    assertThat(store.head(device.tenantId())).isEqualTo(head);
+    assertThat(pullAll(device, Set.of())).hasSize(1);
+  }
+
+  @Test
+  void replayIsRecognisedWhateverTheJsonSpacingOrMemberOrder() throws Exception {
+    Mutation create = fx.create(fx.uuid());
+    push(create);
+    ObjectNode reordered = Json.mapper().createObjectNode();
+    ObjectNode data = create.data();
+    List<String> names = new ArrayList<>();
+    data.fieldNames().forEachRemaining(names::add);
+    Collections.reverse(names);
+    names.forEach(n -> reordered.set(n, data.get(n)));
+    Mutation same = new Mutation(create.mutationId(), create.deviceSeq(), create.collection(), create.recordId(),
+        create.op(), create.baseVersion(), reordered, create.clientTime());
+    assertThat(push(same).get(0).replayed()).isTrue();
+  }
+
+  @Test
+  void replayOfARejectionOrConflictReturnsTheSameOutcomeEvenAfterTheRecordChanged() {
+    UUID id = fx.uuid();
+    push(fx.create(id));
+    push(fx.update(id, 1, Fixtures.patch("status", "checked_in")));
+    Mutation stale = fx.update(id, 1, Fixtures.patch("status", "cancelled"));
+    MutationResult first = push(stale).get(0);
+    push(fx.update(id, 2, Fixtures.patch("status", "completed")));
+    MutationResult again = push(stale).get(0);
+    assertThat(again.status()).isEqualTo(MutationStatus.CONFLICT);
+    assertThat(again.serverRecord()).isEqualTo(first.serverRecord());
+    assertThat(again.replayed()).isTrue();
+  }
+
+  @Test
+  void sameMutationIdWithOtherContentIsRejectedAsReusedAndTheFirstStands() {
+    UUID id = fx.uuid();
+    Mutation create = fx.create(id);
+    push(create);
+    ObjectNode other = fx.appointment();
+    Mutation forged = new Mutation(create.mutationId(), create.deviceSeq(), "appointments", id, MutationOp.CREATE, 0, other, create.clientTime());
+    MutationResult r = push(forged).get(0);
+    assertThat(r.status()).isEqualTo(MutationStatus.REJECTED);
+    assertThat(r.error().code()).isEqualTo("MUTATION_ID_REUSED");
+    ObjectNode expected = create.data().deepCopy().put("status", "booked");
+    assertThat(pullAll(device, Set.of())).singleElement().satisfies(c -> assertThat(c.data()).isEqualTo(expected));
+    assertThat(push(create).get(0).replayed()).as("the first content still replays").isTrue();
+  }
+
+  @Test
+  void duplicateWithinOnePushIsAReplayOfItsFirstCopy() {
+    Mutation create = fx.create(fx.uuid());
+    List<MutationResult> rs = push(create, create);
+    assertThat(rs.get(0).replayed()).isNull();
+    assertThat(rs.get(1).replayed()).isTrue();
+    assertThat(rs.get(1).version()).isEqualTo(1);
+    assertThat(pullAll(device, Set.of())).hasSize(1);
+  }
+
+  @Test
+  void concurrentDuplicatePushesApplyEachMutationExactlyOnce() throws Exception {
+    List<Mutation> batch = new ArrayList<>();
+    for (int i = 0; i < 50; i++) {
+      batch.add(fx.create(fx.uuid()));
+    }
+    int senders = 6;
+    ExecutorService pool = Executors.newFixedThreadPool(senders);
+    CountDownLatch go = new CountDownLatch(1);
+    List<Future<PushResponse>> fs = new ArrayList<>();
+    for (int i = 0; i < senders; i++) {
+      fs.add(pool.submit(() -> {
+        go.await();
+        return push.push(device, new PushRequest(batch));
+      }));
+    }
+    go.countDown();
+    int fresh = 0;
+    for (Future<PushResponse> f : fs) {
+      for (MutationResult r : f.get(60, TimeUnit.SECONDS).results()) {
+        assertThat(r.status()).isEqualTo(MutationStatus.APPLIED);
+        assertThat(r.version()).isEqualTo(1);
+        if (r.replayed() == null) {
+          fresh++;
+        }
+      }
+    }
+    pool.shutdown();
+    assertThat(fresh).as("each mutation applied by exactly one of the duplicate pushes").isEqualTo(50);
+    assertThat(store.head(device.tenantId())).isEqualTo(50);
+    assertThat(pullAll(device, Set.of())).hasSize(50);
+  }
+
+  // ---------------------------------------------------------------- the feed
+
+  @Test
+  void feedPagesWalkEveryRecordOnceInCommitOrderAtItsLatestState() {
+    List<UUID> ids = new ArrayList<>();
+    for (int i = 0; i < 25; i++) {
+      UUID id = fx.uuid();
+      ids.add(id);
+      push(fx.create(id));
+    }
+    push(fx.update(ids.get(3), 1, Fixtures.patch("status", "completed")));
+    push(fx.delete(ids.get(7), 1));
+    List<Change> all = new ArrayList<>();
+    Optional<String> cursor = Optional.empty();
+    Cursor last = null;
+    int pages = 0;
+    while (true) {
+      PullResponse page = pull.pull(device, cursor, Optional.of("4"), Optional.empty());
+      pages++;
+      assertThat(page.changes().size()).isLessThanOrEqualTo(4);
+      Cursor c = Cursor.decode(page.cursor(), device.tenantId(), Set.of());
+      if (last != null) {
+        assertThat(c).isGreaterThanOrEqualTo(last);
+      }
+      last = c;
+      all.addAll(page.changes());
+      cursor = Optional.of(page.cursor());
+      if (!page.hasMore()) {
+        break;
+      }
+    }
+    assertThat(pages).isEqualTo(7);
+    assertThat(all).extracting(Change::recordId).doesNotHaveDuplicates().hasSize(25);
+    List<UUID> expectedOrder = new ArrayList<>(ids);
+    expectedOrder.remove(ids.get(3));
+    expectedOrder.remove(ids.get(7));
+    expectedOrder.add(ids.get(3));
+    expectedOrder.add(ids.get(7));
+    assertThat(all).extracting(Change::recordId).containsExactlyElementsOf(expectedOrder);
+    assertThat(all.get(23).version()).isEqualTo(2);
+    assertThat(all.get(24).op()).isEqualTo(ChangeOp.DELETE);
+    PullResponse empty = pull.pull(device, cursor, Optional.empty(), Optional.empty());
+    assertThat(empty.changes()).isEmpty();
+    assertThat(empty.hasMore()).isFalse();
+    assertThat(Cursor.decode(empty.cursor(), device.tenantId(), Set.of())).isEqualTo(last);
+  }
+
+  @Test
+  void laterChangeOfAnAlreadyPulledRecordArrivesAfterTheCursor() {
+    UUID id = fx.uuid();
+    push(fx.create(id));
+    PullResponse first = pull.pull(device, Optional.empty(), Optional.empty(), Optional.empty());
+    push(fx.update(id, 1, Fixtures.patch("status", "checked_in")));
+    PullResponse next = pull.pull(device, Optional.of(first.cursor()), Optional.empty(), Optional.empty());
+    assertThat(next.changes()).singleElement().satisfies(c -> assertThat(c.version()).isEqualTo(2));
+  }
+
+  @Test
+  void collectionsFilterNarrowsTheFeedAndBindsTheCursor() {
+    push(fx.create(fx.uuid()));
+    ObjectNode claim = Json.mapper().createObjectNode().put("farmerId", "F-1").put("crop", "paddy").put("season", "maha-2026");
+    Mutation m = new Mutation(fx.uuid(), 99, "subsidy_claims", fx.uuid(), MutationOp.CREATE, 0, claim, Instant.now().toString());
+    assertThat(push(m).get(0).status()).isEqualTo(MutationStatus.APPLIED);
+    PullResponse claims = pull.pull(device, Optional.empty(), Optional.empty(), Optional.of("subsidy_claims"));
+    assertThat(claims.changes()).extracting(Change::collection).containsExactly("subsidy_claims");
+    assertThatThrownBy(() -> pull.pull(device, Optional.of(claims.cursor()), Optional.empty(), Optional.empty()))
+        .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.CURSOR_INVALID));
+    assertThatThrownBy(() -> pull.pull(device, Optional.empty(), Optional.empty(), Optional.of("land_parcels")))
+        .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.INVALID_REQUEST));
+  }
+
+  @Test
+  void badCursorsAndLimitsAreRefused() {
+    for (String bad : List.of("not-a-cursor", "djEuOTk5OTkuYWJj", "!!")) {
+      assertThatThrownBy(() -> pull.pull(device, Optional.of(bad), Optional.empty(), Optional.empty()))
+          .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.CURSOR_INVALID));
+    }
+    for (String bad : List.of("0", "5001", "-1", "ten", "1e3")) {
+      assertThatThrownBy(() -> pull.pull(device, Optional.empty(), Optional.of(bad), Optional.empty()))
+          .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.LIMIT_OUT_OF_RANGE));
+    }
+  }
+
+  @Test
+  void cursorAheadOfTheServerIsRefused() {
+    push(fx.create(fx.uuid()));
+    String ahead = Cursor.start(device.tenantId(), Set.of()).at(1_000).encode();
+    assertThatThrownBy(() -> pull.pull(device, Optional.of(ahead), Optional.empty(), Optional.empty()))
+        .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.CURSOR_INVALID));
+  }
+
+  // ---------------------------------------------------------------- tenancy
+
+  @Test
+  void tenantsSeeOnlyTheirOwnRecordsAndMutationIdsAreKeyedPerTenant() {
+    Caller.Device other = newDevice(newTenant());
+    Mutation create = fx.create(fx.uuid());
+    push(create);
+    assertThat(pullAll(other, Set.of())).isEmpty();
+    MutationResult inOther = push.push(other, new PushRequest(List.of(create))).results().get(0);
+    assertThat(inOther.status()).isEqualTo(MutationStatus.APPLIED);
+    assertThat(inOther.replayed()).as("same mutationId in another tenant is a new mutation").isNull();
+    assertThat(pullAll(other, Set.of())).hasSize(1);
+    assertThat(pullAll(device, Set.of())).hasSize(1);
+    String otherCursor = pull.pull(other, Optional.empty(), Optional.empty(), Optional.empty()).cursor();
+    assertThatThrownBy(() -> pull.pull(device, Optional.of(otherCursor), Optional.empty(), Optional.empty()))
+        .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.CURSOR_INVALID));
+  }
+
+  @Test
+  void enrollmentCodeIsUsableOnlyUpToMaxUsesAndUntilItExpires() throws Exception {
+    String tenant = newTenant();
+    EnrollmentCode code = tenancy.issueEnrollmentCode(tenant, new EnrollmentCodeRequest("team", 1, 3));
+    int senders = 8;
+    ExecutorService pool = Executors.newFixedThreadPool(senders);
+    AtomicInteger ok = new AtomicInteger();
+    List<Future<?>> fs = new ArrayList<>();
+    for (int i = 0; i < senders; i++) {
+      fs.add(pool.submit(() -> {
+        try {
+          tenancy.enroll(new EnrollRequest(code.code().toLowerCase(java.util.Locale.ROOT), "tablet", null));
+          ok.incrementAndGet();
+        } catch (ApiException e) {
+          assertThat(e.code()).isEqualTo(ErrorCode.ENROLLMENT_CODE_INVALID);
+        }
+      }));
+    }
+    for (Future<?> f : fs) {
+      f.get(30, TimeUnit.SECONDS);
+    }
+    pool.shutdown();
+    assertThat(ok.get()).isEqualTo(3);
+    TenancyService later = new TenancyService(store, Clock.fixed(Instant.now().plusSeconds(7200), java.time.ZoneOffset.UTC));
+    EnrollmentCode fresh = tenancy.issueEnrollmentCode(tenant, new EnrollmentCodeRequest(null, 1, 5));
+    assertThatThrownBy(() -> later.enroll(new EnrollRequest(fresh.code(), "late tablet", null)))
+        .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.ENROLLMENT_CODE_INVALID));
+  }
+
+  @Test
+  void tokensAuthenticateTheirDeviceAndPushAndPullTimesAreRecorded() {
+    String tenant = newTenant();
+    EnrollResponse e = tenancy.enroll(new EnrollRequest(tenancy.issueEnrollmentCode(tenant, new EnrollmentCodeRequest(null, null, null)).code(), "t", null));
+    Caller.Device d = (Caller.Device) tenancy.authenticate(Optional.of(e.token()));
+    assertThat(d.row().lastPushAt()).isNull();
+    push.push(d, new PushRequest(List.of(fx.create(fx.uuid()))));
+    pull.pull(d, Optional.empty(), Optional.empty(), Optional.empty());
+    Caller.Device again = (Caller.Device) tenancy.authenticate(Optional.of(e.token()));
+    assertThat(again.row().lastPushAt()).isNotNull();
+    assertThat(again.row().lastPullAt()).isNotNull();
+    assertThatThrownBy(() -> tenancy.authenticate(Optional.of(e.token() + "x")))
+        .isInstanceOfSatisfying(ApiException.class, x -> assertThat(x.code()).isEqualTo(ErrorCode.UNAUTHENTICATED));
+  }
+
+  @Test
+  void creatingATenantTwiceIsRefused() {
+    String t = newTenant();
+    assertThatThrownBy(() -> tenancy.createTenant(new CreateTenantRequest(t)))
+        .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.TENANT_EXISTS));
+  }
+
+  // ---------------------------------------------------------------- atomicity and rebuilds
+
+  @Test
+  void aWriteTransactionThatFailsLeavesNothingBehind() {
+    push(fx.create(fx.uuid()));
+    long head = store.head(device.tenantId());
+    Mutation m = fx.create(fx.uuid());
+    assertThatThrownBy(() -> store.write(device.tenantId(), tx -> {
+      tx.appendLog(List.of(new org.civicsync.server.store.LoggedMutation(head + 1, m, "x", device.deviceId(),
+          MutationResult.applied(m.mutationId(), m.recordId(), 1), Instant.now())));
+      tx.putRecords(List.of(new StoredRecord("appointments", m.recordId(), 1, false, m.data(), head + 1, Instant.now())));
+      tx.advanceHead(head + 1);
+      throw new IllegalStateException("boom");
+    })).hasMessage("boom");
+    assertThat(store.head(device.tenantId())).isEqualTo(head);
+    assertThat(pullAll(device, Set.of())).hasSize(1);
+    assertThat(push(m).get(0).replayed()).as("the failed transaction did not occupy the mutationId").isNull();
+  }
+
+  @Test
+  void rebuildingTheProjectionFromTheLogReproducesItExactly() {
+    List<UUID> ids = new ArrayList<>();
+    for (int i = 0; i < 30; i++) {
+      ids.add(fx.uuid());
+      push(fx.create(ids.get(i)));
+    }
+    for (int i = 0; i < 10; i++) {
+      push(fx.update(ids.get(i), 1, Fixtures.patch("status", "checked_in")));
+    }
+    push(fx.delete(ids.get(20), 1));
+    push(fx.update(ids.get(21), 7, Fixtures.patch("status", "completed")));
+    PullPage before = store.pull(device.tenantId(), 0, 5000, Set.of());
+    int n = new ProjectionRebuilder(store, catalog).rebuild(device.tenantId());
+    PullPage after = store.pull(device.tenantId(), 0, 5000, Set.of());
+    assertThat(n).isEqualTo(30);
+    assertThat(after.records()).usingRecursiveFieldByFieldElementComparator().containsExactlyElementsOf(before.records());
+  }
+
+  // ---------------------------------------------------------------- gap-free under concurrency
+
+  /**
+   * 8 writers push 1,000 mutations each (creates, then updates of their own records) while 4
+   * readers pull with their own cursors. Every reader must end with every record at its final
+   * version, must see each record's versions only increasing, never see a change twice, and never
+   * have its cursor move backwards.
+   */
+  @Test
+  void changeFeedHasNoGapsUnderConcurrentWritersAndReaders() throws Exception {
+    long seed = System.nanoTime();
+    try {
+      runGapFree(seed);
+    } catch (AssertionError | Exception e) {
+      throw new AssertionError("gap-free test failed with seed " + seed + ": " + e.getMessage(), e);
+    }
+  }
+
+  private void runGapFree(long seed) throws Exception {
+    int writers = 8;
+    int perWriter = 1000;
+    int readers = 4;
+    ExecutorService pool = Executors.newFixedThreadPool(writers + readers);
+    AtomicBoolean writing = new AtomicBoolean(true);
+    CountDownLatch start = new CountDownLatch(1);
+    Map<UUID, Long> finalVersion = new ConcurrentHashMap<>();
+    List<Future<?>> ws = new ArrayList<>();
+    for (int w = 0; w < writers; w++) {
+      Fixtures f = new Fixtures(seed + w);
+      java.util.Random rnd = new java.util.Random(seed * 31 + w);
+      ws.add(pool.submit(() -> {
+        start.await();
+        Caller.Device dev = newDevice(device.tenantId());
+        List<UUID> mine = new ArrayList<>();
+        Map<UUID, Long> versions = new HashMap<>();
+        int sent = 0;
+        while (sent < perWriter) {
+          int size = Math.min(1 + rnd.nextInt(40), perWriter - sent);
+          List<Mutation> batch = new ArrayList<>();
+          Set<UUID> touched = new HashSet<>();
+          for (int i = 0; i < size; i++) {
+            if (mine.size() > 5 && rnd.nextInt(3) == 0) {
+              UUID id = mine.get(rnd.nextInt(mine.size()));
+              if (touched.add(id)) {
+                batch.add(f.update(id, versions.get(id), Fixtures.patch("status", rnd.nextBoolean() ? "checked_in" : "completed")));
+                continue;
+              }
+            }
+            UUID id = f.uuid();
+            touched.add(id);
+            batch.add(f.create(id));
+            mine.add(id);
+          }
+          List<MutationResult> rs = push.push(dev, new PushRequest(batch)).results();
+          for (MutationResult r : rs) {
+            assertThat(r.status()).isEqualTo(MutationStatus.APPLIED);
+            versions.put(r.recordId(), r.version());
+          }
+          sent += size;
+        }
+        finalVersion.putAll(versions);
+        return null;
+      }));
+    }
+    List<Future<Map<UUID, Long>>> rs = new ArrayList<>();
+    for (int r = 0; r < readers; r++) {
+      int limit = 50 + 100 * r;
+      rs.add(pool.submit(() -> {
+        start.await();
+        Caller.Device dev = newDevice(device.tenantId());
+        Map<UUID, Long> seen = new HashMap<>();
+        Optional<String> cursor = Optional.empty();
+        Cursor last = Cursor.start(dev.tenantId(), Set.of());
+        boolean drained = false;
+        while (true) {
+          boolean writersDone = !writing.get();
+          PullResponse page = pull.pull(dev, cursor, Optional.of(Integer.toString(limit)), Optional.empty());
+          Cursor c = Cursor.decode(page.cursor(), dev.tenantId(), Set.of());
+          assertThat(c).as("cursor never moves backwards").isGreaterThanOrEqualTo(last);
+          last = c;
+          cursor = Optional.of(page.cursor());
+          for (Change ch : page.changes()) {
+            Long prev = seen.put(ch.recordId(), ch.version());
+            assertThat(prev == null || prev < ch.version())
+                .as("record %s seen at version %s after %s", ch.recordId(), ch.version(), prev).isTrue();
+          }
+          if (!page.hasMore() && writersDone) {
+            if (drained) {
+              break;
+            }
+            drained = true;
+          }
+        }
+        return seen;
+      }));
+    }
+    start.countDown();
+    for (Future<?> w : ws) {
+      w.get(5, TimeUnit.MINUTES);
+    }
+    writing.set(false);
+    for (Future<Map<UUID, Long>> r : rs) {
+      assertThat(r.get(5, TimeUnit.MINUTES)).as("reader ends with every record at its final version").isEqualTo(finalVersion);
+    }
+    pool.shutdown();
+    assertThat(finalVersion.size()).isGreaterThan(writers * perWriter / 2);
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private String newTenant() {
+    String id = "t" + TENANTS.incrementAndGet() + "-" + UUID.randomUUID().toString().substring(0, 8);
+    tenancy.createTenant(new CreateTenantRequest(id));
+    return id;
+  }
+
+  private Caller.Device newDevice(String tenant) {
+    EnrollmentCode code = tenancy.issueEnrollmentCode(tenant, new EnrollmentCodeRequest(null, null, null));
+    EnrollResponse e = tenancy.enroll(new EnrollRequest(code.code(), "tablet", null));
+    return (Caller.Device) tenancy.authenticate(Optional.of(e.token()));
+  }
+
+  private List<MutationResult> push(Mutation... ms) {
+    PushResponse r = push.push(device, new PushRequest(List.of(ms)));
+    assertThat(r.results()).hasSize(ms.length);
+    for (int i = 0; i < ms.length; i++) {
+      assertThat(r.results().get(i).mutationId()).isEqualTo(ms[i].mutationId());
+    }
+    return r.results();
+  }
+
+  private List<Change> pullAll(Caller.Device d, Set<String> collections) {
+    List<Change> out = new ArrayList<>();
+    Optional<String> cursor = Optional.empty();
+    Optional<String> filter = collections.isEmpty() ? Optional.empty() : Optional.of(String.join(",", collections));
+    while (true) {
+      PullResponse page = pull.pull(d, cursor, Optional.of("5000"), filter);
+      out.addAll(page.changes());
+      cursor = Optional.of(page.cursor());
+      if (!page.hasMore()) {
+        return out;
+      }
+    }
+  }
+}

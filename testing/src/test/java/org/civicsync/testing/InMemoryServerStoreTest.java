@@ -1,0 +1,10 @@
+package org.civicsync.testing;
+
+import org.civicsync.server.store.ServerStore;
+
+class InMemoryServerStoreTest extends ServerStoreContract {
+  @Override
+  protected ServerStore openStore() {
+    return new InMemoryServerStore();
+  }
+}
