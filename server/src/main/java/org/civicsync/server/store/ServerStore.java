@@ -16,7 +16,8 @@ import java.util.function.Function;
  * a cursor that a later commit could sort before — the change feed has no gaps.
  *
  * <p>Implementations are thread-safe. Methods throw {@link StoreUnavailableException} when the
- * database cannot be reached; nothing is half-written in that case.
+ * database cannot be reached; a write transaction is never half-applied (if the connection
+ * breaks during commit the outcome is unknown, and an idempotent retry settles it).
  */
 public interface ServerStore extends AutoCloseable {
 

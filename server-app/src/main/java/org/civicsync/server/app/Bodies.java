@@ -1,0 +1,94 @@
+package org.civicsync.server.app;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.javalin.http.Context;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.zip.GZIPInputStream;
+import java.util.zip.ZipException;
+import org.civicsync.contracts.ErrorCode;
+import org.civicsync.core.json.Json;
+import org.civicsync.core.validation.TextRules;
+import org.civicsync.core.validation.Violation;
+import org.civicsync.server.ApiException;
+
+/**
+ * Reads request bodies: identity or gzip, capped after decompression (a small gzip body may not
+ * inflate into gigabytes), parsed as one JSON value.
+ */
+final class Bodies {
+  private final long maxBytes;
+
+  Bodies(long maxBytes) {
+    this.maxBytes = maxBytes;
+  }
+
+  /** The body as JSON; an absent or empty body reads as {@code {}} when {@code emptyIsObject}. */
+  JsonNode json(Context ctx, boolean emptyIsObject) {
+    String type = ctx.header("Content-Type");
+    byte[] bytes = bytes(ctx);
+    if (bytes.length == 0 && emptyIsObject) {
+      return Json.mapper().createObjectNode();
+    }
+    if (type != null && !type.toLowerCase(Locale.ROOT).startsWith("application/json")) {
+      throw new ApiException(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send Content-Type: application/json, not " + type);
+    }
+    try {
+      JsonNode node = Json.mapper().readTree(bytes);
+      if (node == null || node.isMissingNode()) {
+        throw new ApiException(ErrorCode.MALFORMED_JSON, "the body is empty; a JSON object is required");
+      }
+      Optional<Violation> nul = TextRules.firstNul(node);
+      if (nul.isPresent()) {
+        throw new ApiException(ErrorCode.INVALID_REQUEST, nul.get().message(), nul.get().pointer());
+      }
+      return node;
+    } catch (JsonProcessingException e) {
+      throw new ApiException(ErrorCode.MALFORMED_JSON, "the body is not well-formed JSON: " + e.getOriginalMessage());
+    } catch (IOException e) {
+      throw new ApiException(ErrorCode.MALFORMED_JSON, "the body could not be read: " + e.getMessage());
+    }
+  }
+
+  private byte[] bytes(Context ctx) {
+    String declared = ctx.header("Content-Length");
+    String encoding = ctx.header("Content-Encoding");
+    boolean gzip = false;
+    if (encoding != null && !encoding.isBlank()) {
+      String e = encoding.trim().toLowerCase(Locale.ROOT);
+      if (e.equals("gzip") || e.equals("x-gzip")) {
+        gzip = true;
+      } else if (!e.equals("identity")) {
+        throw new ApiException(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Content-Encoding '" + encoding + "' is not supported; use gzip or identity");
+      }
+    }
+    if (!gzip && declared != null && declared.matches("[0-9]{1,18}") && Long.parseLong(declared) > maxBytes) {
+      throw tooLarge();
+    }
+    try (InputStream raw = ctx.bodyInputStream(); InputStream in = gzip ? new GZIPInputStream(raw) : raw) {
+      ByteArrayOutputStream out = new ByteArrayOutputStream();
+      byte[] buf = new byte[16 * 1024];
+      long total = 0;
+      for (int n; (n = in.read(buf)) > 0; ) {
+        total += n;
+        if (total > maxBytes) {
+          throw tooLarge();
+        }
+        out.write(buf, 0, n);
+      }
+      return out.toByteArray();
+    } catch (ZipException | java.io.EOFException e) {
+      throw new ApiException(ErrorCode.MALFORMED_JSON, "the gzip body is corrupt: " + e.getMessage());
+    } catch (IOException e) {
+      throw new ApiException(ErrorCode.MALFORMED_JSON, "the body could not be read: " + e.getMessage());
+    }
+  }
+
+  private ApiException tooLarge() {
+    return new ApiException(ErrorCode.PAYLOAD_TOO_LARGE, "the body is larger than " + maxBytes + " bytes (after decompression)");
+  }
+}

@@ -1,0 +1,79 @@
+package org.civicsync.server.app;
+
+import io.javalin.Javalin;
+import java.time.Clock;
+import java.util.Optional;
+import org.civicsync.contracts.EnrollmentCode;
+import org.civicsync.contracts.EnrollmentCodeRequest;
+import org.civicsync.core.collections.CollectionCatalog;
+import org.civicsync.server.collections.DefinitionFiles;
+import org.civicsync.server.pull.PullService;
+import org.civicsync.server.push.PushService;
+import org.civicsync.server.store.ServerStore;
+import org.civicsync.server.tenancy.TenancyService;
+
+/** A running CivicSync server: store, services and HTTP, wired from a {@link ServerConfig}. */
+public final class CivicSyncServer implements AutoCloseable {
+  /** Tenant that {@code serve --demo} creates. */
+  public static final String DEMO_TENANT = "demo";
+
+  private final ServerStore store;
+  private final Javalin http;
+  private final Optional<String> generatedAdminToken;
+  private final Optional<EnrollmentCode> demoCode;
+
+  private CivicSyncServer(ServerStore store, Javalin http, Optional<String> adminToken, Optional<EnrollmentCode> demoCode) {
+    this.store = store;
+    this.http = http;
+    this.generatedAdminToken = adminToken;
+    this.demoCode = demoCode;
+  }
+
+  /** Opens the store, loads collections and starts listening. */
+  public static CivicSyncServer start(ServerConfig config) {
+    return start(config, Clock.systemUTC());
+  }
+
+  static CivicSyncServer start(ServerConfig config, Clock clock) {
+    CollectionCatalog catalog = DefinitionFiles.load(config.collectionsDir());
+    ServerStore store = Stores.open(config);
+    try {
+      TenancyService tenancy = new TenancyService(store, clock);
+      Optional<String> generated = tenancy.ensureAdminToken(config.adminToken());
+      Optional<EnrollmentCode> demoCode = Optional.empty();
+      if (config.demo()) {
+        tenancy.ensureTenant(DEMO_TENANT);
+        demoCode = Optional.of(tenancy.issueEnrollmentCode(DEMO_TENANT, new EnrollmentCodeRequest("demo", 24, 20)));
+      }
+      HttpApi api = new HttpApi(store, catalog, tenancy, new PushService(store, catalog, clock),
+          new PullService(store, catalog, clock), config.maxBodyBytes(), clock);
+      Javalin http = HttpApi.create(api, config.host(), config.port()).start();
+      return new CivicSyncServer(store, http, generated, demoCode);
+    } catch (RuntimeException e) {
+      store.close();
+      throw e;
+    }
+  }
+
+  /** The port actually bound (useful with port 0). */
+  public int port() {
+    return http.port();
+  }
+
+  /** The admin token when this start generated it; shown once. */
+  public Optional<String> generatedAdminToken() {
+    return generatedAdminToken;
+  }
+
+  /** The enrollment code demo mode issued. */
+  public Optional<EnrollmentCode> demoEnrollmentCode() {
+    return demoCode;
+  }
+
+  /** Stops accepting, lets in-flight requests finish, closes the store. */
+  @Override
+  public void close() {
+    http.stop();
+    store.close();
+  }
+}

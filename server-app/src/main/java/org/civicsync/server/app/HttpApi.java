@@ -1,0 +1,239 @@
+package org.civicsync.server.app;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.javalin.Javalin;
+import io.javalin.compression.CompressionStrategy;
+import io.javalin.config.JavalinConfig;
+import io.javalin.http.Context;
+import io.javalin.http.Handler;
+import io.javalin.http.HttpResponseException;
+import io.javalin.json.JavalinJackson;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Consumer;
+import org.civicsync.contracts.CollectionsResponse;
+import org.civicsync.contracts.CreateTenantRequest;
+import org.civicsync.contracts.EnrollRequest;
+import org.civicsync.contracts.EnrollmentCodeRequest;
+import org.civicsync.contracts.ErrorCode;
+import org.civicsync.contracts.ErrorDetail;
+import org.civicsync.contracts.ErrorResponse;
+import org.civicsync.contracts.Schemas;
+import org.civicsync.contracts.SyncStatus;
+import org.civicsync.core.collections.CollectionCatalog;
+import org.civicsync.core.json.Json;
+import org.civicsync.core.validation.SchemaChecker;
+import org.civicsync.core.validation.Violation;
+import org.civicsync.server.ApiException;
+import org.civicsync.server.pull.PullService;
+import org.civicsync.server.push.PushService;
+import org.civicsync.server.store.ServerStore;
+import org.civicsync.server.store.StoreUnavailableException;
+import org.civicsync.server.tenancy.Caller;
+import org.civicsync.server.tenancy.TenancyService;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The HTTP API of protocol v1 on Javalin. {@link #ROUTES} is the one list of routes: they are
+ * registered from it, and a test holds it against the OpenAPI document.
+ */
+final class HttpApi {
+  private static final Logger LOG = LoggerFactory.getLogger(HttpApi.class);
+  private static final String HANDLED = "civicsync.errorWritten";
+
+  /** A route: method and Javalin path ({@code {param}} style, as in OpenAPI). */
+  record Route(String method, String path) {}
+
+  static final List<Route> ROUTES = List.of(
+      new Route("GET", "/health/live"),
+      new Route("GET", "/health/ready"),
+      new Route("GET", "/openapi.yaml"),
+      new Route("GET", "/schemas/{file}"),
+      new Route("POST", "/v1/admin/tenants"),
+      new Route("POST", "/v1/admin/tenants/{tenantId}/enrollment-codes"),
+      new Route("POST", "/v1/devices/enroll"),
+      new Route("GET", "/v1/collections"),
+      new Route("POST", "/v1/sync/push"),
+      new Route("GET", "/v1/sync/pull"),
+      new Route("GET", "/v1/sync/status"));
+
+  private static final SchemaChecker CREATE_TENANT = SchemaChecker.contract(Schemas.CREATE_TENANT_REQUEST);
+  private static final SchemaChecker CODE_REQUEST = SchemaChecker.contract(Schemas.ENROLLMENT_CODE_REQUEST);
+  private static final SchemaChecker ENROLL = SchemaChecker.contract(Schemas.ENROLL_REQUEST);
+
+  private final ServerStore store;
+  private final CollectionCatalog catalog;
+  private final TenancyService tenancy;
+  private final PushService push;
+  private final PullService pull;
+  private final Bodies bodies;
+  private final java.time.Clock clock;
+
+  HttpApi(ServerStore store, CollectionCatalog catalog, TenancyService tenancy, PushService push, PullService pull,
+      long maxBodyBytes, java.time.Clock clock) {
+    this.store = store;
+    this.catalog = catalog;
+    this.tenancy = tenancy;
+    this.push = push;
+    this.pull = pull;
+    this.bodies = new Bodies(maxBodyBytes);
+    this.clock = clock;
+  }
+
+  /** Configures Javalin: JSON mapper, gzip responses, routes, error mapping. */
+  Consumer<JavalinConfig> configure(String host, int port) {
+    return cfg -> {
+      cfg.startup.showJavalinBanner = false;
+      cfg.startup.showOldJavalinVersionWarning = false;
+      cfg.jetty.host = host;
+      cfg.jetty.port = port;
+      cfg.concurrency.useVirtualThreads = true;
+      cfg.jsonMapper(new JavalinJackson(Json.mapper(), true));
+      cfg.http.compressionStrategy = CompressionStrategy.GZIP;
+      cfg.http.prefer405over404 = true;
+      // Bodies are read as streams and capped by Bodies after decompression.
+      cfg.http.maxRequestSize = Long.MAX_VALUE;
+      for (Route r : ROUTES) {
+        Handler h = handler(r);
+        switch (r.method()) {
+          case "GET" -> cfg.routes.get(r.path(), h);
+          case "POST" -> cfg.routes.post(r.path(), h);
+          default -> throw new IllegalStateException(r.method());
+        }
+      }
+      cfg.routes.exception(ApiException.class, (e, ctx) -> error(ctx, e.code(), e.detail()));
+      cfg.routes.exception(StoreUnavailableException.class, (e, ctx) -> {
+        LOG.warn("store unavailable: {}", e.getMessage());
+        error(ctx, ErrorCode.UNAVAILABLE, ErrorDetail.of(ErrorCode.UNAVAILABLE, "the store is not reachable; nothing was changed, retry later"));
+      });
+      cfg.routes.exception(HttpResponseException.class, (e, ctx) -> statusError(ctx, e.getStatus()));
+      cfg.routes.exception(Exception.class, (e, ctx) -> {
+        LOG.error("unexpected fault on {} {}", ctx.method(), ctx.path(), e);
+        error(ctx, ErrorCode.INTERNAL, ErrorDetail.of(ErrorCode.INTERNAL, "unexpected server fault; nothing was changed, retry"));
+      });
+      cfg.routes.error(404, ctx -> statusError(ctx, 404));
+      cfg.routes.error(405, ctx -> statusError(ctx, 405));
+    };
+  }
+
+  private Handler handler(Route r) {
+    return switch (r.method() + " " + r.path()) {
+      case "GET /health/live" -> ctx -> ctx.json(Map.of("status", "up"));
+      case "GET /health/ready" -> ctx -> {
+        store.ping();
+        ctx.json(Map.of("status", "ready"));
+      };
+      case "GET /openapi.yaml" -> ctx -> ctx.contentType("application/yaml").result(Schemas.openApiYaml());
+      case "GET /schemas/{file}" -> ctx -> {
+        String file = ctx.pathParam("file");
+        if (!Schemas.ALL.contains(file)) {
+          throw new ApiException(ErrorCode.NOT_FOUND, "no contract schema '" + file + "'", "file");
+        }
+        ctx.contentType("application/json").result(Schemas.text(file));
+      };
+      case "POST /v1/admin/tenants" -> ctx -> {
+        admin(ctx);
+        CreateTenantRequest req = parse(bodies.json(ctx, false), CREATE_TENANT, CreateTenantRequest.class);
+        ctx.status(201).json(tenancy.createTenant(req));
+      };
+      case "POST /v1/admin/tenants/{tenantId}/enrollment-codes" -> ctx -> {
+        admin(ctx);
+        EnrollmentCodeRequest req = parse(bodies.json(ctx, true), CODE_REQUEST, EnrollmentCodeRequest.class);
+        ctx.status(201).json(tenancy.issueEnrollmentCode(ctx.pathParam("tenantId"), req));
+      };
+      case "POST /v1/devices/enroll" -> ctx -> {
+        EnrollRequest req = parse(bodies.json(ctx, false), ENROLL, EnrollRequest.class);
+        ctx.status(201).json(tenancy.enroll(req));
+      };
+      case "GET /v1/collections" -> ctx -> {
+        tenancy.authenticate(bearer(ctx));
+        ctx.json(new CollectionsResponse(catalog.definitions()));
+      };
+      case "POST /v1/sync/push" -> ctx -> {
+        Caller.Device d = device(ctx);
+        ctx.json(push.push(d, PushService.parse(bodies.json(ctx, false))));
+      };
+      case "GET /v1/sync/pull" -> ctx -> {
+        Caller.Device d = device(ctx);
+        ctx.json(pull.pull(d, Optional.ofNullable(ctx.queryParam("cursor")), Optional.ofNullable(ctx.queryParam("limit")),
+            Optional.ofNullable(ctx.queryParam("collections"))));
+      };
+      case "GET /v1/sync/status" -> ctx -> {
+        Caller.Device d = device(ctx);
+        ctx.json(new SyncStatus(d.deviceId(), d.tenantId(), d.row().lastPushAt(), d.row().lastPullAt(), clock.instant()));
+      };
+      default -> throw new IllegalStateException("no handler for " + r);
+    };
+  }
+
+  private void admin(Context ctx) {
+    if (!(tenancy.authenticate(bearer(ctx)) instanceof Caller.Admin)) {
+      throw new ApiException(ErrorCode.FORBIDDEN, "this route needs the admin token");
+    }
+  }
+
+  private Caller.Device device(Context ctx) {
+    if (tenancy.authenticate(bearer(ctx)) instanceof Caller.Device d) {
+      return d;
+    }
+    throw new ApiException(ErrorCode.FORBIDDEN, "sync routes need a device token; enroll a device first");
+  }
+
+  private static Optional<String> bearer(Context ctx) {
+    String h = ctx.header("Authorization");
+    if (h == null) {
+      return Optional.empty();
+    }
+    if (!h.regionMatches(true, 0, "Bearer ", 0, 7)) {
+      throw new ApiException(ErrorCode.UNAUTHENTICATED, "the Authorization header must be 'Bearer <token>'");
+    }
+    return Optional.of(h.substring(7).trim());
+  }
+
+  private static <T> T parse(JsonNode body, SchemaChecker schema, Class<T> type) {
+    Optional<Violation> v = schema.firstViolation(body);
+    if (v.isPresent()) {
+      throw new ApiException(ErrorCode.INVALID_REQUEST, v.get().message(), v.get().pointer());
+    }
+    try {
+      return Json.mapper().treeToValue(body, type);
+    } catch (JsonProcessingException e) {
+      throw new ApiException(ErrorCode.INVALID_REQUEST, e.getOriginalMessage());
+    }
+  }
+
+  private static void statusError(Context ctx, int status) {
+    if (Boolean.TRUE.equals(ctx.attribute(HANDLED))) {
+      return;
+    }
+    ErrorCode code = switch (status) {
+      case 404 -> ErrorCode.NOT_FOUND;
+      case 405 -> ErrorCode.METHOD_NOT_ALLOWED;
+      case 413 -> ErrorCode.PAYLOAD_TOO_LARGE;
+      case 415 -> ErrorCode.UNSUPPORTED_MEDIA_TYPE;
+      case 401 -> ErrorCode.UNAUTHENTICATED;
+      case 403 -> ErrorCode.FORBIDDEN;
+      case 503 -> ErrorCode.UNAVAILABLE;
+      default -> status >= 500 ? ErrorCode.INTERNAL : ErrorCode.INVALID_REQUEST;
+    };
+    String message = switch (code) {
+      case NOT_FOUND -> "no route " + ctx.method() + " " + ctx.path();
+      case METHOD_NOT_ALLOWED -> "route " + ctx.path() + " does not accept " + ctx.method();
+      default -> "HTTP " + status;
+    };
+    error(ctx, code, ErrorDetail.of(code, message));
+    ctx.status(status);
+  }
+
+  private static void error(Context ctx, ErrorCode code, ErrorDetail detail) {
+    ctx.attribute(HANDLED, true);
+    ctx.status(code.perMutation() ? 400 : code.httpStatus()).json(new ErrorResponse(detail));
+  }
+
+  static Javalin create(HttpApi api, String host, int port) {
+    return Javalin.create(api.configure(host, port));
+  }
+}

@@ -1,0 +1,71 @@
+package org.civicsync.server.app;
+
+import java.nio.file.Path;
+import java.util.Optional;
+
+/**
+ * How to run a server.
+ *
+ * @param host address to bind
+ * @param port 0 picks a free port
+ * @param dataDir where the embedded SQLite database lives (when no {@code dbUrl} is given)
+ * @param dbUrl a {@code jdbc:postgresql://} URL to use PostgreSQL instead of SQLite
+ * @param dbSchema the PostgreSQL schema to use
+ * @param collectionsDir extra collection definition files
+ * @param adminToken from {@code CIVICSYNC_ADMIN_TOKEN}; otherwise generated at first start
+ * @param maxBodyBytes largest accepted request body after decompression
+ * @param demo create tenant {@code demo} and print an enrollment code at start
+ */
+public record ServerConfig(
+    String host,
+    int port,
+    Path dataDir,
+    Optional<String> dbUrl,
+    Optional<String> dbUser,
+    Optional<String> dbPassword,
+    String dbSchema,
+    Optional<Path> collectionsDir,
+    Optional<String> adminToken,
+    long maxBodyBytes,
+    boolean demo) {
+
+  public static final long DEFAULT_MAX_BODY_BYTES = 10L * 1024 * 1024;
+
+  /** Defaults: SQLite in {@code ./civicsync-data}, port 8080, every interface. */
+  public static ServerConfig defaults() {
+    return new ServerConfig("0.0.0.0", 8080, Path.of("civicsync-data"), Optional.empty(), Optional.empty(),
+        Optional.empty(), "civicsync", Optional.empty(), Optional.empty(), DEFAULT_MAX_BODY_BYTES, false);
+  }
+
+  public ServerConfig withPort(int p) {
+    return new ServerConfig(host, p, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo);
+  }
+
+  public ServerConfig withHost(String h) {
+    return new ServerConfig(h, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo);
+  }
+
+  public ServerConfig withDataDir(Path d) {
+    return new ServerConfig(host, port, d, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo);
+  }
+
+  public ServerConfig withDb(Optional<String> url, Optional<String> user, Optional<String> password, String schema) {
+    return new ServerConfig(host, port, dataDir, url, user, password, schema, collectionsDir, adminToken, maxBodyBytes, demo);
+  }
+
+  public ServerConfig withCollectionsDir(Optional<Path> d) {
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, d, adminToken, maxBodyBytes, demo);
+  }
+
+  public ServerConfig withAdminToken(Optional<String> t) {
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, t, maxBodyBytes, demo);
+  }
+
+  public ServerConfig withMaxBodyBytes(long b) {
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, b, demo);
+  }
+
+  public ServerConfig withDemo(boolean d) {
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, d);
+  }
+}

@@ -1,0 +1,400 @@
+package org.civicsync.server.app;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.List;
+import java.util.Optional;
+import java.util.zip.GZIPInputStream;
+import java.util.zip.GZIPOutputStream;
+import org.civicsync.contracts.Mutation;
+import org.civicsync.contracts.Schemas;
+import org.civicsync.core.json.Json;
+import org.civicsync.core.validation.SchemaChecker;
+import org.civicsync.core.validation.Violation;
+import org.civicsync.testing.Fixtures;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/** Every endpoint and every error path, over real HTTP against a running server on SQLite. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class HttpApiTest {
+  private static final String ADMIN = "csa_test-admin-token-for-http-tests-0123456789";
+  private static final long MAX_BODY = 2L * 1024 * 1024;
+
+  private CivicSyncServer server;
+  private HttpClient http;
+  private String base;
+  private Fixtures fx;
+  private String tenant;
+  private String token;
+  private int tenants;
+
+  @BeforeAll
+  void start() throws IOException {
+    ServerConfig config = ServerConfig.defaults().withHost("127.0.0.1").withPort(0)
+        .withDataDir(Files.createTempDirectory("civicsync-http-test"))
+        .withAdminToken(Optional.of(ADMIN)).withMaxBodyBytes(MAX_BODY);
+    server = CivicSyncServer.start(config);
+    base = "http://127.0.0.1:" + server.port();
+    http = HttpClient.newHttpClient();
+  }
+
+  @AfterAll
+  void stop() {
+    server.close();
+  }
+
+  @BeforeEach
+  void freshTenantAndDevice() throws Exception {
+    fx = new Fixtures(++tenants);
+    tenant = "http-" + tenants + "-" + System.nanoTime();
+    assertThat(post("/v1/admin/tenants", ADMIN, "{\"tenantId\":\"" + tenant + "\"}").statusCode()).isEqualTo(201);
+    String code = json(post("/v1/admin/tenants/" + tenant + "/enrollment-codes", ADMIN, "{\"maxUses\":5}")).get("code").asText();
+    HttpResponse<String> enrolled = post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"" + code + "\",\"deviceName\":\"tablet\"}");
+    assertThat(enrolled.statusCode()).isEqualTo(201);
+    token = json(enrolled).get("token").asText();
+  }
+
+  // ------------------------------------------------------------- health, documents
+
+  @Test
+  void healthEndpointsAnswerWithoutAToken() throws Exception {
+    assertThat(get("/health/live", null).statusCode()).isEqualTo(200);
+    HttpResponse<String> ready = get("/health/ready", null);
+    assertThat(ready.statusCode()).isEqualTo(200);
+    assertThat(json(ready).get("status").asText()).isEqualTo("ready");
+  }
+
+  @Test
+  void openApiAndContractSchemasAreServed() throws Exception {
+    HttpResponse<String> doc = get("/openapi.yaml", null);
+    assertThat(doc.statusCode()).isEqualTo(200);
+    assertThat(doc.body()).startsWith("openapi: 3.1");
+    for (String f : Schemas.ALL) {
+      HttpResponse<String> s = get("/schemas/" + f, null);
+      assertThat(s.statusCode()).isEqualTo(200);
+      assertThat(json(s).get("$id").asText()).endsWith(f);
+    }
+    assertError(get("/schemas/secrets.json", null), 404, "NOT_FOUND");
+  }
+
+  @Test
+  void unknownRoutesAndWrongMethodsGetCatalogueErrors() throws Exception {
+    assertError(get("/v1/nowhere", token), 404, "NOT_FOUND");
+    assertError(get("/v1/sync/push", token), 405, "METHOD_NOT_ALLOWED");
+  }
+
+  // ------------------------------------------------------------- admin and enrollment
+
+  @Test
+  void adminRoutesNeedTheAdminToken() throws Exception {
+    assertError(post("/v1/admin/tenants", null, "{\"tenantId\":\"x1\"}"), 401, "UNAUTHENTICATED");
+    assertError(post("/v1/admin/tenants", "csa_wrong", "{\"tenantId\":\"x1\"}"), 401, "UNAUTHENTICATED");
+    assertError(post("/v1/admin/tenants", token, "{\"tenantId\":\"x1\"}"), 403, "FORBIDDEN");
+    assertError(request("POST", "/v1/admin/tenants", "Basic abc", "{\"tenantId\":\"x1\"}".getBytes(StandardCharsets.UTF_8), false), 401, "UNAUTHENTICATED");
+  }
+
+  @Test
+  void tenantCreationValidatesAndRefusesDuplicates() throws Exception {
+    assertError(post("/v1/admin/tenants", ADMIN, "{\"tenantId\":\"" + tenant + "\"}"), 409, "TENANT_EXISTS");
+    assertError(post("/v1/admin/tenants", ADMIN, "{\"tenantId\":\"Bad Tenant!\"}"), 400, "INVALID_REQUEST", "/tenantId");
+    assertError(post("/v1/admin/tenants", ADMIN, "{\"tenant\":\"x\"}"), 400, "INVALID_REQUEST");
+    assertError(post("/v1/admin/tenants", ADMIN, "{\"tenantId\":"), 400, "MALFORMED_JSON");
+    HttpResponse<String> created = post("/v1/admin/tenants", ADMIN, "{\"tenantId\":\"" + tenant + "-b\"}");
+    assertThat(created.statusCode()).isEqualTo(201);
+    assertValid("tenant.schema.json", json(created));
+  }
+
+  @Test
+  void enrollmentCodesAreIssuedForExistingTenantsWithDefaults() throws Exception {
+    HttpResponse<String> r = post("/v1/admin/tenants/" + tenant + "/enrollment-codes", ADMIN, "");
+    assertThat(r.statusCode()).isEqualTo(201);
+    assertValid("enrollment-code.schema.json", json(r));
+    assertThat(json(r).get("maxUses").asInt()).isEqualTo(1);
+    assertThat(json(r).get("code").asText()).matches("[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}");
+    assertError(post("/v1/admin/tenants/no-such-tenant/enrollment-codes", ADMIN, "{}"), 404, "TENANT_NOT_FOUND");
+    assertError(post("/v1/admin/tenants/" + tenant + "/enrollment-codes", ADMIN, "{\"maxUses\":0}"), 400, "INVALID_REQUEST", "/maxUses");
+  }
+
+  @Test
+  void enrollmentWithABadCodeOrBadBodyIsRefused() throws Exception {
+    assertError(post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"AAAA-BBBB-CCCC\",\"deviceName\":\"t\"}"), 403, "ENROLLMENT_CODE_INVALID");
+    assertError(post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"AAAA-BBBB-CCCC\"}"), 400, "INVALID_REQUEST", "/deviceName");
+    assertError(post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"A\",\"deviceName\":\"t\",\"publicKey\":\"short\"}"), 400, "INVALID_REQUEST", "/publicKey");
+    String code = json(post("/v1/admin/tenants/" + tenant + "/enrollment-codes", ADMIN, "{}")).get("code").asText();
+    HttpResponse<String> ok = post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"" + code + "\",\"deviceName\":\"t\"}");
+    assertValid("enroll-response.schema.json", json(ok));
+    assertError(post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"" + code + "\",\"deviceName\":\"t\"}"), 403, "ENROLLMENT_CODE_INVALID");
+  }
+
+  @Test
+  void collectionsAreListedForDevices() throws Exception {
+    HttpResponse<String> r = get("/v1/collections", token);
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertValid("collections-response.schema.json", json(r));
+    assertThat(json(r).get("collections").findValuesAsText("name")).contains("appointments", "subsidy_claims");
+    assertError(get("/v1/collections", null), 401, "UNAUTHENTICATED");
+  }
+
+  // ------------------------------------------------------------- push
+
+  @Test
+  void pushAppliesAndAReplayReturnsTheStoredResult() throws Exception {
+    String body = pushBody(fx.create(fx.uuid()), fx.create(fx.uuid()));
+    HttpResponse<String> first = post("/v1/sync/push", token, body);
+    assertThat(first.statusCode()).isEqualTo(200);
+    assertValid(Schemas.PUSH_RESPONSE, json(first));
+    assertThat(json(first).get("results").findValuesAsText("status")).containsExactly("applied", "applied");
+    HttpResponse<String> again = post("/v1/sync/push", token, body);
+    assertThat(json(again).get("results").get(0).get("replayed").asBoolean()).isTrue();
+    assertThat(pullAll()).hasSize(2);
+  }
+
+  @Test
+  void gzipRequestBodiesAreAcceptedAndLargeResponsesAreCompressed() throws Exception {
+    Mutation[] ms = new Mutation[200];
+    for (int i = 0; i < ms.length; i++) {
+      ms[i] = fx.create(fx.uuid());
+    }
+    HttpResponse<byte[]> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/sync/push"))
+        .header("Authorization", "Bearer " + token).header("Content-Type", "application/json")
+        .header("Content-Encoding", "gzip").header("Accept-Encoding", "gzip")
+        .POST(HttpRequest.BodyPublishers.ofByteArray(gzip(pushBody(ms).getBytes(StandardCharsets.UTF_8)))).build(),
+        HttpResponse.BodyHandlers.ofByteArray());
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(r.headers().firstValue("Content-Encoding")).contains("gzip");
+    JsonNode body = Json.mapper().readTree(new GZIPInputStream(new java.io.ByteArrayInputStream(r.body())));
+    assertThat(body.get("results")).hasSize(200);
+    assertThat(pullAll()).hasSize(200);
+  }
+
+  @Test
+  void malformedPushesAreRefusedWholeAndChangeNothing() throws Exception {
+    Mutation good = fx.create(fx.uuid());
+    ObjectNode goodJson = Json.mapper().valueToTree(good);
+    assertError(post("/v1/sync/push", token, "{\"mutations\":[" + goodJson + ","), 400, "MALFORMED_JSON");
+    assertError(post("/v1/sync/push", token, "[]"), 400, "INVALID_REQUEST");
+    assertError(post("/v1/sync/push", token, "{}"), 400, "INVALID_REQUEST", "/mutations");
+
+    ObjectNode wrongType = goodJson.deepCopy().put("deviceSeq", "seven");
+    assertError(post("/v1/sync/push", token, "{\"mutations\":[" + goodJson + "," + wrongType + "]}"), 400, "INVALID_REQUEST", "/mutations/1/deviceSeq");
+    ObjectNode missing = goodJson.deepCopy();
+    missing.remove("recordId");
+    assertError(post("/v1/sync/push", token, "{\"mutations\":[" + goodJson + "," + missing + "]}"), 400, "INVALID_REQUEST", "/mutations/1/recordId");
+    ObjectNode badOp = goodJson.deepCopy().put("op", "upsert");
+    assertError(post("/v1/sync/push", token, "{\"mutations\":[" + badOp + "]}"), 400, "INVALID_REQUEST", "/mutations/0/op");
+    ObjectNode extra = goodJson.deepCopy().put("priority", 1);
+    assertError(post("/v1/sync/push", token, "{\"mutations\":[" + extra + "]}"), 400, "INVALID_REQUEST");
+    ObjectNode badId = goodJson.deepCopy().put("mutationId", "not-a-uuid");
+    assertError(post("/v1/sync/push", token, "{\"mutations\":[" + badId + "]}"), 400, "INVALID_REQUEST", "/mutations/0/mutationId");
+
+    ObjectNode nul = goodJson.deepCopy();
+    ((ObjectNode) nul.get("data")).put("patientName", "Nimali\u0000Perera");
+    assertError(post("/v1/sync/push", token, "{\"mutations\":[" + nul + "]}"), 400, "INVALID_REQUEST", "/mutations/0/data/patientName");
+    assertError(post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"A\",\"deviceName\":\"t\\u0000\"}"), 400, "INVALID_REQUEST", "/deviceName");
+
+    assertThat(pullAll()).as("no request above applied anything").isEmpty();
+    assertThat(json(post("/v1/sync/push", token, "{\"mutations\":[" + goodJson + "]}")).at("/results/0/replayed").isMissingNode())
+        .as("nor occupied the mutationId").isTrue();
+  }
+
+  @Test
+  void tooManyMutationsOrTooLargeABodyIs413() throws Exception {
+    ObjectNode one = Json.mapper().valueToTree(fx.delete(fx.uuid(), 1));
+    ArrayNode many = Json.mapper().createArrayNode();
+    for (int i = 0; i < 5001; i++) {
+      many.add(one);
+    }
+    ObjectNode body = Json.mapper().createObjectNode();
+    body.set("mutations", many);
+    assertError(post("/v1/sync/push", token, body.toString()), 413, "TOO_MANY_MUTATIONS");
+    String huge = "{\"mutations\":[],\"pad\":\"" + "x".repeat((int) MAX_BODY) + "\"}";
+    assertError(post("/v1/sync/push", token, huge), 413, "PAYLOAD_TOO_LARGE");
+    byte[] bomb = gzip(huge.getBytes(StandardCharsets.UTF_8));
+    assertThat(bomb.length).isLessThan(100_000);
+    HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/sync/push"))
+        .header("Authorization", "Bearer " + token).header("Content-Type", "application/json").header("Content-Encoding", "gzip")
+        .POST(HttpRequest.BodyPublishers.ofByteArray(bomb)).build(), HttpResponse.BodyHandlers.ofString());
+    assertError(r, 413, "PAYLOAD_TOO_LARGE");
+  }
+
+  @Test
+  void unsupportedEncodingsAndMediaTypesAre415() throws Exception {
+    HttpResponse<String> br = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/sync/push"))
+        .header("Authorization", "Bearer " + token).header("Content-Type", "application/json").header("Content-Encoding", "br")
+        .POST(HttpRequest.BodyPublishers.ofString("{}")).build(), HttpResponse.BodyHandlers.ofString());
+    assertError(br, 415, "UNSUPPORTED_MEDIA_TYPE");
+    HttpResponse<String> text = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/sync/push"))
+        .header("Authorization", "Bearer " + token).header("Content-Type", "text/plain")
+        .POST(HttpRequest.BodyPublishers.ofString("{\"mutations\":[]}")).build(), HttpResponse.BodyHandlers.ofString());
+    assertError(text, 415, "UNSUPPORTED_MEDIA_TYPE");
+    HttpResponse<String> corrupt = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/sync/push"))
+        .header("Authorization", "Bearer " + token).header("Content-Type", "application/json").header("Content-Encoding", "gzip")
+        .POST(HttpRequest.BodyPublishers.ofString("not gzip at all")).build(), HttpResponse.BodyHandlers.ofString());
+    assertError(corrupt, 400, "MALFORMED_JSON");
+  }
+
+  @Test
+  void syncRoutesNeedADeviceToken() throws Exception {
+    String body = pushBody(fx.create(fx.uuid()));
+    assertError(post("/v1/sync/push", null, body), 401, "UNAUTHENTICATED");
+    assertError(post("/v1/sync/push", "csd_forged", body), 401, "UNAUTHENTICATED");
+    assertError(post("/v1/sync/push", ADMIN, body), 403, "FORBIDDEN");
+    assertError(get("/v1/sync/pull", null), 401, "UNAUTHENTICATED");
+    assertError(get("/v1/sync/status", "csd_forged"), 401, "UNAUTHENTICATED");
+    assertThat(pullAll()).isEmpty();
+  }
+
+  @Test
+  void perMutationProblemsComeBackInTheResultsWith200() throws Exception {
+    ObjectNode bad = fx.appointment().put("slotStart", "tomorrow");
+    HttpResponse<String> r = post("/v1/sync/push", token, pushBody(fx.create(fx.uuid(), bad), fx.create(fx.uuid())));
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertValid(Schemas.PUSH_RESPONSE, json(r));
+    JsonNode results = json(r).get("results");
+    assertThat(results.at("/0/status").asText()).isEqualTo("rejected");
+    assertThat(results.at("/0/error/code").asText()).isEqualTo("VALIDATION_FAILED");
+    assertThat(results.at("/0/error/field").asText()).isEqualTo("/data/slotStart");
+    assertThat(results.at("/1/status").asText()).isEqualTo("applied");
+  }
+
+  // ------------------------------------------------------------- pull and status
+
+  @Test
+  void pullPagesThroughTheFeedAndRefusesBadParameters() throws Exception {
+    for (int i = 0; i < 5; i++) {
+      post("/v1/sync/push", token, pushBody(fx.create(fx.uuid())));
+    }
+    HttpResponse<String> page = get("/v1/sync/pull?limit=2", token);
+    assertThat(page.statusCode()).isEqualTo(200);
+    assertValid(Schemas.PULL_RESPONSE, json(page));
+    assertThat(json(page).get("changes")).hasSize(2);
+    assertThat(json(page).get("hasMore").asBoolean()).isTrue();
+    String cursor = json(page).get("cursor").asText();
+    HttpResponse<String> rest = get("/v1/sync/pull?limit=10&cursor=" + cursor, token);
+    assertThat(json(rest).get("changes")).hasSize(3);
+    assertThat(json(rest).get("hasMore").asBoolean()).isFalse();
+
+    assertError(get("/v1/sync/pull?limit=0", token), 400, "LIMIT_OUT_OF_RANGE", "limit");
+    assertError(get("/v1/sync/pull?limit=5001", token), 400, "LIMIT_OUT_OF_RANGE", "limit");
+    assertError(get("/v1/sync/pull?limit=abc", token), 400, "LIMIT_OUT_OF_RANGE", "limit");
+    assertError(get("/v1/sync/pull?cursor=garbage", token), 400, "CURSOR_INVALID", "cursor");
+    assertError(get("/v1/sync/pull?collections=appointments&cursor=" + cursor, token), 400, "CURSOR_INVALID", "cursor");
+    assertError(get("/v1/sync/pull?collections=land_parcels", token), 400, "INVALID_REQUEST", "collections");
+    assertThat(json(get("/v1/sync/pull?collections=subsidy_claims", token)).get("changes")).isEmpty();
+  }
+
+  @Test
+  void statusReportsLastPushAndPull() throws Exception {
+    JsonNode before = json(get("/v1/sync/status", token));
+    assertValid("sync-status.schema.json", before);
+    assertThat(before.get("tenantId").asText()).isEqualTo(tenant);
+    assertThat(before.has("lastPushAt")).isFalse();
+    post("/v1/sync/push", token, pushBody(fx.create(fx.uuid())));
+    get("/v1/sync/pull", token);
+    JsonNode after = json(get("/v1/sync/status", token));
+    assertThat(after.has("lastPushAt")).isTrue();
+    assertThat(after.has("lastPullAt")).isTrue();
+  }
+
+  @Test
+  void devicesOfOneTenantNeverSeeAnothersRecords() throws Exception {
+    post("/v1/sync/push", token, pushBody(fx.create(fx.uuid())));
+    String mine = token;
+    freshTenantAndDevice();
+    assertThat(pullAll()).isEmpty();
+    token = mine;
+    assertThat(pullAll()).hasSize(1);
+  }
+
+  // ------------------------------------------------------------- helpers
+
+  private List<JsonNode> pullAll() throws Exception {
+    List<JsonNode> out = new java.util.ArrayList<>();
+    String cursor = "";
+    while (true) {
+      JsonNode page = json(get("/v1/sync/pull?limit=5000" + (cursor.isEmpty() ? "" : "&cursor=" + cursor), token));
+      page.get("changes").forEach(out::add);
+      cursor = page.get("cursor").asText();
+      if (!page.get("hasMore").asBoolean()) {
+        return out;
+      }
+    }
+  }
+
+  private static String pushBody(Mutation... ms) {
+    ObjectNode body = Json.mapper().createObjectNode();
+    ArrayNode arr = body.putArray("mutations");
+    for (Mutation m : ms) {
+      arr.add(Json.mapper().<JsonNode>valueToTree(m));
+    }
+    return body.toString();
+  }
+
+  private HttpResponse<String> get(String path, String bearer) throws Exception {
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path)).GET();
+    if (bearer != null) {
+      b.header("Authorization", "Bearer " + bearer);
+    }
+    return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  private HttpResponse<String> post(String path, String bearer, String body) throws Exception {
+    return request("POST", path, bearer == null ? null : "Bearer " + bearer, body.getBytes(StandardCharsets.UTF_8), true);
+  }
+
+  private HttpResponse<String> request(String method, String path, String authorization, byte[] body, boolean json) throws Exception {
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path)).method(method, HttpRequest.BodyPublishers.ofByteArray(body));
+    if (json) {
+      b.header("Content-Type", "application/json");
+    }
+    if (authorization != null) {
+      b.header("Authorization", authorization);
+    }
+    return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  private static JsonNode json(HttpResponse<String> r) throws IOException {
+    return Json.mapper().readTree(r.body());
+  }
+
+  private static void assertError(HttpResponse<String> r, int status, String code) throws IOException {
+    assertThat(r.statusCode()).as("status of %s", r.body()).isEqualTo(status);
+    JsonNode body = json(r);
+    assertValid(Schemas.ERROR_RESPONSE, body);
+    assertThat(body.at("/error/code").asText()).isEqualTo(code);
+    assertThat(body.at("/error/message").asText()).isNotBlank();
+  }
+
+  private static void assertError(HttpResponse<String> r, int status, String code, String field) throws IOException {
+    assertError(r, status, code);
+    assertThat(json(r).at("/error/field").asText()).isEqualTo(field);
+  }
+
+  private static void assertValid(String schema, JsonNode body) {
+    Optional<Violation> v = SchemaChecker.contract(schema).firstViolation(body);
+    assertThat(v).as("%s against %s", body, schema).isEmpty();
+  }
+
+  private static byte[] gzip(byte[] raw) throws IOException {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try (GZIPOutputStream z = new GZIPOutputStream(out)) {
+      z.write(raw);
+    }
+    return out.toByteArray();
+  }
+}

@@ -1,0 +1,461 @@
+package org.civicsync.server.store.postgres;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import com.zaxxer.hikari.pool.HikariPool;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.function.Function;
+import javax.sql.DataSource;
+import org.civicsync.server.store.DeviceRow;
+import org.civicsync.server.store.EnrollmentCodeRow;
+import org.civicsync.server.store.PullPage;
+import org.civicsync.server.store.ServerStore;
+import org.civicsync.server.store.StoreUnavailableException;
+import org.civicsync.server.store.StoredRecord;
+import org.civicsync.server.store.TenantRow;
+import org.civicsync.server.store.WriteTx;
+import org.flywaydb.core.Flyway;
+import org.flywaydb.core.api.FlywayException;
+import org.postgresql.ds.PGSimpleDataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The {@link ServerStore} on PostgreSQL. Open it with {@link #open}; it is thread-safe and holds a
+ * connection pool until {@link #close}d.
+ *
+ * <p>Write transactions run at READ COMMITTED and begin by locking the tenant's {@code
+ * tenant_heads} row, which serialises the tenant's writers (see {@link #write}). Reads are single
+ * statements, each on one consistent snapshot, outside any write transaction.
+ */
+public final class PostgresServerStore implements ServerStore {
+  private static final Logger LOG = LoggerFactory.getLogger(PostgresServerStore.class);
+
+  /** Where the migrations live on the class path. */
+  public static final String MIGRATIONS = "classpath:db/migration/postgres";
+
+  /** Seconds {@link #ping} waits for {@code SELECT 1}; a readiness probe must answer quickly. */
+  private static final int PING_TIMEOUT_SECONDS = 2;
+
+  /**
+   * How long a caller waits for a free pooled connection before the store reports itself
+   * unavailable; long enough to ride out a burst, short enough that an HTTP request fails cleanly.
+   */
+  private static final long CONNECTION_TIMEOUT_MILLIS = 10_000;
+
+  private final DataSource dataSource;
+  private final AutoCloseable pool;
+
+  PostgresServerStore(DataSource dataSource, AutoCloseable pool) {
+    this.dataSource = dataSource;
+    this.pool = pool;
+  }
+
+  /**
+   * Connects, brings the schema up to date with the migrations in {@value #MIGRATIONS} (creating
+   * the schema when missing) and returns the store.
+   *
+   * @throws StoreUnavailableException when the database cannot be reached or the migrations fail
+   */
+  public static PostgresServerStore open(PostgresConfig config) {
+    HikariDataSource ds;
+    try {
+      ds = new HikariDataSource(hikariConfig(config));
+    } catch (HikariPool.PoolInitializationException e) {
+      throw new StoreUnavailableException("cannot connect to PostgreSQL at " + PostgresConfig.redactedUrl(config.jdbcUrl())
+          + ": " + rootMessage(e), e);
+    }
+    try {
+      migrate(migrationDataSource(config), config.schema());
+    } catch (RuntimeException e) {
+      ds.close();
+      if (e instanceof FlywayException) {
+        throw new StoreUnavailableException("cannot migrate schema " + config.schema() + ": " + rootMessage(e), e);
+      }
+      throw e;
+    }
+    return new PostgresServerStore(ds, ds);
+  }
+
+  private static HikariConfig hikariConfig(PostgresConfig config) {
+    HikariConfig hc = new HikariConfig();
+    hc.setPoolName("civicsync-postgres");
+    hc.setJdbcUrl(config.jdbcUrl());
+    if (!config.user().isEmpty()) {
+      hc.setUsername(config.user());
+    }
+    if (!config.password().isEmpty()) {
+      hc.setPassword(config.password());
+    }
+    hc.setSchema(config.schema());
+    hc.setMaximumPoolSize(config.maxPoolSize());
+    hc.setConnectionTimeout(CONNECTION_TIMEOUT_MILLIS);
+    // Fail at start-up, not on the first request, when the database is unreachable.
+    hc.setInitializationFailTimeout(1);
+    hc.setAutoCommit(true);
+    // Explicit, because the server's default may have been changed: under REPEATABLE READ or
+    // SERIALIZABLE the second writer of a tenant would fail on the locked counter row instead of
+    // waiting for it and then reading the committed head.
+    hc.setTransactionIsolation("TRANSACTION_READ_COMMITTED");
+    // The batch writes here are single unnest() statements; this makes any JDBC batch added later
+    // travel as multi-row INSERTs instead of one statement per row.
+    hc.addDataSourceProperty("reWriteBatchedInserts", "true");
+    hc.addDataSourceProperty("ApplicationName", "civicsync");
+    hc.addDataSourceProperty("tcpKeepAlive", "true");
+    return hc;
+  }
+
+  /**
+   * Flyway gets connections of its own, outside the pool: it holds more than one at a time while
+   * migrating, which would deadlock a pool configured with a single connection.
+   */
+  private static DataSource migrationDataSource(PostgresConfig config) {
+    PGSimpleDataSource ds = new PGSimpleDataSource();
+    ds.setURL(config.jdbcUrl());
+    if (!config.user().isEmpty()) {
+      ds.setUser(config.user());
+    }
+    if (!config.password().isEmpty()) {
+      ds.setPassword(config.password());
+    }
+    ds.setApplicationName("civicsync-migrations");
+    return ds;
+  }
+
+  private static void migrate(DataSource ds, String schema) {
+    var result = Flyway.configure(PostgresServerStore.class.getClassLoader())
+        .dataSource(ds)
+        .schemas(schema)
+        .locations(MIGRATIONS)
+        .cleanDisabled(true)
+        .load()
+        .migrate();
+    if (result.migrationsExecuted > 0) {
+      LOG.info("PostgreSQL schema {} migrated to version {}", schema, result.targetSchemaVersion);
+    }
+  }
+
+  // ---------------------------------------------------------------- tenants
+
+  @Override
+  public boolean createTenant(TenantRow tenant) {
+    // One statement, so the tenant and its counter appear together or not at all; a concurrent
+    // creation of the same id waits for the first and then inserts nothing.
+    return update("creating tenant " + tenant.tenantId(),
+        "WITH t AS (INSERT INTO tenants (tenant_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING tenant_id)"
+            + " INSERT INTO tenant_heads (tenant_id, head) SELECT tenant_id, 0 FROM t",
+        ps -> {
+          ps.setString(1, tenant.tenantId());
+          ps.setObject(2, Sql.timestamp(tenant.createdAt()));
+        }) == 1;
+  }
+
+  @Override
+  public Optional<TenantRow> findTenant(String tenantId) {
+    return queryOne("reading tenant " + tenantId, "SELECT tenant_id, created_at FROM tenants WHERE tenant_id = ?",
+        ps -> ps.setString(1, tenantId),
+        rs -> new TenantRow(rs.getString("tenant_id"), Sql.instant(rs, "created_at")));
+  }
+
+  @Override
+  public List<String> tenantIds() {
+    return query("listing tenants", "SELECT tenant_id FROM tenants ORDER BY tenant_id", ps -> {}, rs -> rs.getString(1));
+  }
+
+  @Override
+  public long head(String tenantId) {
+    return queryOne("reading the head of tenant " + tenantId, "SELECT head FROM tenant_heads WHERE tenant_id = ?",
+        ps -> ps.setString(1, tenantId), rs -> rs.getLong(1)).orElse(0L);
+  }
+
+  // ---------------------------------------------------------------- enrollment and devices
+
+  @Override
+  public void insertEnrollmentCode(EnrollmentCodeRow code) {
+    update("storing an enrollment code",
+        "INSERT INTO enrollment_codes (code_hash, tenant_id, label, created_at, expires_at, max_uses, uses)"
+            + " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ps -> {
+          ps.setString(1, code.codeHash());
+          ps.setString(2, code.tenantId());
+          ps.setString(3, code.label());
+          ps.setObject(4, Sql.timestamp(code.createdAt()));
+          ps.setObject(5, Sql.timestamp(code.expiresAt()));
+          ps.setInt(6, code.maxUses());
+          ps.setInt(7, code.uses());
+        });
+  }
+
+  @Override
+  public Optional<EnrollmentCodeRow> redeemEnrollmentCode(String codeHash, Instant now) {
+    // The check and the increment are one statement: concurrent redemptions queue on the row and
+    // each re-checks "uses < max_uses" against the committed count, so a code is never overused.
+    return queryOne("redeeming an enrollment code",
+        "UPDATE enrollment_codes SET uses = uses + 1 WHERE code_hash = ? AND uses < max_uses AND expires_at > ?"
+            + " RETURNING code_hash, tenant_id, label, created_at, expires_at, max_uses, uses",
+        ps -> {
+          ps.setString(1, codeHash);
+          ps.setObject(2, Sql.timestamp(now));
+        },
+        rs -> new EnrollmentCodeRow(rs.getString("code_hash"), rs.getString("tenant_id"), rs.getString("label"),
+            Sql.instant(rs, "created_at"), Sql.instant(rs, "expires_at"), rs.getInt("max_uses"),
+            rs.getInt("uses") - 1)); // RETURNING shows the row after the increment; report it as before
+  }
+
+  @Override
+  public void insertDevice(DeviceRow device) {
+    update("storing device " + device.deviceId(),
+        "INSERT INTO devices (device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at, last_pull_at)"
+            + " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        ps -> {
+          ps.setObject(1, device.deviceId());
+          ps.setString(2, device.tenantId());
+          ps.setString(3, device.name());
+          ps.setString(4, device.publicKey());
+          ps.setString(5, device.tokenHash());
+          ps.setObject(6, Sql.timestamp(device.enrolledAt()));
+          Sql.setInstantOrNull(ps, 7, device.lastPushAt());
+          Sql.setInstantOrNull(ps, 8, device.lastPullAt());
+        });
+  }
+
+  @Override
+  public Optional<DeviceRow> findDeviceByTokenHash(String tokenHash) {
+    return queryOne("reading a device",
+        "SELECT device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at, last_pull_at"
+            + " FROM devices WHERE token_hash = ?",
+        ps -> ps.setString(1, tokenHash),
+        rs -> new DeviceRow(rs.getObject("device_id", UUID.class), rs.getString("tenant_id"), rs.getString("name"),
+            rs.getString("public_key"), rs.getString("token_hash"), Sql.instant(rs, "enrolled_at"),
+            Sql.instant(rs, "last_push_at"), Sql.instant(rs, "last_pull_at")));
+  }
+
+  @Override
+  public void markPulled(String tenantId, UUID deviceId, Instant at) {
+    // Never backwards: two concurrent pulls of one device may finish in either order.
+    update("recording the pull time of device " + deviceId,
+        "UPDATE devices SET last_pull_at = ? WHERE device_id = ? AND tenant_id = ?"
+            + " AND (last_pull_at IS NULL OR last_pull_at < ?)",
+        ps -> {
+          ps.setObject(1, Sql.timestamp(at));
+          ps.setObject(2, deviceId);
+          ps.setString(3, tenantId);
+          ps.setObject(4, Sql.timestamp(at));
+        });
+  }
+
+  // ---------------------------------------------------------------- settings
+
+  @Override
+  public Optional<String> setting(String key) {
+    return queryOne("reading setting " + key, "SELECT value FROM settings WHERE key = ?",
+        ps -> ps.setString(1, key), rs -> rs.getString(1));
+  }
+
+  @Override
+  public void putSetting(String key, String value) {
+    update("storing setting " + key,
+        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        ps -> {
+          ps.setString(1, key);
+          ps.setString(2, value);
+        });
+  }
+
+  // ---------------------------------------------------------------- writes and the feed
+
+  /**
+   * {@inheritDoc}
+   *
+   * <p>The first statement locks the tenant's counter row ({@code SELECT head ... FOR UPDATE}) and
+   * the lock is held until commit. That is the whole gap-free argument: a second writer of the
+   * tenant blocks on the row until the first has committed (and, in PostgreSQL, become visible to
+   * new snapshots, which happens before its locks are released), then reads the head the first
+   * left. Sequence numbers are therefore handed out in commit order; a pull that has seen seq N can
+   * never later meet a commit numbered N or below. Numbers drawn from a sequence object would not
+   * have this property: they are taken before commit and commit out of order.
+   *
+   * <p>Exceptions thrown by {@code work} roll the transaction back and propagate unchanged; a
+   * failing statement rolls back and surfaces as {@link StoreUnavailableException} (or {@link
+   * IllegalStateException} for a constraint violation, which is a bug rather than an outage).
+   */
+  @Override
+  public <T> T write(String tenantId, Function<WriteTx, T> work) {
+    Objects.requireNonNull(work, "work");
+    String what = "write transaction of tenant " + tenantId;
+    Connection c = connect(what);
+    try {
+      T result;
+      try {
+        c.setAutoCommit(false);
+        long head = lockHead(c, tenantId);
+        result = work.apply(new PostgresWriteTx(c, tenantId, head));
+        c.commit();
+      } catch (SQLException e) {
+        rollback(c, e);
+        throw Sql.failure(what, e);
+      } catch (RuntimeException | Error e) {
+        rollback(c, e);
+        throw e;
+      }
+      return result;
+    } finally {
+      release(c);
+    }
+  }
+
+  private static long lockHead(Connection c, String tenantId) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT head FROM tenant_heads WHERE tenant_id = ? FOR UPDATE")) {
+      ps.setString(1, tenantId);
+      try (ResultSet rs = ps.executeQuery()) {
+        if (!rs.next()) {
+          throw new IllegalArgumentException("no tenant '" + tenantId + "'");
+        }
+        return rs.getLong(1);
+      }
+    }
+  }
+
+  @Override
+  public PullPage pull(String tenantId, long afterSeq, int limit, Set<String> collections) {
+    if (limit < 1) {
+      throw new IllegalArgumentException("limit must be at least 1, got " + limit);
+    }
+    // One statement is one snapshot. A single collection is matched with "=" so the planner can
+    // walk (tenant_id, collection, seq) in order; several fall back to (tenant_id, seq) + filter.
+    String filter = collections.isEmpty() ? "" : collections.size() == 1 ? " AND collection = ?" : " AND collection = ANY(?::text[])";
+    List<StoredRecord> rows = query("pulling changes of tenant " + tenantId,
+        "SELECT " + Sql.RECORD_COLUMNS + " FROM records WHERE tenant_id = ? AND seq > ?" + filter + " ORDER BY seq LIMIT ?",
+        ps -> {
+          int i = 1;
+          ps.setString(i++, tenantId);
+          ps.setLong(i++, afterSeq);
+          if (collections.size() == 1) {
+            ps.setString(i++, collections.iterator().next());
+          } else if (!collections.isEmpty()) {
+            ps.setArray(i++, Sql.array(ps.getConnection(), "text", collections.toArray(String[]::new)));
+          }
+          // One row more than asked for tells whether there is more, without a second query.
+          ps.setLong(i, limit + 1L);
+        },
+        Sql::storedRecord);
+    boolean hasMore = rows.size() > limit;
+    return new PullPage(hasMore ? rows.subList(0, limit) : rows, hasMore);
+  }
+
+  @Override
+  public void ping() {
+    Connection c = connect("ping");
+    try (PreparedStatement ps = c.prepareStatement("SELECT 1")) {
+      ps.setQueryTimeout(PING_TIMEOUT_SECONDS);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+      }
+    } catch (SQLException e) {
+      throw new StoreUnavailableException("PostgreSQL does not answer: " + e.getMessage(), e);
+    } finally {
+      release(c);
+    }
+  }
+
+  /** Closes the pool; further calls fail with {@link StoreUnavailableException}. Idempotent. */
+  @Override
+  public void close() {
+    try {
+      pool.close();
+    } catch (Exception e) {
+      LOG.warn("closing the PostgreSQL pool failed", e);
+    }
+  }
+
+  // ---------------------------------------------------------------- JDBC plumbing
+
+  @FunctionalInterface
+  private interface Binder {
+    void bind(PreparedStatement ps) throws SQLException;
+  }
+
+  @FunctionalInterface
+  private interface RowMapper<T> {
+    T map(ResultSet rs) throws SQLException;
+  }
+
+  private Connection connect(String what) {
+    try {
+      return dataSource.getConnection();
+    } catch (SQLException e) {
+      throw new StoreUnavailableException(what + ": no connection to PostgreSQL: " + e.getMessage(), e);
+    }
+  }
+
+  private static void release(Connection c) {
+    try {
+      c.close();
+    } catch (SQLException e) {
+      // The outcome is already decided (committed or rolled back); the pool discards a broken
+      // connection by itself, so a failing close must not turn a success into an error.
+      LOG.warn("returning a PostgreSQL connection to the pool failed", e);
+    }
+  }
+
+  private static void rollback(Connection c, Throwable cause) {
+    try {
+      c.rollback();
+    } catch (SQLException e) {
+      cause.addSuppressed(e);
+    }
+  }
+
+  private int update(String what, String sql, Binder binder) {
+    Connection c = connect(what);
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
+      binder.bind(ps);
+      return ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure(what, e);
+    } finally {
+      release(c);
+    }
+  }
+
+  private <T> List<T> query(String what, String sql, Binder binder, RowMapper<T> mapper) {
+    Connection c = connect(what);
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
+      binder.bind(ps);
+      List<T> out = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(mapper.map(rs));
+        }
+      }
+      return out;
+    } catch (SQLException e) {
+      throw Sql.failure(what, e);
+    } finally {
+      release(c);
+    }
+  }
+
+  private <T> Optional<T> queryOne(String what, String sql, Binder binder, RowMapper<T> mapper) {
+    List<T> rows = query(what, sql, binder, mapper);
+    return rows.isEmpty() ? Optional.empty() : Optional.of(rows.get(0));
+  }
+
+  private static String rootMessage(Throwable e) {
+    Throwable t = e;
+    while (t.getCause() != null && t.getCause() != t) {
+      t = t.getCause();
+    }
+    return t.getMessage();
+  }
+}

@@ -1,0 +1,93 @@
+package org.civicsync.server.store.postgres;
+
+import java.sql.Array;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Types;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.time.temporal.ChronoUnit;
+import java.util.UUID;
+import org.civicsync.server.store.LoggedMutation;
+import org.civicsync.server.store.StoreJson;
+import org.civicsync.server.store.StoreUnavailableException;
+import org.civicsync.server.store.StoredRecord;
+
+/** Value conversions and row mappings shared by the store and its write transactions. */
+final class Sql {
+  /**
+   * Rows per statement of a batch write. A push carries at most 5,000 mutations, so a push is one
+   * statement per table; only projection rebuilds of big tenants take several.
+   */
+  static final int CHUNK = 5_000;
+
+  static final String LOG_COLUMNS = "seq, mutation, content_hash, device_id, result, received_at";
+  static final String RECORD_COLUMNS = "collection, record_id, version, deleted, data, seq, updated_at";
+
+  private Sql() {}
+
+  /**
+   * An instant as PostgreSQL keeps it. timestamptz holds microseconds while {@code
+   * Clock.instant()} may carry nanoseconds; truncating here (rather than letting the driver round)
+   * means every instant is stored as the same, predictable value however it is bound.
+   */
+  static Instant stored(Instant at) {
+    return at.truncatedTo(ChronoUnit.MICROS);
+  }
+
+  static OffsetDateTime timestamp(Instant at) {
+    return OffsetDateTime.ofInstant(stored(at), ZoneOffset.UTC);
+  }
+
+  static void setInstantOrNull(PreparedStatement ps, int index, Instant at) throws SQLException {
+    if (at == null) {
+      ps.setNull(index, Types.TIMESTAMP_WITH_TIMEZONE);
+    } else {
+      ps.setObject(index, timestamp(at));
+    }
+  }
+
+  /** The text form of an instant for a {@code ?::timestamptz[]} array parameter. */
+  static String timestampText(Instant at) {
+    return stored(at).toString();
+  }
+
+  /** {@code null} for SQL NULL. */
+  static Instant instant(ResultSet rs, String column) throws SQLException {
+    OffsetDateTime t = rs.getObject(column, OffsetDateTime.class);
+    return t == null ? null : t.toInstant();
+  }
+
+  static Array array(Connection c, String type, Object[] elements) throws SQLException {
+    return c.createArrayOf(type, elements);
+  }
+
+  static LoggedMutation loggedMutation(ResultSet rs) throws SQLException {
+    return new LoggedMutation(rs.getLong("seq"), StoreJson.mutation(rs.getString("mutation")), rs.getString("content_hash"),
+        rs.getObject("device_id", UUID.class), StoreJson.result(rs.getString("result")), instant(rs, "received_at"));
+  }
+
+  static StoredRecord storedRecord(ResultSet rs) throws SQLException {
+    String data = rs.getString("data");
+    return new StoredRecord(rs.getString("collection"), rs.getObject("record_id", UUID.class), rs.getLong("version"),
+        rs.getBoolean("deleted"), data == null ? null : StoreJson.object(data), rs.getLong("seq"), instant(rs, "updated_at"));
+  }
+
+  /**
+   * What a failed statement means to the caller. Data and constraint errors (SQLSTATE classes 22
+   * and 23) are the caller's or this store's bug, not an outage: reporting them as {@link
+   * StoreUnavailableException} would make a health check or a retry loop chase a database that is
+   * fine. Everything else (connection loss, shutdown, timeouts, resource limits) is unavailability.
+   */
+  static RuntimeException failure(String what, SQLException e) {
+    String state = e.getSQLState();
+    if (state != null && (state.startsWith("22") || state.startsWith("23"))) {
+      return new IllegalStateException(what + " was refused by PostgreSQL (SQLSTATE " + state + "): " + e.getMessage(), e);
+    }
+    return new StoreUnavailableException(what + " failed: PostgreSQL " + (state == null ? "" : "(SQLSTATE " + state + ") ")
+        + e.getMessage(), e);
+  }
+}

@@ -1,0 +1,556 @@
+package org.civicsync.server.store.sqlite;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
+import java.util.function.Function;
+import org.civicsync.contracts.MutationStatus;
+import org.civicsync.server.store.DeviceRow;
+import org.civicsync.server.store.EnrollmentCodeRow;
+import org.civicsync.server.store.LoggedMutation;
+import org.civicsync.server.store.PullPage;
+import org.civicsync.server.store.RecordKey;
+import org.civicsync.server.store.ServerStore;
+import org.civicsync.server.store.StoreJson;
+import org.civicsync.server.store.StoreUnavailableException;
+import org.civicsync.server.store.StoredRecord;
+import org.civicsync.server.store.TenantRow;
+import org.civicsync.server.store.WriteTx;
+import org.flywaydb.core.Flyway;
+import org.sqlite.SQLiteConfig;
+
+/** A {@link ServerStore} in one SQLite file. */
+public final class SqliteServerStore implements ServerStore {
+  /** How many ids go into one {@code IN (...)} list; SQLite allows 32766 host parameters. */
+  private static final int CHUNK = 500;
+
+  private final HikariDataSource pool;
+  // SQLite admits one writer; queueing writers here keeps them fair and free of SQLITE_BUSY.
+  private final ReentrantLock writer = new ReentrantLock(true);
+
+  private SqliteServerStore(HikariDataSource pool) {
+    this.pool = pool;
+  }
+
+  /** Opens (creating if needed) and migrates the database at {@code file}. */
+  public static SqliteServerStore open(Path file) {
+    try {
+      Path parent = file.toAbsolutePath().getParent();
+      if (parent != null) {
+        Files.createDirectories(parent);
+      }
+    } catch (java.io.IOException e) {
+      throw new StoreUnavailableException("cannot create directory for " + file, e);
+    }
+    SQLiteConfig sqlite = new SQLiteConfig();
+    sqlite.setJournalMode(SQLiteConfig.JournalMode.WAL);
+    sqlite.setSynchronous(SQLiteConfig.SynchronousMode.FULL);
+    sqlite.setBusyTimeout(30_000);
+    sqlite.enforceForeignKeys(true);
+    HikariConfig hc = new HikariConfig();
+    hc.setJdbcUrl("jdbc:sqlite:" + file.toAbsolutePath());
+    hc.setDataSourceProperties(sqlite.toProperties());
+    hc.setMaximumPoolSize(4);
+    hc.setPoolName("civicsync-sqlite");
+    HikariDataSource ds = new HikariDataSource(hc);
+    try {
+      Flyway.configure().dataSource(ds).locations("classpath:db/migration/sqlite").load().migrate();
+    } catch (RuntimeException e) {
+      ds.close();
+      throw e;
+    }
+    return new SqliteServerStore(ds);
+  }
+
+  // ------------------------------------------------------------------ tenancy
+
+  @Override
+  public boolean createTenant(TenantRow tenant) {
+    return inWriteTransaction(c -> {
+      try (PreparedStatement ps = c.prepareStatement("INSERT INTO tenants (tenant_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING")) {
+        ps.setString(1, tenant.tenantId());
+        ps.setString(2, tenant.createdAt().toString());
+        if (ps.executeUpdate() == 0) {
+          return false;
+        }
+      }
+      try (PreparedStatement ps = c.prepareStatement("INSERT INTO tenant_heads (tenant_id, head) VALUES (?, 0)")) {
+        ps.setString(1, tenant.tenantId());
+        ps.executeUpdate();
+      }
+      return true;
+    });
+  }
+
+  @Override
+  public Optional<TenantRow> findTenant(String tenantId) {
+    return query("SELECT tenant_id, created_at FROM tenants WHERE tenant_id = ?", ps -> ps.setString(1, tenantId),
+        rs -> new TenantRow(rs.getString(1), Instant.parse(rs.getString(2)))).stream().findFirst();
+  }
+
+  @Override
+  public List<String> tenantIds() {
+    return query("SELECT tenant_id FROM tenants ORDER BY tenant_id", ps -> { }, rs -> rs.getString(1));
+  }
+
+  @Override
+  public void insertEnrollmentCode(EnrollmentCodeRow code) {
+    inWriteTransaction(c -> {
+      try (PreparedStatement ps = c.prepareStatement(
+          "INSERT INTO enrollment_codes (code_hash, tenant_id, label, created_at, expires_at, max_uses, uses) VALUES (?,?,?,?,?,?,?)")) {
+        ps.setString(1, code.codeHash());
+        ps.setString(2, code.tenantId());
+        ps.setString(3, code.label());
+        ps.setString(4, code.createdAt().toString());
+        ps.setString(5, code.expiresAt().toString());
+        ps.setInt(6, code.maxUses());
+        ps.setInt(7, code.uses());
+        ps.executeUpdate();
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public Optional<EnrollmentCodeRow> redeemEnrollmentCode(String codeHash, Instant now) {
+    return inWriteTransaction(c -> {
+      EnrollmentCodeRow row;
+      try (PreparedStatement ps = c.prepareStatement(
+          "SELECT code_hash, tenant_id, label, created_at, expires_at, max_uses, uses FROM enrollment_codes WHERE code_hash = ?")) {
+        ps.setString(1, codeHash);
+        try (ResultSet rs = ps.executeQuery()) {
+          if (!rs.next()) {
+            return Optional.empty();
+          }
+          row = new EnrollmentCodeRow(rs.getString(1), rs.getString(2), rs.getString(3), Instant.parse(rs.getString(4)),
+              Instant.parse(rs.getString(5)), rs.getInt(6), rs.getInt(7));
+        }
+      }
+      // Compared as instants, not as text: ISO strings of different precision do not sort as time.
+      if (!now.isBefore(row.expiresAt()) || row.uses() >= row.maxUses()) {
+        return Optional.empty();
+      }
+      try (PreparedStatement ps = c.prepareStatement("UPDATE enrollment_codes SET uses = uses + 1 WHERE code_hash = ?")) {
+        ps.setString(1, codeHash);
+        ps.executeUpdate();
+      }
+      return Optional.of(row);
+    });
+  }
+
+  @Override
+  public void insertDevice(DeviceRow d) {
+    inWriteTransaction(c -> {
+      try (PreparedStatement ps = c.prepareStatement(
+          "INSERT INTO devices (device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at, last_pull_at) VALUES (?,?,?,?,?,?,?,?)")) {
+        ps.setString(1, d.deviceId().toString());
+        ps.setString(2, d.tenantId());
+        ps.setString(3, d.name());
+        ps.setString(4, d.publicKey());
+        ps.setString(5, d.tokenHash());
+        ps.setString(6, d.enrolledAt().toString());
+        ps.setString(7, text(d.lastPushAt()));
+        ps.setString(8, text(d.lastPullAt()));
+        ps.executeUpdate();
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public Optional<DeviceRow> findDeviceByTokenHash(String tokenHash) {
+    return query("SELECT device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at, last_pull_at FROM devices WHERE token_hash = ?",
+        ps -> ps.setString(1, tokenHash),
+        rs -> new DeviceRow(UUID.fromString(rs.getString(1)), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
+            Instant.parse(rs.getString(6)), instant(rs.getString(7)), instant(rs.getString(8)))).stream().findFirst();
+  }
+
+  @Override
+  public void markPulled(String tenantId, UUID deviceId, Instant at) {
+    inWriteTransaction(c -> {
+      try (PreparedStatement ps = c.prepareStatement("UPDATE devices SET last_pull_at = ? WHERE tenant_id = ? AND device_id = ?")) {
+        ps.setString(1, at.toString());
+        ps.setString(2, tenantId);
+        ps.setString(3, deviceId.toString());
+        ps.executeUpdate();
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public Optional<String> setting(String key) {
+    return query("SELECT value FROM settings WHERE key = ?", ps -> ps.setString(1, key), rs -> rs.getString(1)).stream().findFirst();
+  }
+
+  @Override
+  public void putSetting(String key, String value) {
+    inWriteTransaction(c -> {
+      try (PreparedStatement ps = c.prepareStatement(
+          "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")) {
+        ps.setString(1, key);
+        ps.setString(2, value);
+        ps.executeUpdate();
+      }
+      return null;
+    });
+  }
+
+  // ------------------------------------------------------------------ sync
+
+  @Override
+  public <T> T write(String tenantId, Function<WriteTx, T> work) {
+    return inWriteTransaction(c -> {
+      long head;
+      try (PreparedStatement ps = c.prepareStatement("SELECT head FROM tenant_heads WHERE tenant_id = ?")) {
+        ps.setString(1, tenantId);
+        try (ResultSet rs = ps.executeQuery()) {
+          if (!rs.next()) {
+            throw new IllegalArgumentException("no tenant " + tenantId);
+          }
+          head = rs.getLong(1);
+        }
+      }
+      return work.apply(new Tx(c, tenantId, head));
+    });
+  }
+
+  @Override
+  public long head(String tenantId) {
+    return query("SELECT head FROM tenant_heads WHERE tenant_id = ?", ps -> ps.setString(1, tenantId), rs -> rs.getLong(1))
+        .stream().findFirst().orElse(0L);
+  }
+
+  @Override
+  public PullPage pull(String tenantId, long afterSeq, int limit, Set<String> collections) {
+    StringBuilder sql = new StringBuilder(
+        "SELECT collection, record_id, version, deleted, data, seq, updated_at FROM records WHERE tenant_id = ? AND seq > ?");
+    if (!collections.isEmpty()) {
+      sql.append(" AND collection IN (").append("?,".repeat(collections.size() - 1)).append("?)");
+    }
+    sql.append(" ORDER BY seq LIMIT ?");
+    List<StoredRecord> rows = query(sql.toString(), ps -> {
+      int i = 1;
+      ps.setString(i++, tenantId);
+      ps.setLong(i++, afterSeq);
+      for (String c : collections) {
+        ps.setString(i++, c);
+      }
+      ps.setInt(i, limit + 1);
+    }, SqliteServerStore::record);
+    boolean more = rows.size() > limit;
+    return new PullPage(more ? rows.subList(0, limit) : rows, more);
+  }
+
+  @Override
+  public void ping() {
+    query("SELECT 1", ps -> { }, rs -> rs.getInt(1));
+  }
+
+  @Override
+  public void close() {
+    pool.close();
+  }
+
+  private final class Tx implements WriteTx {
+    private final Connection c;
+    private final String tenant;
+    private final long head;
+
+    Tx(Connection c, String tenant, long head) {
+      this.c = c;
+      this.tenant = tenant;
+      this.head = head;
+    }
+
+    @Override
+    public long head() {
+      return head;
+    }
+
+    @Override
+    public Map<UUID, LoggedMutation> findLogged(Collection<UUID> ids) {
+      Map<UUID, LoggedMutation> out = new HashMap<>();
+      List<UUID> all = new ArrayList<>(ids);
+      for (int from = 0; from < all.size(); from += CHUNK) {
+        List<UUID> chunk = all.subList(from, Math.min(all.size(), from + CHUNK));
+        String sql = "SELECT seq, mutation, content_hash, device_id, result, received_at FROM mutation_log WHERE tenant_id = ? AND mutation_id IN ("
+            + "?,".repeat(chunk.size() - 1) + "?)";
+        sql(() -> {
+          try (PreparedStatement ps = c.prepareStatement(sql)) {
+            ps.setString(1, tenant);
+            for (int i = 0; i < chunk.size(); i++) {
+              ps.setString(i + 2, chunk.get(i).toString());
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+              while (rs.next()) {
+                LoggedMutation e = logged(rs);
+                out.put(e.mutation().mutationId(), e);
+              }
+            }
+          }
+          return null;
+        });
+      }
+      return out;
+    }
+
+    @Override
+    public Map<RecordKey, StoredRecord> findRecords(Collection<RecordKey> keys) {
+      Map<RecordKey, StoredRecord> out = new HashMap<>();
+      List<RecordKey> all = new ArrayList<>(keys);
+      for (int from = 0; from < all.size(); from += CHUNK) {
+        List<RecordKey> chunk = all.subList(from, Math.min(all.size(), from + CHUNK));
+        // Record ids are random UUIDs: select by id, then keep the rows whose collection matches.
+        String sql = "SELECT collection, record_id, version, deleted, data, seq, updated_at FROM records WHERE tenant_id = ? AND record_id IN ("
+            + "?,".repeat(chunk.size() - 1) + "?)";
+        sql(() -> {
+          try (PreparedStatement ps = c.prepareStatement(sql)) {
+            ps.setString(1, tenant);
+            for (int i = 0; i < chunk.size(); i++) {
+              ps.setString(i + 2, chunk.get(i).recordId().toString());
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+              while (rs.next()) {
+                StoredRecord r = record(rs);
+                if (keys.contains(r.key())) {
+                  out.put(r.key(), r);
+                }
+              }
+            }
+          }
+          return null;
+        });
+      }
+      return out;
+    }
+
+    @Override
+    public void appendLog(List<LoggedMutation> entries) {
+      sql(() -> {
+        try (PreparedStatement ps = c.prepareStatement(
+            "INSERT INTO mutation_log (tenant_id, mutation_id, seq, device_id, collection, record_id, op, status, content_hash, mutation, result, received_at)"
+                + " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")) {
+          for (LoggedMutation e : entries) {
+            ps.setString(1, tenant);
+            ps.setString(2, e.mutation().mutationId().toString());
+            ps.setLong(3, e.seq());
+            ps.setString(4, e.deviceId().toString());
+            ps.setString(5, e.mutation().collection());
+            ps.setString(6, e.mutation().recordId().toString());
+            ps.setString(7, e.mutation().op().wire());
+            ps.setString(8, e.result().status().wire());
+            ps.setString(9, e.contentHash());
+            ps.setString(10, StoreJson.write(e.mutation()));
+            ps.setString(11, StoreJson.write(e.result()));
+            ps.setString(12, e.receivedAt().toString());
+            ps.addBatch();
+          }
+          ps.executeBatch();
+        }
+        return null;
+      });
+    }
+
+    @Override
+    public void putRecords(Collection<StoredRecord> records) {
+      sql(() -> {
+        try (PreparedStatement ps = c.prepareStatement(
+            "INSERT INTO records (tenant_id, collection, record_id, version, deleted, data, seq, updated_at) VALUES (?,?,?,?,?,?,?,?)"
+                + " ON CONFLICT (tenant_id, collection, record_id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted,"
+                + " data = excluded.data, seq = excluded.seq, updated_at = excluded.updated_at")) {
+          for (StoredRecord r : records) {
+            ps.setString(1, tenant);
+            ps.setString(2, r.collection());
+            ps.setString(3, r.recordId().toString());
+            ps.setLong(4, r.version());
+            ps.setInt(5, r.deleted() ? 1 : 0);
+            ps.setString(6, r.data() == null ? null : StoreJson.write(r.data()));
+            ps.setLong(7, r.seq());
+            ps.setString(8, r.updatedAt().toString());
+            ps.addBatch();
+          }
+          ps.executeBatch();
+        }
+        return null;
+      });
+    }
+
+    @Override
+    public void forEachLogged(Consumer<LoggedMutation> consumer) {
+      sql(() -> {
+        try (PreparedStatement ps = c.prepareStatement(
+            "SELECT seq, mutation, content_hash, device_id, result, received_at FROM mutation_log WHERE tenant_id = ? ORDER BY seq")) {
+          ps.setString(1, tenant);
+          try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+              consumer.accept(logged(rs));
+            }
+          }
+        }
+        return null;
+      });
+    }
+
+    @Override
+    public void clearRecords() {
+      update("DELETE FROM records WHERE tenant_id = ?", tenant);
+    }
+
+    @Override
+    public void advanceHead(long newHead) {
+      if (newHead < head) {
+        throw new IllegalArgumentException("head may not move backwards");
+      }
+      sql(() -> {
+        try (PreparedStatement ps = c.prepareStatement("UPDATE tenant_heads SET head = ? WHERE tenant_id = ?")) {
+          ps.setLong(1, newHead);
+          ps.setString(2, tenant);
+          ps.executeUpdate();
+        }
+        return null;
+      });
+    }
+
+    @Override
+    public void markPushed(UUID deviceId, Instant at) {
+      update("UPDATE devices SET last_push_at = ? WHERE tenant_id = ? AND device_id = ?", at.toString(), tenant, deviceId.toString());
+    }
+
+    private void update(String sql, String... args) {
+      sql(() -> {
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+          for (int i = 0; i < args.length; i++) {
+            ps.setString(i + 1, args[i]);
+          }
+          ps.executeUpdate();
+        }
+        return null;
+      });
+    }
+  }
+
+  // ------------------------------------------------------------------ plumbing
+
+  private static LoggedMutation logged(ResultSet rs) throws SQLException {
+    return new LoggedMutation(rs.getLong(1), StoreJson.mutation(rs.getString(2)), rs.getString(3),
+        UUID.fromString(rs.getString(4)), StoreJson.result(rs.getString(5)), Instant.parse(rs.getString(6)));
+  }
+
+  private static StoredRecord record(ResultSet rs) throws SQLException {
+    String data = rs.getString(5);
+    return new StoredRecord(rs.getString(1), UUID.fromString(rs.getString(2)), rs.getLong(3), rs.getInt(4) != 0,
+        data == null ? null : StoreJson.object(data), rs.getLong(6), Instant.parse(rs.getString(7)));
+  }
+
+  private static String text(Instant i) {
+    return i == null ? null : i.toString();
+  }
+
+  private static Instant instant(String s) {
+    return s == null ? null : Instant.parse(s);
+  }
+
+  @FunctionalInterface
+  private interface SqlWork<T> {
+    T run(Connection c) throws SQLException;
+  }
+
+  @FunctionalInterface
+  private interface SqlBlock<T> {
+    T run() throws SQLException;
+  }
+
+  @FunctionalInterface
+  private interface Binder {
+    void bind(PreparedStatement ps) throws SQLException;
+  }
+
+  @FunctionalInterface
+  private interface RowMapper<T> {
+    T map(ResultSet rs) throws SQLException;
+  }
+
+  private static <T> T sql(SqlBlock<T> block) {
+    try {
+      return block.run();
+    } catch (SQLException e) {
+      throw new StoreUnavailableException("SQLite statement failed: " + e.getMessage(), e);
+    }
+  }
+
+  private <T> List<T> query(String sql, Binder binder, RowMapper<T> mapper) {
+    try (Connection c = pool.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+      binder.bind(ps);
+      List<T> out = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(mapper.map(rs));
+        }
+      }
+      return out;
+    } catch (SQLException e) {
+      throw new StoreUnavailableException("SQLite query failed: " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Runs {@code work} as the only writer, in one transaction begun IMMEDIATE (the write lock is
+   * taken at BEGIN, so a transaction never fails half-way for want of it). Commits when work
+   * returns; rolls back and rethrows when it throws.
+   */
+  private <T> T inWriteTransaction(SqlWork<T> work) {
+    writer.lock();
+    try (Connection c = pool.getConnection()) {
+      boolean auto = c.getAutoCommit();
+      c.setAutoCommit(true);
+      try (var st = c.createStatement()) {
+        st.execute("BEGIN IMMEDIATE");
+      }
+      try {
+        T result = work.run(c);
+        try (var st = c.createStatement()) {
+          st.execute("COMMIT");
+        }
+        return result;
+      } catch (SQLException | RuntimeException | Error e) {
+        try (var st = c.createStatement()) {
+          st.execute("ROLLBACK");
+        } catch (SQLException suppressed) {
+          e.addSuppressed(suppressed);
+        }
+        if (e instanceof SQLException sqle) {
+          throw new StoreUnavailableException("SQLite write failed: " + sqle.getMessage(), sqle);
+        }
+        throw e;
+      } finally {
+        c.setAutoCommit(auto);
+      }
+    } catch (SQLException e) {
+      throw new StoreUnavailableException("SQLite connection failed: " + e.getMessage(), e);
+    } finally {
+      writer.unlock();
+    }
+  }
+
+  /** Whether the status string of a log row means applied; kept for audits reading raw rows. */
+  static boolean applied(String status) {
+    return MutationStatus.APPLIED.wire().equals(status);
+  }
+}
