@@ -31,7 +31,8 @@ public final class CivicSyncServer implements AutoCloseable {
 
   /** Opens the store, loads collections and starts listening. */
   public static CivicSyncServer start(ServerConfig config) {
-    return start(config, Clock.systemUTC());
+    // Microsecond ticks: what PostgreSQL's timestamptz holds, so every store reports the same times.
+    return start(config, Clock.tick(Clock.systemUTC(), java.time.Duration.ofNanos(1_000)));
   }
 
   static CivicSyncServer start(ServerConfig config, Clock clock) {

@@ -11,6 +11,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
@@ -39,6 +40,9 @@ import org.slf4j.LoggerFactory;
  * statements, each on one consistent snapshot, outside any write transaction.
  */
 public final class PostgresServerStore implements ServerStore {
+  private final java.util.concurrent.ConcurrentMap<String, ReentrantLock> tenantGates =
+      new java.util.concurrent.ConcurrentHashMap<>();
+
   private static final Logger LOG = LoggerFactory.getLogger(PostgresServerStore.class);
 
   /** Where the migrations live on the class path. */
@@ -293,7 +297,18 @@ public final class PostgresServerStore implements ServerStore {
   public <T> T write(String tenantId, Function<WriteTx, T> work) {
     Objects.requireNonNull(work, "work");
     String what = "write transaction of tenant " + tenantId;
-    Connection c = connect(what);
+    // The row lock below is what orders commits, across every server instance. This in-process
+    // gate only keeps this instance's writers of one tenant from each holding a pooled
+    // connection while they queue for that row lock, which would starve pulls of connections.
+    ReentrantLock gate = tenantGates.computeIfAbsent(tenantId, t -> new ReentrantLock(true));
+    gate.lock();
+    Connection c;
+    try {
+      c = connect(what);
+    } catch (RuntimeException e) {
+      gate.unlock();
+      throw e;
+    }
     try {
       T result;
       try {
@@ -311,6 +326,7 @@ public final class PostgresServerStore implements ServerStore {
       return result;
     } finally {
       release(c);
+      gate.unlock();
     }
   }
 
