@@ -12,7 +12,7 @@ import java.util.zip.GZIPInputStream;
 import java.util.zip.ZipException;
 import org.civicsync.contracts.ErrorCode;
 import org.civicsync.core.json.Json;
-import org.civicsync.core.validation.TextRules;
+import org.civicsync.core.validation.WireRules;
 import org.civicsync.core.validation.Violation;
 import org.civicsync.server.ApiException;
 
@@ -42,9 +42,9 @@ final class Bodies {
       if (node == null || node.isMissingNode()) {
         throw new ApiException(ErrorCode.MALFORMED_JSON, "the body is empty; a JSON object is required");
       }
-      Optional<Violation> nul = TextRules.firstNul(node);
-      if (nul.isPresent()) {
-        throw new ApiException(ErrorCode.INVALID_REQUEST, nul.get().message(), nul.get().pointer());
+      Optional<Violation> unsafe = WireRules.firstViolation(node);
+      if (unsafe.isPresent()) {
+        throw new ApiException(ErrorCode.INVALID_REQUEST, unsafe.get().message(), unsafe.get().pointer());
       }
       return node;
     } catch (JsonProcessingException e) {

@@ -207,6 +207,12 @@ class HttpApiTest {
     assertError(post("/v1/sync/push", token, "{\"mutations\":[" + nul + "]}"), 400, "INVALID_REQUEST", "/mutations/0/data/patientName");
     assertError(post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"A\",\"deviceName\":\"t\\u0000\"}"), 400, "INVALID_REQUEST", "/deviceName");
 
+    ObjectNode huge = goodJson.deepCopy();
+    String hugeJson = huge.toString().replace("\"patientName\":", "\"patientName\":\"x\",\"visits\":1e400,\"x\":");
+    assertError(post("/v1/sync/push", token, "{\"mutations\":[" + hugeJson + "]}"), 400, "INVALID_REQUEST", "/mutations/0/data/visits");
+    String bigInt = huge.toString().replace("\"patientName\":", "\"visits\":9007199254740993,\"patientName\":");
+    assertError(post("/v1/sync/push", token, "{\"mutations\":[" + bigInt + "]}"), 400, "INVALID_REQUEST", "/mutations/0/data/visits");
+
     assertThat(pullAll()).as("no request above applied anything").isEmpty();
     assertThat(json(post("/v1/sync/push", token, "{\"mutations\":[" + goodJson + "]}")).at("/results/0/replayed").isMissingNode())
         .as("nor occupied the mutationId").isTrue();
