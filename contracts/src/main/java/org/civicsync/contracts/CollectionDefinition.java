@@ -4,8 +4,14 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 /**
- * A collection a service declares as data: its name and the JSON Schema (2020-12) of a record's
- * data. Later protocol versions add conflict policies and rules here.
+ * A collection a service declares as data: its name, the JSON Schema (2020-12) of a record's data,
+ * and how stale changes are settled.
+ *
+ * @param policy the conflict policy (schema {@code conflict-policy.schema.json}); {@code null}
+ *     means every field merges three-way and a delete wins over a concurrent update
+ * @param rules server-authoritative rules ({@code unique}, {@code capacity}); {@code null} for none
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
-public record CollectionDefinition(String name, String title, String description, ObjectNode schema) {}
+public record CollectionDefinition(
+    String name, String title, String description, ObjectNode schema, ObjectNode policy,
+    com.fasterxml.jackson.databind.node.ArrayNode rules) {}

@@ -33,8 +33,13 @@ public enum ErrorCode {
   RECORD_EXISTS(200, "A create names a record id that already exists (or existed and was deleted)."),
   RECORD_DELETED(200, "An update or delete names a record that has been deleted at the version the client saw."),
   INVALID_BASE_VERSION(200, "baseVersion is newer than any version the server issued for the record."),
-  VERSION_CONFLICT(200, "baseVersion is older than the server's version: the change was not applied; the current server record is returned."),
-  MUTATION_ID_REUSED(200, "This mutationId was already used for a mutation with different content; this one was not applied.");
+  VERSION_CONFLICT(200, "baseVersion is older than the server's version and the collection's policy could not settle it: the change is parked in the supervisor inbox (conflictId) and not applied; the current server record is returned."),
+  MUTATION_ID_REUSED(200, "This mutationId was already used for a mutation with different content; this one was not applied."),
+  CLOCK_SKEW(200, "The mutation's hlc is further ahead of the server's clock than the configured skew (default 24 h). Correct the device clock, reset the stored clock reading, and send the change again as a new mutation (new mutationId)."),
+  INVALID_TRANSITION(200, "The change moves a monotonic field (e.g. an appointment's status) to a value it may not reach from the value the client saw."),
+  UNIQUE_VIOLATION(200, "A unique rule of the collection is breached (e.g. a second open subsidy claim for the same farmer, crop and season); the message says which."),
+  CAPACITY_EXCEEDED(200, "A capacity rule of the collection is breached (e.g. the appointment slot is already booked); the message is written for the clerk."),
+  RULE_VIOLATION(200, "A rule written in Java for this deployment refused the change; the message says why.");
 
   private final int httpStatus;
   private final String description;

@@ -13,7 +13,10 @@ import java.util.UUID;
  * @param baseVersion the record version the client last saw; 0 for create
  * @param data create: the full record; update: the changed top-level fields ({@code null} value
  *     removes a field); {@code null} (absent) for delete
- * @param clientTime the device's clock when the change was made, ISO-8601, kept as sent
+ * @param hlc the change's hybrid logical clock, {@code <millis:15>-<counter:5>-<deviceId>}; string
+ *     order is clock order (see {@code org.civicsync.core.clock.Hlc})
+ * @param clientTime the device's clock when the change was made, ISO-8601, kept as sent; the
+ *     server records it and never orders anything by it
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record Mutation(
@@ -24,4 +27,5 @@ public record Mutation(
     MutationOp op,
     long baseVersion,
     ObjectNode data,
+    String hlc,
     String clientTime) {}

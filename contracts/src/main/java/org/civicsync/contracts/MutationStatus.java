@@ -6,9 +6,17 @@ import com.fasterxml.jackson.annotation.JsonValue;
 public enum MutationStatus {
   /** Committed; the result carries the record's new version. */
   APPLIED,
+  /**
+   * Applied after the collection's policy merged it with changes the client had not seen; the
+   * result carries the merged record, which the client should take as its local copy.
+   */
+  MERGED,
   /** Not applied, with a catalogue error; never retried by the server. */
   REJECTED,
-  /** Not applied because baseVersion is stale; the result carries the current server record. */
+  /**
+   * Not applied: the change is stale and its policy parked it for a person to resolve; the result
+   * carries the inbox item's id and the current server record.
+   */
   CONFLICT;
 
   @JsonValue

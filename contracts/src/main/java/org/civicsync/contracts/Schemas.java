@@ -42,6 +42,7 @@ public final class Schemas {
           ENROLL_REQUEST,
           "enroll-response.schema.json",
           "sync-status.schema.json",
+          "conflict-policy.schema.json",
           COLLECTION_DEFINITION,
           "collections-response.schema.json");
 

@@ -7,6 +7,7 @@ import java.util.Random;
 import java.util.UUID;
 import org.civicsync.contracts.Mutation;
 import org.civicsync.contracts.MutationOp;
+import org.civicsync.core.clock.Hlc;
 import org.civicsync.core.json.Json;
 
 /** Realistic clinic mutations, reproducible from a seeded {@link Random}. */
@@ -14,11 +15,27 @@ public final class Fixtures {
   private static final String[] GIVEN = {"Nimali", "Kasun", "Tharindu", "Dilani", "Ruwan", "Chamari", "Sunil", "Ishara"};
   private static final String[] FAMILY = {"Perera", "Fernando", "Silva", "Jayasinghe", "Bandara", "Wickramasinghe"};
 
+  private static final java.util.concurrent.atomic.AtomicLong SLOTS = new java.util.concurrent.atomic.AtomicLong();
+
   private final Random random;
   private long deviceSeq;
+  private final String deviceId;
+  private Hlc clock;
 
   public Fixtures(long seed) {
     this.random = new Random(seed);
+    this.deviceId = "dev" + Long.toHexString(seed & 0xffffffffL);
+  }
+
+  /** The next clock reading of this fixture's device (wall time, ticking). */
+  public String hlc() {
+    clock = Hlc.tick(clock, System.currentTimeMillis(), deviceId);
+    return clock.toString();
+  }
+
+  /** A mutation with an arbitrary collection, op and data, from this fixture's device. */
+  public Mutation mutation(String collection, UUID recordId, MutationOp op, long baseVersion, ObjectNode data) {
+    return new Mutation(uuid(), ++deviceSeq, collection, recordId, op, baseVersion, data, hlc(), now());
   }
 
   public UUID uuid() {
@@ -31,7 +48,8 @@ public final class Fixtures {
     d.put("patientName", GIVEN[random.nextInt(GIVEN.length)] + " " + FAMILY[random.nextInt(FAMILY.length)]);
     d.put("patientPhone", "+9477" + (1000000 + random.nextInt(8999999)));
     d.put("clinicId", "clinic-" + (1 + random.nextInt(40)));
-    d.put("slotStart", Instant.parse("2026-12-01T03:00:00Z").plus(random.nextInt(2000) * 15L, ChronoUnit.MINUTES).toString());
+    // A slot no other fixture in this JVM uses: appointments allow one booking per clinic and slot.
+    d.put("slotStart", Instant.parse("2026-12-01T03:00:00Z").plus(SLOTS.incrementAndGet() * 15L, ChronoUnit.MINUTES).toString());
     d.putArray("notes").add("booked offline");
     return d;
   }
@@ -41,15 +59,15 @@ public final class Fixtures {
   }
 
   public Mutation create(UUID recordId, ObjectNode data) {
-    return new Mutation(uuid(), ++deviceSeq, "appointments", recordId, MutationOp.CREATE, 0, data, now());
+    return mutation("appointments", recordId, MutationOp.CREATE, 0, data);
   }
 
   public Mutation update(UUID recordId, long baseVersion, ObjectNode patch) {
-    return new Mutation(uuid(), ++deviceSeq, "appointments", recordId, MutationOp.UPDATE, baseVersion, patch, now());
+    return mutation("appointments", recordId, MutationOp.UPDATE, baseVersion, patch);
   }
 
   public Mutation delete(UUID recordId, long baseVersion) {
-    return new Mutation(uuid(), ++deviceSeq, "appointments", recordId, MutationOp.DELETE, baseVersion, null, now());
+    return mutation("appointments", recordId, MutationOp.DELETE, baseVersion, null);
   }
 
   /** A patch setting one string field. */

@@ -14,7 +14,10 @@ import java.util.UUID;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import org.civicsync.server.store.DeviceRow;
+import org.civicsync.core.records.RecordState;
+import org.civicsync.core.rules.Claim;
 import org.civicsync.server.store.EnrollmentCodeRow;
+import org.civicsync.server.store.InboxItem;
 import org.civicsync.server.store.LoggedMutation;
 import org.civicsync.server.store.PullPage;
 import org.civicsync.server.store.RecordKey;
@@ -41,6 +44,8 @@ public final class InMemoryServerStore implements ServerStore {
     final Map<UUID, LoggedMutation> log = new LinkedHashMap<>();
     final TreeMap<Long, StoredRecord> bySeq = new TreeMap<>();
     final Map<RecordKey, StoredRecord> records = new HashMap<>();
+    final Map<UUID, InboxItem> inbox = new LinkedHashMap<>();
+    final Map<RecordKey, List<Claim>> claims = new HashMap<>();
 
     Tenant copy() {
       Tenant t = new Tenant();
@@ -48,6 +53,8 @@ public final class InMemoryServerStore implements ServerStore {
       t.log.putAll(log);
       t.bySeq.putAll(bySeq);
       t.records.putAll(records);
+      t.inbox.putAll(inbox);
+      t.claims.putAll(claims);
       return t;
     }
   }
@@ -193,6 +200,23 @@ public final class InMemoryServerStore implements ServerStore {
     }
 
     @Override
+    public Optional<RecordState> findVersion(RecordKey key, long version) {
+      return t.log.values().stream()
+          .filter(e -> e.after() != null && e.after().version() == version && e.mutation().recordId().equals(key.recordId())
+              && e.mutation().collection().equals(key.collection()))
+          .map(LoggedMutation::after).findFirst();
+    }
+
+    @Override
+    public void openInboxItems(List<InboxItem> items) {
+      for (InboxItem i : items) {
+        if (t.inbox.putIfAbsent(i.id(), i) != null) {
+          throw new IllegalStateException("inbox item exists: " + i.id());
+        }
+      }
+    }
+
+    @Override
     public void appendLog(List<LoggedMutation> entries) {
       for (LoggedMutation e : entries) {
         if (e.seq() <= startHead || t.log.putIfAbsent(e.mutation().mutationId(), e) != null) {
@@ -218,9 +242,36 @@ public final class InMemoryServerStore implements ServerStore {
     }
 
     @Override
+    public Map<Claim, Set<UUID>> claimHolders(Collection<Claim> claims) {
+      Map<Claim, Set<UUID>> out = new HashMap<>();
+      for (Claim claim : claims) {
+        Set<UUID> holders = new java.util.HashSet<>();
+        t.claims.forEach((k, cs) -> {
+          if (cs.contains(claim)) {
+            holders.add(k.recordId());
+          }
+        });
+        out.put(claim, holders);
+      }
+      return out;
+    }
+
+    @Override
+    public void putClaims(Map<RecordKey, List<Claim>> claims) {
+      claims.forEach((k, cs) -> {
+        if (cs.isEmpty()) {
+          t.claims.remove(k);
+        } else {
+          t.claims.put(k, List.copyOf(cs));
+        }
+      });
+    }
+
+    @Override
     public void clearRecords() {
       t.records.clear();
       t.bySeq.clear();
+      t.claims.clear();
     }
 
     @Override
@@ -265,6 +316,23 @@ public final class InMemoryServerStore implements ServerStore {
         out.add(r);
       }
       return new PullPage(out, more);
+    }
+  }
+
+  @Override
+  public List<InboxItem> inbox(String tenantId, Optional<String> status, Optional<String> kind, Optional<String> collection, int limit) {
+    synchronized (lock) {
+      Tenant t = data.get(tenantId);
+      if (t == null) {
+        return List.of();
+      }
+      List<InboxItem> all = new ArrayList<>(t.inbox.values());
+      java.util.Collections.reverse(all);
+      return all.stream()
+          .filter(i -> status.map(i.status()::equals).orElse(true))
+          .filter(i -> kind.map(i.kind()::equals).orElse(true))
+          .filter(i -> collection.map(i.collection()::equals).orElse(true))
+          .limit(limit).toList();
     }
   }
 

@@ -190,7 +190,7 @@ public abstract class ServerStoreContract {
   @Test
   void unknownCollectionIsRejected() {
     Mutation m = fx.create(fx.uuid());
-    Mutation other = new Mutation(m.mutationId(), m.deviceSeq(), "land_parcels", m.recordId(), MutationOp.CREATE, 0, m.data(), m.clientTime());
+    Mutation other = new Mutation(m.mutationId(), m.deviceSeq(), "land_parcels", m.recordId(), MutationOp.CREATE, 0, m.data(), m.hlc(), m.clientTime());
     assertThat(push(other).get(0).error().code()).isEqualTo("UNKNOWN_COLLECTION");
   }
 
@@ -230,27 +230,223 @@ public abstract class ServerStoreContract {
   // ---------------------------------------------------------------- conflicts
 
   @Test
-  void pushWithStaleBaseVersionReturnsConflictWithTheServerRecord() {
+  void staleChangeToAFieldChangedOnBothSidesIsParkedInTheInbox() {
+    UUID id = fx.uuid();
+    push(fx.create(id));
+    push(fx.update(id, 1, Fixtures.patch("patientPhone", "+94770000001")));
+    MutationResult r = push(fx.update(id, 1, Fixtures.patch("patientPhone", "+94770000002"))).get(0);
+    assertThat(r.status()).isEqualTo(MutationStatus.CONFLICT);
+    assertThat(r.error().code()).isEqualTo("VERSION_CONFLICT");
+    assertThat(r.conflictFields()).containsExactly("patientPhone");
+    assertThat(r.serverRecord().version()).isEqualTo(2);
+    assertThat(r.serverRecord().data().path("patientPhone").asText()).isEqualTo("+94770000001");
+    assertThat(pullAll(device, Set.of()).get(0).version()).as("nothing applied").isEqualTo(2);
+    List<org.civicsync.server.store.InboxItem> inbox =
+        store.inbox(device.tenantId(), Optional.of("open"), Optional.of("conflict"), Optional.empty(), 10);
+    assertThat(inbox).singleElement().satisfies(i -> {
+      assertThat(i.id()).isEqualTo(r.conflictId());
+      assertThat(i.recordId()).isEqualTo(id);
+      assertThat(i.detail().at("/base/version").asLong()).isEqualTo(1);
+      assertThat(i.detail().at("/server/data/patientPhone").asText()).isEqualTo("+94770000001");
+      assertThat(i.detail().at("/client/data/patientPhone").asText()).isEqualTo("+94770000002");
+    });
+  }
+
+  @Test
+  void staleChangeToFieldsTheServerDidNotTouchIsMergedOnTopOfIt() {
+    UUID id = fx.uuid();
+    push(fx.create(id));
+    push(fx.update(id, 1, Fixtures.patch("patientPhone", "+94770000001")));
+    MutationResult r = push(fx.update(id, 1, Fixtures.patch("clinicId", "clinic-moved"))).get(0);
+    assertThat(r.status()).isEqualTo(MutationStatus.MERGED);
+    assertThat(r.version()).isEqualTo(3);
+    assertThat(r.overriddenFields()).isEmpty();
+    assertThat(r.record().data().path("patientPhone").asText()).isEqualTo("+94770000001");
+    assertThat(r.record().data().path("clinicId").asText()).isEqualTo("clinic-moved");
+    assertThat(pullAll(device, Set.of()).get(0).data()).isEqualTo(r.record().data());
+  }
+
+  @Test
+  void staleMoveOfAMonotonicStatusThatTheServerPassedIsDroppedAndReported() {
     UUID id = fx.uuid();
     push(fx.create(id));
     push(fx.update(id, 1, Fixtures.patch("status", "checked_in")));
     MutationResult r = push(fx.update(id, 1, Fixtures.patch("status", "cancelled"))).get(0);
-    assertThat(r.status()).isEqualTo(MutationStatus.CONFLICT);
-    assertThat(r.error().code()).isEqualTo("VERSION_CONFLICT");
-    assertThat(r.serverRecord().version()).isEqualTo(2);
-    assertThat(r.serverRecord().data().path("status").asText()).isEqualTo("checked_in");
-    assertThat(pullAll(device, Set.of()).get(0).data().path("status").asText()).isEqualTo("checked_in");
+    assertThat(r.status()).isEqualTo(MutationStatus.MERGED);
+    assertThat(r.overriddenFields()).containsExactly("status");
+    assertThat(r.record().data().path("status").asText()).isEqualTo("checked_in");
   }
 
   @Test
-  void staleDeleteOfADeletedRecordIsAConflictShowingTheTombstone() {
+  void currentMoveOfAMonotonicStatusBackwardsIsRejected() {
+    UUID id = fx.uuid();
+    push(fx.create(id));
+    push(fx.update(id, 1, Fixtures.patch("status", "checked_in")));
+    MutationResult r = push(fx.update(id, 2, Fixtures.patch("status", "booked"))).get(0);
+    assertThat(r.status()).isEqualTo(MutationStatus.REJECTED);
+    assertThat(r.error().code()).isEqualTo("INVALID_TRANSITION");
+    assertThat(r.error().field()).isEqualTo("/data/status");
+  }
+
+  @Test
+  void staleUpdateOfARecordDeletedMeanwhileLosesToTheDeleteAndShowsTheTombstone() {
     UUID id = fx.uuid();
     push(fx.create(id));
     push(fx.delete(id, 1));
-    MutationResult r = push(fx.update(id, 1, Fixtures.patch("status", "completed"))).get(0);
-    assertThat(r.status()).isEqualTo(MutationStatus.CONFLICT);
+    MutationResult r = push(fx.update(id, 1, Fixtures.patch("patientPhone", "+94770000009"))).get(0);
+    assertThat(r.status()).isEqualTo(MutationStatus.REJECTED);
+    assertThat(r.error().code()).isEqualTo("RECORD_DELETED");
     assertThat(r.serverRecord().deleted()).isTrue();
     assertThat(r.serverRecord().data()).isNull();
+  }
+
+  @Test
+  void staleDeleteOfARecordUpdatedMeanwhileWinsAndIsReported() {
+    UUID id = fx.uuid();
+    push(fx.create(id));
+    push(fx.update(id, 1, Fixtures.patch("patientPhone", "+94770000001")));
+    MutationResult r = push(fx.delete(id, 1)).get(0);
+    assertThat(r.status()).isEqualTo(MutationStatus.MERGED);
+    assertThat(r.resolution()).isEqualTo("deleteWins");
+    assertThat(r.version()).isEqualTo(3);
+    assertThat(pullAll(device, Set.of()).get(0).op()).isEqualTo(ChangeOp.DELETE);
+  }
+
+  @Test
+  void theBaseOfAStaleChangeMayComeFromEarlierInTheSamePush() {
+    UUID id = fx.uuid();
+    List<MutationResult> rs = push(fx.create(id), fx.update(id, 1, Fixtures.patch("patientPhone", "+94770000001")),
+        fx.update(id, 1, Fixtures.patch("clinicId", "clinic-7")));
+    assertThat(rs.get(2).status()).isEqualTo(MutationStatus.MERGED);
+    assertThat(rs.get(2).record().data().path("patientPhone").asText()).isEqualTo("+94770000001");
+    assertThat(rs.get(2).record().data().path("clinicId").asText()).isEqualTo("clinic-7");
+  }
+
+  // ---------------------------------------------------------------- server-authoritative rules
+
+  /**
+   * The last slot: devices that each booked the same clinic slot offline push at the same moment.
+   * Exactly one booking stands; every other gets the capacity rule's message.
+   */
+  @Test
+  void whenDevicesRaceForTheLastSlotExactlyOneBookingStands() throws Exception {
+    int slots = 12;
+    int devices = 4;
+    List<Caller.Device> ds = new ArrayList<>();
+    for (int i = 0; i < devices; i++) {
+      ds.add(newDevice(device.tenantId()));
+    }
+    ExecutorService pool = Executors.newFixedThreadPool(devices);
+    try {
+      for (int slot = 0; slot < slots; slot++) {
+        ObjectNode booking = fx.appointment();
+        CountDownLatch go = new CountDownLatch(1);
+        List<Future<MutationResult>> fs = new ArrayList<>();
+        for (Caller.Device d : ds) {
+          Fixtures own = new Fixtures(fx.uuid().getMostSignificantBits());
+          Mutation m = own.create(own.uuid(), booking.deepCopy().put("patientName", "patient of " + d.deviceId()));
+          fs.add(pool.submit(() -> {
+            go.await();
+            return push.push(d, new PushRequest(List.of(m))).results().get(0);
+          }));
+        }
+        go.countDown();
+        int applied = 0;
+        for (Future<MutationResult> f : fs) {
+          MutationResult r = f.get(60, TimeUnit.SECONDS);
+          if (r.status() == MutationStatus.APPLIED) {
+            applied++;
+          } else {
+            assertThat(r.status()).isEqualTo(MutationStatus.REJECTED);
+            assertThat(r.error().code()).isEqualTo("CAPACITY_EXCEEDED");
+            assertThat(r.error().message()).contains("is already booked").contains(booking.get("clinicId").asText());
+          }
+        }
+        assertThat(applied).as("bookings standing for slot %s", slot).isEqualTo(1);
+      }
+    } finally {
+      pool.shutdown();
+    }
+    assertThat(pullAll(device, Set.of())).hasSize(slots);
+  }
+
+  @Test
+  void aCancelledBookingFreesItsSlot() {
+    ObjectNode slot = fx.appointment();
+    UUID first = fx.uuid();
+    push(fx.create(first, slot.deepCopy()));
+    assertThat(push(fx.create(fx.uuid(), slot.deepCopy())).get(0).error().code()).isEqualTo("CAPACITY_EXCEEDED");
+    push(fx.update(first, 1, Fixtures.patch("status", "cancelled")));
+    assertThat(push(fx.create(fx.uuid(), slot.deepCopy())).get(0).status()).isEqualTo(MutationStatus.APPLIED);
+  }
+
+  @Test
+  void aBookingMovesOnlyToAFreeSlotAndReleasesItsOldOne() {
+    ObjectNode taken = fx.appointment();
+    push(fx.create(fx.uuid(), taken.deepCopy()));
+    ObjectNode original = fx.appointment();
+    UUID moving = fx.uuid();
+    push(fx.create(moving, original.deepCopy()));
+    ObjectNode ontoTaken = Fixtures.patch("clinicId", taken.get("clinicId").asText()).put("slotStart", taken.get("slotStart").asText());
+    assertThat(push(fx.update(moving, 1, ontoTaken)).get(0).error().code()).isEqualTo("CAPACITY_EXCEEDED");
+    ObjectNode free = fx.appointment();
+    ObjectNode ontoFree = Fixtures.patch("clinicId", free.get("clinicId").asText()).put("slotStart", free.get("slotStart").asText());
+    assertThat(push(fx.update(moving, 1, ontoFree)).get(0).status()).isEqualTo(MutationStatus.APPLIED);
+    assertThat(push(fx.create(fx.uuid(), original.deepCopy())).get(0).status()).as("the old slot is free again")
+        .isEqualTo(MutationStatus.APPLIED);
+  }
+
+  @Test
+  void twoBookingsOfOneSlotInOnePushLetOnlyTheFirstStand() {
+    ObjectNode slot = fx.appointment();
+    List<MutationResult> rs = push(fx.create(fx.uuid(), slot.deepCopy()), fx.create(fx.uuid(), slot.deepCopy()));
+    assertThat(rs.get(0).status()).isEqualTo(MutationStatus.APPLIED);
+    assertThat(rs.get(1).error().code()).isEqualTo("CAPACITY_EXCEEDED");
+  }
+
+  @Test
+  void aFarmerHasAtMostOneOpenClaimPerCropAndSeason() {
+    ObjectNode claim = Json.mapper().createObjectNode().put("farmerId", "F-77120").put("crop", "paddy").put("season", "maha-2026");
+    UUID first = fx.uuid();
+    assertThat(push(fx.mutation("subsidy_claims", first, MutationOp.CREATE, 0, claim.deepCopy())).get(0).status())
+        .isEqualTo(MutationStatus.APPLIED);
+    MutationResult dup = push(fx.mutation("subsidy_claims", fx.uuid(), MutationOp.CREATE, 0, claim.deepCopy())).get(0);
+    assertThat(dup.error().code()).isEqualTo("UNIQUE_VIOLATION");
+    assertThat(dup.error().message()).isEqualTo("Farmer F-77120 already has an open paddy claim for maha-2026.");
+    push(fx.mutation("subsidy_claims", first, MutationOp.UPDATE, 1, Fixtures.patch("status", "verified")));
+    push(fx.mutation("subsidy_claims", first, MutationOp.UPDATE, 2, Fixtures.patch("status", "rejected")));
+    assertThat(push(fx.mutation("subsidy_claims", fx.uuid(), MutationOp.CREATE, 0, claim.deepCopy())).get(0).status())
+        .as("a rejected claim is closed").isEqualTo(MutationStatus.APPLIED);
+  }
+
+  @Test
+  void claimsSurviveARebuildOfTheProjection() {
+    ObjectNode slot = fx.appointment();
+    push(fx.create(fx.uuid(), slot.deepCopy()));
+    new ProjectionRebuilder(store, catalog).rebuild(device.tenantId());
+    assertThat(push(fx.create(fx.uuid(), slot.deepCopy())).get(0).error().code()).isEqualTo("CAPACITY_EXCEEDED");
+  }
+
+  @Test
+  void aRuleWrittenInJavaCanRefuseAChange() {
+    PushService strict = new PushService(store, catalog, Clock.systemUTC(), java.time.Duration.ofHours(24), List.of(
+        in -> in.after().data().path("patientName").asText().isBlank() || !in.after().data().path("patientName").asText().startsWith("Test ")
+            ? Optional.empty() : Optional.of("test patients may not be booked in production")));
+    ObjectNode data = fx.appointment().put("patientName", "Test Patient");
+    MutationResult r = strict.push(device, new PushRequest(List.of(fx.create(fx.uuid(), data)))).results().get(0);
+    assertThat(r.status()).isEqualTo(MutationStatus.REJECTED);
+    assertThat(r.error().code()).isEqualTo("RULE_VIOLATION");
+    assertThat(r.error().message()).isEqualTo("test patients may not be booked in production");
+  }
+
+  @Test
+  void aChangeFromAClockFarAheadIsRejected() {
+    Mutation m = fx.create(fx.uuid());
+    String future = new org.civicsync.core.clock.Hlc(System.currentTimeMillis() + 3 * 86_400_000L, 0, "dev").toString();
+    Mutation ahead = new Mutation(m.mutationId(), m.deviceSeq(), m.collection(), m.recordId(), m.op(), 0, m.data(), future, m.clientTime());
+    MutationResult r = push(ahead).get(0);
+    assertThat(r.error().code()).isEqualTo("CLOCK_SKEW");
+    assertThat(r.error().field()).isEqualTo("/hlc");
   }
 
   // ---------------------------------------------------------------- idempotency
@@ -279,22 +475,24 @@ public abstract class ServerStoreContract {
     Collections.reverse(names);
     names.forEach(n -> reordered.set(n, data.get(n)));
     Mutation same = new Mutation(create.mutationId(), create.deviceSeq(), create.collection(), create.recordId(),
-        create.op(), create.baseVersion(), reordered, create.clientTime());
+        create.op(), create.baseVersion(), reordered, create.hlc(), create.clientTime());
     assertThat(push(same).get(0).replayed()).isTrue();
   }
 
   @Test
-  void replayOfARejectionOrConflictReturnsTheSameOutcomeEvenAfterTheRecordChanged() {
+  void replayOfAConflictReturnsTheSameOutcomeEvenAfterTheRecordChanged() {
     UUID id = fx.uuid();
     push(fx.create(id));
-    push(fx.update(id, 1, Fixtures.patch("status", "checked_in")));
-    Mutation stale = fx.update(id, 1, Fixtures.patch("status", "cancelled"));
+    push(fx.update(id, 1, Fixtures.patch("patientPhone", "+94770000001")));
+    Mutation stale = fx.update(id, 1, Fixtures.patch("patientPhone", "+94770000002"));
     MutationResult first = push(stale).get(0);
-    push(fx.update(id, 2, Fixtures.patch("status", "completed")));
+    push(fx.update(id, 2, Fixtures.patch("patientPhone", "+94770000003")));
     MutationResult again = push(stale).get(0);
     assertThat(again.status()).isEqualTo(MutationStatus.CONFLICT);
     assertThat(again.serverRecord()).isEqualTo(first.serverRecord());
+    assertThat(again.conflictId()).isEqualTo(first.conflictId());
     assertThat(again.replayed()).isTrue();
+    assertThat(store.inbox(device.tenantId(), Optional.empty(), Optional.empty(), Optional.empty(), 10)).hasSize(1);
   }
 
   @Test
@@ -303,7 +501,7 @@ public abstract class ServerStoreContract {
     Mutation create = fx.create(id);
     push(create);
     ObjectNode other = fx.appointment();
-    Mutation forged = new Mutation(create.mutationId(), create.deviceSeq(), "appointments", id, MutationOp.CREATE, 0, other, create.clientTime());
+    Mutation forged = new Mutation(create.mutationId(), create.deviceSeq(), "appointments", id, MutationOp.CREATE, 0, other, create.hlc(), create.clientTime());
     MutationResult r = push(forged).get(0);
     assertThat(r.status()).isEqualTo(MutationStatus.REJECTED);
     assertThat(r.error().code()).isEqualTo("MUTATION_ID_REUSED");
@@ -365,7 +563,7 @@ public abstract class ServerStoreContract {
       ids.add(id);
       push(fx.create(id));
     }
-    push(fx.update(ids.get(3), 1, Fixtures.patch("status", "completed")));
+    push(fx.update(ids.get(3), 1, Fixtures.patch("status", "checked_in")));
     push(fx.delete(ids.get(7), 1));
     List<Change> all = new ArrayList<>();
     Optional<String> cursor = Optional.empty();
@@ -416,7 +614,7 @@ public abstract class ServerStoreContract {
   void collectionsFilterNarrowsTheFeedAndBindsTheCursor() {
     push(fx.create(fx.uuid()));
     ObjectNode claim = Json.mapper().createObjectNode().put("farmerId", "F-1").put("crop", "paddy").put("season", "maha-2026");
-    Mutation m = new Mutation(fx.uuid(), 99, "subsidy_claims", fx.uuid(), MutationOp.CREATE, 0, claim, Instant.now().toString());
+    Mutation m = fx.mutation("subsidy_claims", fx.uuid(), MutationOp.CREATE, 0, claim);
     assertThat(push(m).get(0).status()).isEqualTo(MutationStatus.APPLIED);
     PullResponse claims = pull.pull(device, Optional.empty(), Optional.empty(), Optional.of("subsidy_claims"));
     assertThat(claims.changes()).extracting(Change::collection).containsExactly("subsidy_claims");
@@ -524,8 +722,8 @@ public abstract class ServerStoreContract {
     Mutation m = fx.create(fx.uuid());
     assertThatThrownBy(() -> store.write(device.tenantId(), tx -> {
       tx.appendLog(List.of(new org.civicsync.server.store.LoggedMutation(head + 1, m, "x", device.deviceId(),
-          MutationResult.applied(m.mutationId(), m.recordId(), 1), Instant.now())));
-      tx.putRecords(List.of(new StoredRecord("appointments", m.recordId(), 1, false, m.data(), head + 1, Instant.now())));
+          MutationResult.applied(m.mutationId(), m.recordId(), 1), Instant.now(), null)));
+      tx.putRecords(List.of(new StoredRecord("appointments", m.recordId(), 1, false, m.data(), head + 1, Instant.now(), java.util.Map.of())));
       tx.advanceHead(head + 1);
       throw new IllegalStateException("boom");
     })).hasMessage("boom");
@@ -546,6 +744,8 @@ public abstract class ServerStoreContract {
     }
     push(fx.delete(ids.get(20), 1));
     push(fx.update(ids.get(21), 7, Fixtures.patch("status", "completed")));
+    push(fx.update(ids.get(22), 1, Fixtures.patch("patientPhone", "+94770000001")));
+    push(fx.update(ids.get(22), 1, Fixtures.patch("clinicId", "clinic-merged")));
     PullPage before = store.pull(device.tenantId(), 0, 5000, Set.of());
     int n = new ProjectionRebuilder(store, catalog).rebuild(device.tenantId());
     PullPage after = store.pull(device.tenantId(), 0, 5000, Set.of());
@@ -597,7 +797,7 @@ public abstract class ServerStoreContract {
             if (mine.size() > 5 && rnd.nextInt(3) == 0) {
               UUID id = mine.get(rnd.nextInt(mine.size()));
               if (touched.add(id)) {
-                batch.add(f.update(id, versions.get(id), Fixtures.patch("status", rnd.nextBoolean() ? "checked_in" : "completed")));
+                batch.add(f.update(id, versions.get(id), Fixtures.patch("patientPhone", "+9477" + (1000000 + rnd.nextInt(8999999)))));
                 continue;
               }
             }

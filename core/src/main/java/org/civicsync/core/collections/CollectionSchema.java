@@ -15,6 +15,8 @@ public final class CollectionSchema {
   private final CollectionDefinition definition;
   private final SchemaChecker checker;
   private final Map<String, JsonNode> defaults;
+  private final org.civicsync.core.conflicts.ConflictPolicy policy;
+  private final java.util.List<org.civicsync.core.rules.RecordRuleSpec> rules;
 
   private CollectionSchema(CollectionDefinition definition) {
     this.definition = definition;
@@ -28,6 +30,53 @@ public final class CollectionSchema {
       }
     }
     this.defaults = Map.copyOf(d);
+    this.policy = org.civicsync.core.conflicts.ConflictPolicy.parse(definition.policy());
+    this.rules = java.util.List.copyOf(org.civicsync.core.rules.RecordRuleSpec.parse(definition.name(), definition.rules()));
+    crossCheck();
+  }
+
+  /**
+   * Policies and rules must name fields the record schema declares, and a monotonic field's
+   * values must be among the field's enum: a typo here would otherwise surface only as a strange
+   * merge months later.
+   */
+  private void crossCheck() {
+    JsonNode props = definition.schema().path("properties");
+    if (!props.isObject()) {
+      return;
+    }
+    java.util.List<String> named = new java.util.ArrayList<>(policy.fields().keySet());
+    rules.forEach(r -> named.addAll(r.fields()));
+    rules.forEach(r -> named.addAll(r.whereIn().keySet()));
+    rules.forEach(r -> named.addAll(r.whereNotIn().keySet()));
+    for (String f : named) {
+      if (!props.has(f)) {
+        throw new IllegalArgumentException("collection '" + name() + "': policy or rule names field '" + f
+            + "', which the record schema does not declare");
+      }
+    }
+    policy.fields().forEach((f, rule) -> {
+      if (rule instanceof org.civicsync.core.conflicts.FieldRule.Monotonic m && props.path(f).has("enum")) {
+        java.util.Set<String> allowed = new java.util.HashSet<>();
+        props.path(f).get("enum").forEach(v -> allowed.add(v.asText()));
+        for (String v : m.values()) {
+          if (!allowed.contains(v)) {
+            throw new IllegalArgumentException("collection '" + name() + "': monotonic field '" + f + "' names value '" + v
+                + "', which is not in the field's enum");
+          }
+        }
+      }
+    });
+  }
+
+  /** The collection's declarative server-authoritative rules. */
+  public java.util.List<org.civicsync.core.rules.RecordRuleSpec> rules() {
+    return rules;
+  }
+
+  /** How stale changes to this collection's records are settled. */
+  public org.civicsync.core.conflicts.ConflictPolicy policy() {
+    return policy;
   }
 
   /**

@@ -46,7 +46,7 @@ public final class CivicSyncServer implements AutoCloseable {
         tenancy.ensureTenant(DEMO_TENANT);
         demoCode = Optional.of(tenancy.issueEnrollmentCode(DEMO_TENANT, new EnrollmentCodeRequest("demo", 24, 20)));
       }
-      HttpApi api = new HttpApi(store, catalog, tenancy, new PushService(store, catalog, clock),
+      HttpApi api = new HttpApi(store, catalog, tenancy, new PushService(store, catalog, clock, config.maxClockSkew(), javaRules()),
           new PullService(store, catalog, clock), config.maxBodyBytes(), clock);
       Javalin http = HttpApi.create(api, config.host(), config.port()).start();
       return new CivicSyncServer(store, http, generated, demoCode);
@@ -54,6 +54,13 @@ public final class CivicSyncServer implements AutoCloseable {
       store.close();
       throw e;
     }
+  }
+
+  /** The deployment's Java rules, found with {@link java.util.ServiceLoader}. */
+  private static java.util.List<org.civicsync.server.rules.RecordRule> javaRules() {
+    java.util.List<org.civicsync.server.rules.RecordRule> out = new java.util.ArrayList<>();
+    java.util.ServiceLoader.load(org.civicsync.server.rules.RecordRule.class).forEach(out::add);
+    return out;
   }
 
   /** The port actually bound (useful with port 0). */

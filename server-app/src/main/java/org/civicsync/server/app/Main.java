@@ -4,8 +4,6 @@ import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import org.civicsync.core.collections.CollectionCatalog;
-import org.civicsync.server.collections.DefinitionFiles;
 import org.civicsync.server.projection.ProjectionRebuilder;
 import org.civicsync.server.store.ServerStore;
 import picocli.CommandLine;
@@ -72,13 +70,17 @@ public final class Main implements Runnable {
     @Option(names = "--demo", description = "Create tenant 'demo' and print an enrollment code for it.")
     boolean demo;
 
+    @Option(names = "--max-clock-skew-hours", defaultValue = "24",
+        description = "How far a mutation's clock (hlc) may run ahead of the server's before it is rejected (default: ${DEFAULT-VALUE}).")
+    long maxClockSkewHours;
+
     @Option(names = "--max-body-bytes", defaultValue = "10485760", description = "Largest request body after decompression (default: ${DEFAULT-VALUE}).")
     long maxBodyBytes;
 
     @Override
     public Integer call() throws Exception {
       ServerConfig config = store.apply(ServerConfig.defaults()).withPort(port).withHost(host).withDemo(demo)
-          .withMaxBodyBytes(maxBodyBytes).withAdminToken(Optional.ofNullable(System.getenv("CIVICSYNC_ADMIN_TOKEN")));
+          .withMaxBodyBytes(maxBodyBytes).withMaxClockSkew(java.time.Duration.ofHours(maxClockSkewHours)).withAdminToken(Optional.ofNullable(System.getenv("CIVICSYNC_ADMIN_TOKEN")));
       CivicSyncServer server = CivicSyncServer.start(config);
       String url = "http://" + (host.equals("0.0.0.0") ? "localhost" : host) + ":" + server.port();
       CountDownLatch stopped = new CountDownLatch(1);
@@ -118,7 +120,8 @@ public final class Main implements Runnable {
     @Override
     public Integer call() {
       ServerConfig config = store.apply(ServerConfig.defaults());
-      CollectionCatalog catalog = DefinitionFiles.load(config.collectionsDir());
+      org.civicsync.core.collections.CollectionCatalog catalog =
+          org.civicsync.server.collections.DefinitionFiles.load(config.collectionsDir());
       try (ServerStore s = Stores.open(config)) {
         ProjectionRebuilder rebuilder = new ProjectionRebuilder(s, catalog);
         for (String t : tenant == null ? s.tenantIds() : java.util.List.of(tenant)) {

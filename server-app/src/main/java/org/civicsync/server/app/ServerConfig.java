@@ -15,6 +15,7 @@ import java.util.Optional;
  * @param adminToken from {@code CIVICSYNC_ADMIN_TOKEN}; otherwise generated at first start
  * @param maxBodyBytes largest accepted request body after decompression
  * @param demo create tenant {@code demo} and print an enrollment code at start
+ * @param maxClockSkew how far a mutation's clock may run ahead of the server's
  */
 public record ServerConfig(
     String host,
@@ -27,45 +28,51 @@ public record ServerConfig(
     Optional<Path> collectionsDir,
     Optional<String> adminToken,
     long maxBodyBytes,
-    boolean demo) {
+    boolean demo,
+    java.time.Duration maxClockSkew) {
 
   public static final long DEFAULT_MAX_BODY_BYTES = 10L * 1024 * 1024;
 
   /** Defaults: SQLite in {@code ./civicsync-data}, port 8080, every interface. */
   public static ServerConfig defaults() {
     return new ServerConfig("0.0.0.0", 8080, Path.of("civicsync-data"), Optional.empty(), Optional.empty(),
-        Optional.empty(), "civicsync", Optional.empty(), Optional.empty(), DEFAULT_MAX_BODY_BYTES, false);
+        Optional.empty(), "civicsync", Optional.empty(), Optional.empty(), DEFAULT_MAX_BODY_BYTES, false,
+        org.civicsync.core.records.MutationRules.DEFAULT_MAX_CLOCK_SKEW);
   }
 
   public ServerConfig withPort(int p) {
-    return new ServerConfig(host, p, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo);
+    return new ServerConfig(host, p, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew);
   }
 
   public ServerConfig withHost(String h) {
-    return new ServerConfig(h, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo);
+    return new ServerConfig(h, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew);
   }
 
   public ServerConfig withDataDir(Path d) {
-    return new ServerConfig(host, port, d, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo);
+    return new ServerConfig(host, port, d, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew);
   }
 
   public ServerConfig withDb(Optional<String> url, Optional<String> user, Optional<String> password, String schema) {
-    return new ServerConfig(host, port, dataDir, url, user, password, schema, collectionsDir, adminToken, maxBodyBytes, demo);
+    return new ServerConfig(host, port, dataDir, url, user, password, schema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew);
   }
 
   public ServerConfig withCollectionsDir(Optional<Path> d) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, d, adminToken, maxBodyBytes, demo);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, d, adminToken, maxBodyBytes, demo, maxClockSkew);
   }
 
   public ServerConfig withAdminToken(Optional<String> t) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, t, maxBodyBytes, demo);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, t, maxBodyBytes, demo, maxClockSkew);
   }
 
   public ServerConfig withMaxBodyBytes(long b) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, b, demo);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, b, demo, maxClockSkew);
+  }
+
+  public ServerConfig withMaxClockSkew(java.time.Duration skew) {
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, skew);
   }
 
   public ServerConfig withDemo(boolean d) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, d);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, d, maxClockSkew);
   }
 }

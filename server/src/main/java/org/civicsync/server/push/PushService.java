@@ -2,7 +2,9 @@ package org.civicsync.server.push;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -29,6 +31,12 @@ import org.civicsync.core.records.RecordState;
 import org.civicsync.core.validation.SchemaChecker;
 import org.civicsync.core.validation.Violation;
 import org.civicsync.server.ApiException;
+import org.civicsync.core.collections.CollectionSchema;
+import org.civicsync.core.rules.Claim;
+import org.civicsync.core.rules.RecordRuleSpec;
+import org.civicsync.server.rules.ClaimLedger;
+import org.civicsync.server.rules.RecordRule;
+import org.civicsync.server.store.InboxItem;
 import org.civicsync.server.store.LoggedMutation;
 import org.civicsync.server.store.RecordKey;
 import org.civicsync.server.store.ServerStore;
@@ -47,11 +55,23 @@ public final class PushService {
   private final ServerStore store;
   private final CollectionCatalog catalog;
   private final Clock clock;
+  private final Duration maxClockSkew;
+  private final List<RecordRule> javaRules;
 
   public PushService(ServerStore store, CollectionCatalog catalog, Clock clock) {
+    this(store, catalog, clock, MutationRules.DEFAULT_MAX_CLOCK_SKEW, List.of());
+  }
+
+  /**
+   * @param maxClockSkew how far a mutation's clock may run ahead of the server's
+   * @param javaRules the deployment's rules written in Java, run after the declarative ones
+   */
+  public PushService(ServerStore store, CollectionCatalog catalog, Clock clock, Duration maxClockSkew, List<RecordRule> javaRules) {
     this.store = store;
     this.catalog = catalog;
     this.clock = clock;
+    this.maxClockSkew = maxClockSkew;
+    this.javaRules = List.copyOf(javaRules);
   }
 
   /**
@@ -98,6 +118,12 @@ public final class PushService {
           List<LoggedMutation> log = new ArrayList<>();
           List<MutationResult> out = new ArrayList<>(mutations.size());
           long seq = tx.head();
+          // States produced earlier in this push, by record and version: a later stale change of
+          // the same push may need one as its base before any of it is written.
+          Map<RecordKey, Map<Long, RecordState>> produced = new HashMap<>();
+          List<InboxItem> inbox = new ArrayList<>();
+          ClaimLedger claims = new ClaimLedger(tx);
+          claims.prefetch(expectedClaims(mutations, records));
           for (int i = 0; i < mutations.size(); i++) {
             Mutation m = mutations.get(i);
             LoggedMutation prior = seen.get(m.mutationId());
@@ -110,24 +136,99 @@ public final class PushService {
             }
             RecordKey key = new RecordKey(m.collection(), m.recordId());
             Optional<RecordState> current = Optional.ofNullable(records.get(key)).map(StoredRecord::state);
-            Outcome outcome = MutationRules.decide(catalog, m, current, now);
+            MutationRules.Context ctx = new MutationRules.Context(catalog, now, maxClockSkew, version -> {
+              RecordState here = produced.getOrDefault(key, Map.of()).get(version);
+              return here != null ? Optional.of(here) : tx.findVersion(key, version);
+            });
+            Outcome outcome = checkRules(device.tenantId(), claims, key, m, current, MutationRules.decide(ctx, m, current));
             seq++;
-            if (outcome.next().isPresent()) {
-              StoredRecord row = StoredRecord.of(key, outcome.next().get(), seq);
+            RecordState after = outcome.next().orElse(null);
+            if (after != null) {
+              StoredRecord row = StoredRecord.of(key, after, seq);
               records.put(key, row);
               changed.put(key, row);
+              produced.computeIfAbsent(key, k -> new HashMap<>()).put(after.version(), after);
+              claims.hold(key, ClaimLedger.claimsOf(catalog.find(m.collection()).orElseThrow(), after));
             }
-            LoggedMutation entry = new LoggedMutation(seq, m, digests.get(i), device.deviceId(), outcome.result(), now);
+            outcome.parked().ifPresent(p -> inbox.add(conflictItem(m, device, p, outcome.result(), now)));
+            LoggedMutation entry = new LoggedMutation(seq, m, digests.get(i), device.deviceId(), outcome.result(), now, after);
             log.add(entry);
             seen.put(m.mutationId(), entry);
             out.add(outcome.result());
           }
           tx.appendLog(log);
           tx.putRecords(changed.values());
+          if (!claims.changes().isEmpty()) {
+            tx.putClaims(claims.changes());
+          }
+          if (!inbox.isEmpty()) {
+            tx.openInboxItems(inbox);
+          }
           tx.advanceHead(seq);
           tx.markPushed(device.deviceId(), now);
           return out;
         });
     return new PushResponse(results, now);
+  }
+
+  /**
+   * The claims the push's creates and updates would take if applied as sent: what the rule checks
+   * will almost always ask about.
+   */
+  private List<Claim> expectedClaims(List<Mutation> mutations, Map<RecordKey, StoredRecord> records) {
+    List<Claim> out = new ArrayList<>();
+    for (Mutation m : mutations) {
+      Optional<CollectionSchema> schema = catalog.find(m.collection());
+      if (schema.isEmpty() || schema.get().rules().isEmpty() || m.data() == null) {
+        continue;
+      }
+      StoredRecord cur = records.get(new RecordKey(m.collection(), m.recordId()));
+      ObjectNode data = m.op() == org.civicsync.contracts.MutationOp.CREATE || cur == null || cur.deleted()
+          ? MutationRules.withDefaults(schema.get(), m.data())
+          : MutationRules.patched(cur.data(), m.data());
+      for (RecordRuleSpec r : schema.get().rules()) {
+        Optional<Claim> held = cur == null || cur.deleted() ? Optional.empty() : r.claimOf(cur.data());
+        // A claim the record already holds needs no check: only new claims are counted.
+        r.claimOf(data).filter(c -> !held.equals(Optional.of(c))).ifPresent(out::add);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Server-authoritative rules on a change that would leave a live record: the collection's
+   * declarative rules first, then the deployment's Java rules. A breach turns the outcome into a
+   * rejection that changes nothing.
+   */
+  private Outcome checkRules(String tenantId, ClaimLedger claims, RecordKey key, Mutation m, Optional<RecordState> current,
+      Outcome outcome) {
+    if (outcome.next().isEmpty() || outcome.next().get().deleted()) {
+      return outcome;
+    }
+    RecordState after = outcome.next().get();
+    Optional<ErrorDetail> breach = claims.breach(catalog.find(m.collection()).orElseThrow(), key, current, after);
+    if (breach.isEmpty()) {
+      for (RecordRule r : javaRules) {
+        Optional<String> refusal = r.check(new RecordRule.Input(tenantId, m, current, after));
+        if (refusal.isPresent()) {
+          breach = Optional.of(ErrorDetail.of(ErrorCode.RULE_VIOLATION, refusal.get()));
+          break;
+        }
+      }
+    }
+    return breach.map(e -> Outcome.of(MutationResult.rejected(m.mutationId(), m.recordId(), e))).orElse(outcome);
+  }
+
+  private static InboxItem conflictItem(Mutation m, Caller.Device device, Outcome.Parked p, MutationResult result, Instant now) {
+    ObjectNode detail = Json.mapper().createObjectNode();
+    if (p.base() != null) {
+      detail.set("base", Json.mapper().valueToTree(MutationRules.serverRecord(m, p.base())));
+    }
+    detail.set("server", Json.mapper().valueToTree(MutationRules.serverRecord(m, p.server())));
+    detail.set("client", Json.mapper().valueToTree(m));
+    detail.set("conflictFields", Json.mapper().valueToTree(p.conflictFields()));
+    detail.put("deviceName", device.row().name());
+    return new InboxItem(result.conflictId(), "conflict", "open", m.collection(), m.recordId(), m.mutationId(),
+        device.deviceId(), detail, now);
   }
 }

@@ -4,13 +4,17 @@ import java.time.Instant;
 import java.util.UUID;
 import org.civicsync.contracts.Mutation;
 import org.civicsync.contracts.MutationResult;
+import org.civicsync.core.records.RecordState;
 
 /**
  * One entry of the append-only event log: a mutation as first received, its content digest, the
- * device that sent it, and the result it got (returned verbatim, marked replayed, on every retry).
+ * device that sent it, the result it got (returned verbatim, marked replayed, on every retry), and
+ * the record's state after it when it changed the record. The after-states are what stale changes
+ * are merged against (the base at any version) and what projections are rebuilt from.
  *
- * @param seq the entry's position in the tenant's log; applied entries share it with the record
- *     row they produced
+ * @param seq the entry's position in the tenant's log; entries that changed a record share it
+ *     with the record row they produced
+ * @param after the record's state after this mutation, {@code null} when it changed nothing
  */
 public record LoggedMutation(
-    long seq, Mutation mutation, String contentHash, UUID deviceId, MutationResult result, Instant receivedAt) {}
+    long seq, Mutation mutation, String contentHash, UUID deviceId, MutationResult result, Instant receivedAt, RecordState after) {}

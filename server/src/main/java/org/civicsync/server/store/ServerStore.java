@@ -66,6 +66,11 @@ public interface ServerStore extends AutoCloseable {
    */
   PullPage pull(String tenantId, long afterSeq, int limit, Set<String> collections);
 
+  /**
+   * Inbox items of the tenant, newest first, filtered by status, kind and collection where given.
+   */
+  List<InboxItem> inbox(String tenantId, Optional<String> status, Optional<String> kind, Optional<String> collection, int limit);
+
   /** Throws {@link StoreUnavailableException} unless the database answers now. */
   void ping();
 

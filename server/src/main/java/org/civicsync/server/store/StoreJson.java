@@ -30,6 +30,16 @@ public final class StoreJson {
     return read(json, MutationResult.class);
   }
 
+  public static org.civicsync.core.records.RecordState state(String json) {
+    return read(json, org.civicsync.core.records.RecordState.class);
+  }
+
+  /** Per-field clocks as stored: a JSON object of field name to HLC string. */
+  @SuppressWarnings("unchecked")
+  public static java.util.Map<String, String> clocks(String json) {
+    return json == null || json.isEmpty() ? java.util.Map.of() : read(json, java.util.Map.class);
+  }
+
   private static <T> T read(String json, Class<T> type) {
     try {
       return Json.mapper().readValue(json, type);

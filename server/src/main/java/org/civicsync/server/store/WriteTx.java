@@ -4,8 +4,12 @@ import java.time.Instant;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
 import java.util.function.Consumer;
+import org.civicsync.core.records.RecordState;
+import org.civicsync.core.rules.Claim;
 
 /**
  * One atomic write transaction of one tenant, open only inside {@link ServerStore#write}. The
@@ -23,8 +27,17 @@ public interface WriteTx {
   /** Projection rows for those of {@code keys} that exist (tombstones included). */
   Map<RecordKey, StoredRecord> findRecords(Collection<RecordKey> keys);
 
+  /**
+   * The record's state at an earlier version: the after-state of the log entry that produced it,
+   * if that entry exists.
+   */
+  Optional<RecordState> findVersion(RecordKey key, long version);
+
   /** Appends entries to the event log; their sequence numbers are above {@link #head()}. */
   void appendLog(List<LoggedMutation> entries);
+
+  /** Opens supervisor inbox items (ids are new). */
+  void openInboxItems(List<InboxItem> items);
 
   /** Inserts or replaces projection rows. */
   void putRecords(Collection<StoredRecord> records);
@@ -32,7 +45,16 @@ public interface WriteTx {
   /** Streams the tenant's whole event log in sequence order (for projection rebuilds). */
   void forEachLogged(Consumer<LoggedMutation> consumer);
 
-  /** Removes every projection row of the tenant (before a rebuild). */
+  /**
+   * For each of {@code claims}, the ids of the records holding it as committed before this
+   * transaction (an empty set for a claim nobody holds). One round trip for any number of claims.
+   */
+  Map<Claim, Set<UUID>> claimHolders(Collection<Claim> claims);
+
+  /** Replaces the claims held by each of these records (an empty list releases them all). */
+  void putClaims(Map<RecordKey, List<Claim>> claims);
+
+  /** Removes every projection row and every claim of the tenant (before a rebuild). */
   void clearRecords();
 
   /** Sets the tenant's last assigned sequence number; never lower than {@link #head()}. */

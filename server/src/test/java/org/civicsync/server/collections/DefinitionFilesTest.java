@@ -49,4 +49,19 @@ class DefinitionFilesTest {
     Files.writeString(dir.resolve("dup.json"), "{\"name\":\"appointments\",\"schema\":{\"type\":\"object\"}}");
     assertThatThrownBy(() -> DefinitionFiles.load(Optional.of(dir))).hasMessageContaining("defined twice");
   }
+
+  @Test
+  void aPolicyOrRuleNamingAnUndeclaredFieldStopsStartUp() throws Exception {
+    Files.writeString(dir.resolve("typo.json"), "{\"name\":\"visits\",\"schema\":{\"type\":\"object\",\"properties\":"
+        + "{\"status\":{\"enum\":[\"open\",\"closed\"]}}},\"policy\":{\"fields\":{\"stauts\":{\"policy\":\"serverWins\"}}}}");
+    assertThatThrownBy(() -> DefinitionFiles.load(Optional.of(dir))).hasMessageContaining("'stauts'");
+  }
+
+  @Test
+  void aMonotonicValueOutsideTheFieldsEnumStopsStartUp() throws Exception {
+    Files.writeString(dir.resolve("bad.json"), "{\"name\":\"visits\",\"schema\":{\"type\":\"object\",\"properties\":"
+        + "{\"status\":{\"enum\":[\"open\",\"closed\"]}}},\"policy\":{\"fields\":{\"status\":{\"kind\":\"monotonic\","
+        + "\"order\":[\"open\",\"closd\"]}}}}");
+    assertThatThrownBy(() -> DefinitionFiles.load(Optional.of(dir))).hasMessageContaining("'closd'");
+  }
 }

@@ -19,6 +19,7 @@ import java.util.function.Function;
 import javax.sql.DataSource;
 import org.civicsync.server.store.DeviceRow;
 import org.civicsync.server.store.EnrollmentCodeRow;
+import org.civicsync.server.store.InboxItem;
 import org.civicsync.server.store.PullPage;
 import org.civicsync.server.store.ServerStore;
 import org.civicsync.server.store.StoreUnavailableException;
@@ -367,6 +368,42 @@ public final class PostgresServerStore implements ServerStore {
         Sql::storedRecord);
     boolean hasMore = rows.size() > limit;
     return new PullPage(hasMore ? rows.subList(0, limit) : rows, hasMore);
+  }
+
+  @Override
+  public List<InboxItem> inbox(String tenantId, Optional<String> status, Optional<String> kind, Optional<String> collection, int limit) {
+    if (limit < 0) {
+      throw new IllegalArgumentException("limit must not be negative, got " + limit);
+    }
+    if (limit == 0) {
+      return List.of();
+    }
+    List<String> filters = new ArrayList<>();
+    StringBuilder sql = new StringBuilder("SELECT " + Sql.INBOX_COLUMNS + " FROM inbox_items WHERE tenant_id = ?");
+    status.ifPresent(v -> {
+      sql.append(" AND status = ?");
+      filters.add(v);
+    });
+    kind.ifPresent(v -> {
+      sql.append(" AND kind = ?");
+      filters.add(v);
+    });
+    collection.ifPresent(v -> {
+      sql.append(" AND collection = ?");
+      filters.add(v);
+    });
+    // id breaks ties between items opened by one push (they share created_at): a stable order.
+    sql.append(" ORDER BY created_at DESC, id LIMIT ?");
+    return query("reading the inbox of tenant " + tenantId, sql.toString(),
+        ps -> {
+          int i = 1;
+          ps.setString(i++, tenantId);
+          for (String v : filters) {
+            ps.setString(i++, v);
+          }
+          ps.setInt(i, limit);
+        },
+        Sql::inboxItem);
   }
 
   @Override

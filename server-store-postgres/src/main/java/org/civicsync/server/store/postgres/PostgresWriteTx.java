@@ -8,11 +8,17 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
 import java.util.function.Consumer;
+import org.civicsync.core.records.RecordState;
+import org.civicsync.core.rules.Claim;
+import org.civicsync.server.store.InboxItem;
 import org.civicsync.server.store.LoggedMutation;
 import org.civicsync.server.store.RecordKey;
 import org.civicsync.server.store.StoreJson;
@@ -29,23 +35,59 @@ final class PostgresWriteTx implements WriteTx {
       "SELECT mutation_id, " + Sql.LOG_COLUMNS + " FROM mutation_log WHERE tenant_id = ? AND mutation_id = ANY(?::uuid[])";
 
   private static final String FIND_RECORDS =
-      "SELECT r.collection, r.record_id, r.version, r.deleted, r.data, r.seq, r.updated_at"
+      "SELECT r.collection, r.record_id, r.version, r.deleted, r.data, r.seq, r.updated_at, r.field_hlc"
           + " FROM unnest(?::text[], ?::uuid[]) AS k(collection, record_id)"
           + " JOIN records r ON r.tenant_id = ? AND r.collection = k.collection AND r.record_id = k.record_id";
 
+  // Uses the (tenant_id, collection, record_id, record_version) index; versions of a record only
+  // increase, so there is at most one entry, and the latest wins should there ever be more.
+  private static final String FIND_VERSION =
+      "SELECT after_state FROM mutation_log WHERE tenant_id = ? AND collection = ? AND record_id = ? AND record_version = ?"
+          + " ORDER BY seq DESC LIMIT 1";
+
   private static final String APPEND_LOG =
       "INSERT INTO mutation_log (tenant_id, mutation_id, seq, device_id, collection, record_id, op, content_hash,"
-          + " mutation, result, status, received_at)"
+          + " mutation, result, status, received_at, record_version, after_state)"
           + " SELECT ?, u.* FROM unnest(?::uuid[], ?::bigint[], ?::uuid[], ?::text[], ?::uuid[], ?::text[], ?::text[],"
-          + " ?::text[], ?::text[], ?::text[], ?::timestamptz[]) AS u";
+          + " ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::bigint[], ?::text[]) AS u";
 
   private static final String PUT_RECORDS =
-      "INSERT INTO records (tenant_id, collection, record_id, version, deleted, data, seq, updated_at)"
-          + " SELECT ?, u.collection, u.record_id, u.version, u.deleted, u.data::jsonb, u.seq, u.updated_at"
-          + " FROM unnest(?::text[], ?::uuid[], ?::bigint[], ?::boolean[], ?::text[], ?::bigint[], ?::timestamptz[])"
-          + " AS u(collection, record_id, version, deleted, data, seq, updated_at)"
+      "INSERT INTO records (tenant_id, collection, record_id, version, deleted, data, seq, updated_at, field_hlc)"
+          + " SELECT ?, u.collection, u.record_id, u.version, u.deleted, u.data::jsonb, u.seq, u.updated_at, u.field_hlc::jsonb"
+          + " FROM unnest(?::text[], ?::uuid[], ?::bigint[], ?::boolean[], ?::text[], ?::bigint[], ?::timestamptz[], ?::text[])"
+          + " AS u(collection, record_id, version, deleted, data, seq, updated_at, field_hlc)"
           + " ON CONFLICT (tenant_id, collection, record_id) DO UPDATE SET version = excluded.version,"
-          + " deleted = excluded.deleted, data = excluded.data, seq = excluded.seq, updated_at = excluded.updated_at";
+          + " deleted = excluded.deleted, data = excluded.data, seq = excluded.seq, updated_at = excluded.updated_at,"
+          + " field_hlc = excluded.field_hlc";
+
+  private static final String OPEN_INBOX_ITEMS =
+      "INSERT INTO inbox_items (tenant_id, id, kind, status, collection, record_id, mutation_id, device_id, detail, created_at)"
+          + " SELECT ?, u.id, u.kind, u.status, u.collection, u.record_id, u.mutation_id, u.device_id, u.detail::jsonb, u.created_at"
+          + " FROM unnest(?::uuid[], ?::text[], ?::text[], ?::text[], ?::uuid[], ?::uuid[], ?::uuid[], ?::text[], ?::timestamptz[])"
+          + " AS u(id, kind, status, collection, record_id, mutation_id, device_id, detail, created_at)";
+
+  // The primary key (tenant_id, rule, claim_key, ...) answers this with one index range scan.
+  private static final String CLAIM_HOLDERS =
+      "SELECT c.rule, c.claim_key, c.record_id FROM rule_claims c"
+          + " JOIN unnest(?::text[], ?::text[]) AS w(rule, claim_key) ON c.rule = w.rule AND c.claim_key = w.claim_key"
+          + " WHERE c.tenant_id = ?";
+
+  // Replaces the claims of a set of records in one statement. The records are k (parallel arrays
+  // of collection and id; a record with no claims left appears only here), their new claims n.
+  // The DELETE drops each record's rows that are not among its new claims, the INSERT adds the new
+  // ones it does not hold yet (ON CONFLICT DO NOTHING skips those it keeps). The two touch
+  // disjoint rows, so it does not matter that PostgreSQL runs a WITH clause's DELETE and the main
+  // INSERT against one snapshot in no defined order; and a record whose claims did not change
+  // (most updates) costs no dead tuples or index churn. The DELETE finds the rows through the
+  // (tenant_id, collection, record_id) index.
+  private static final String PUT_CLAIMS =
+      "WITH k AS (SELECT * FROM unnest(?::text[], ?::uuid[]) AS k(collection, record_id)),"
+          + " n AS (SELECT DISTINCT * FROM unnest(?::text[], ?::uuid[], ?::text[], ?::text[]) AS n(collection, record_id, rule, claim_key)),"
+          + " released AS (DELETE FROM rule_claims c USING k WHERE c.tenant_id = ? AND c.collection = k.collection"
+          + " AND c.record_id = k.record_id AND NOT EXISTS (SELECT 1 FROM n WHERE n.collection = c.collection"
+          + " AND n.record_id = c.record_id AND n.rule = c.rule AND n.claim_key = c.claim_key))"
+          + " INSERT INTO rule_claims (tenant_id, rule, claim_key, collection, record_id)"
+          + " SELECT ?, n.rule, n.claim_key, n.collection, n.record_id FROM n ON CONFLICT DO NOTHING";
 
   /** Rows per fetch while streaming the log; bounds memory during a rebuild of any size. */
   private static final int LOG_FETCH_SIZE = 1_000;
@@ -117,6 +159,21 @@ final class PostgresWriteTx implements WriteTx {
   }
 
   @Override
+  public Optional<RecordState> findVersion(RecordKey key, long version) {
+    try (PreparedStatement ps = c.prepareStatement(FIND_VERSION)) {
+      ps.setString(1, tenantId);
+      ps.setString(2, key.collection());
+      ps.setObject(3, key.recordId());
+      ps.setLong(4, version);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next() ? Optional.of(StoreJson.state(rs.getString(1))) : Optional.empty();
+      }
+    } catch (SQLException e) {
+      throw Sql.failure("reading version " + version + " of record " + key.recordId(), e);
+    }
+  }
+
+  @Override
   public void appendLog(List<LoggedMutation> entries) {
     for (LoggedMutation e : entries) {
       if (e.seq() <= startHead) {
@@ -142,6 +199,8 @@ final class PostgresWriteTx implements WriteTx {
     String[] results = new String[n];
     String[] statuses = new String[n];
     String[] receivedAt = new String[n];
+    Long[] recordVersions = new Long[n];
+    String[] afterStates = new String[n];
     for (int i = 0; i < n; i++) {
       LoggedMutation e = entries.get(i);
       mutationIds[i] = e.mutation().mutationId();
@@ -155,6 +214,10 @@ final class PostgresWriteTx implements WriteTx {
       results[i] = StoreJson.write(e.result());
       statuses[i] = e.result().status().wire();
       receivedAt[i] = Sql.timestampText(e.receivedAt());
+      if (e.after() != null) {
+        recordVersions[i] = e.after().version();
+        afterStates[i] = StoreJson.write(Sql.stored(e.after()));
+      }
     }
     try (PreparedStatement ps = c.prepareStatement(APPEND_LOG)) {
       ps.setString(1, tenantId);
@@ -169,6 +232,8 @@ final class PostgresWriteTx implements WriteTx {
       ps.setArray(10, Sql.array(c, "text", results));
       ps.setArray(11, Sql.array(c, "text", statuses));
       ps.setArray(12, Sql.array(c, "text", receivedAt));
+      ps.setArray(13, Sql.array(c, "int8", recordVersions));
+      ps.setArray(14, Sql.array(c, "text", afterStates));
       ps.executeUpdate();
     } catch (SQLException e) {
       throw Sql.failure("appending to the event log", e);
@@ -199,6 +264,7 @@ final class PostgresWriteTx implements WriteTx {
     String[] data = new String[n];
     Long[] seqs = new Long[n];
     String[] updatedAt = new String[n];
+    String[] fieldHlc = new String[n];
     for (int i = 0; i < n; i++) {
       StoredRecord r = rows.get(i);
       collections[i] = r.collection();
@@ -208,6 +274,7 @@ final class PostgresWriteTx implements WriteTx {
       data[i] = r.data() == null ? null : StoreJson.write(r.data());
       seqs[i] = r.seq();
       updatedAt[i] = Sql.timestampText(r.updatedAt());
+      fieldHlc[i] = StoreJson.write(r.fieldHlc());
     }
     try (PreparedStatement ps = c.prepareStatement(PUT_RECORDS)) {
       ps.setString(1, tenantId);
@@ -218,9 +285,57 @@ final class PostgresWriteTx implements WriteTx {
       ps.setArray(6, Sql.array(c, "text", data));
       ps.setArray(7, Sql.array(c, "int8", seqs));
       ps.setArray(8, Sql.array(c, "text", updatedAt));
+      ps.setArray(9, Sql.array(c, "text", fieldHlc));
       ps.executeUpdate();
     } catch (SQLException e) {
       throw Sql.failure("writing records", e);
+    }
+  }
+
+  @Override
+  public void openInboxItems(List<InboxItem> items) {
+    for (int from = 0; from < items.size(); from += Sql.CHUNK) {
+      openChunk(items.subList(from, Math.min(items.size(), from + Sql.CHUNK)));
+    }
+  }
+
+  private void openChunk(List<InboxItem> items) {
+    int n = items.size();
+    UUID[] ids = new UUID[n];
+    String[] kinds = new String[n];
+    String[] statuses = new String[n];
+    String[] collections = new String[n];
+    UUID[] recordIds = new UUID[n];
+    UUID[] mutationIds = new UUID[n];
+    UUID[] deviceIds = new UUID[n];
+    String[] details = new String[n];
+    String[] createdAt = new String[n];
+    for (int i = 0; i < n; i++) {
+      InboxItem item = items.get(i);
+      ids[i] = item.id();
+      kinds[i] = item.kind();
+      statuses[i] = item.status();
+      collections[i] = item.collection();
+      recordIds[i] = item.recordId();
+      mutationIds[i] = item.mutationId();
+      deviceIds[i] = item.deviceId();
+      details[i] = StoreJson.write(item.detail());
+      createdAt[i] = Sql.timestampText(item.createdAt());
+    }
+    try (PreparedStatement ps = c.prepareStatement(OPEN_INBOX_ITEMS)) {
+      ps.setString(1, tenantId);
+      ps.setArray(2, Sql.array(c, "uuid", ids));
+      ps.setArray(3, Sql.array(c, "text", kinds));
+      ps.setArray(4, Sql.array(c, "text", statuses));
+      ps.setArray(5, Sql.array(c, "text", collections));
+      ps.setArray(6, Sql.array(c, "uuid", recordIds));
+      ps.setArray(7, Sql.array(c, "uuid", mutationIds));
+      ps.setArray(8, Sql.array(c, "uuid", deviceIds));
+      ps.setArray(9, Sql.array(c, "text", details));
+      ps.setArray(10, Sql.array(c, "text", createdAt));
+      ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure("opening inbox items", e);
     }
   }
 
@@ -242,13 +357,98 @@ final class PostgresWriteTx implements WriteTx {
     }
   }
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>No lock beyond the tenant's counter row, which this transaction took first: every
+   * transaction that writes claims of the tenant holds that row lock until it commits, so under
+   * READ COMMITTED this statement sees every earlier writer's claims, and no other writer can add
+   * or release one before this transaction commits. The check ("are there fewer holders than the
+   * limit?") and the write of the new claim are therefore atomic as far as any competing push is
+   * concerned: two devices racing for the last slot are decided one after the other. (A
+   * FOR UPDATE or SERIALIZABLE here would add cost and nothing else.)
+   */
   @Override
-  public void clearRecords() {
-    try (PreparedStatement ps = c.prepareStatement("DELETE FROM records WHERE tenant_id = ?")) {
-      ps.setString(1, tenantId);
+  public Map<Claim, Set<UUID>> claimHolders(Collection<Claim> claims) {
+    Map<Claim, Set<UUID>> out = new HashMap<>();
+    List<Claim> all = new ArrayList<>(claims);
+    for (Claim cl : all) {
+      out.put(cl, new HashSet<>());
+    }
+    for (int from = 0; from < all.size(); from += Sql.CHUNK) {
+      List<Claim> chunk = all.subList(from, Math.min(all.size(), from + Sql.CHUNK));
+      try (PreparedStatement ps = c.prepareStatement(CLAIM_HOLDERS)) {
+        ps.setArray(1, Sql.array(c, "text", chunk.stream().map(Claim::rule).toArray()));
+        ps.setArray(2, Sql.array(c, "text", chunk.stream().map(Claim::key).toArray()));
+        ps.setString(3, tenantId);
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            out.get(new Claim(rs.getString(1), rs.getString(2))).add(rs.getObject(3, UUID.class));
+          }
+        }
+      } catch (SQLException e) {
+        throw Sql.failure("reading the holders of " + chunk.size() + " rule claims", e);
+      }
+    }
+    return out;
+  }
+
+  /** {@inheritDoc} One statement per {@link Sql#CHUNK} records (so one per push), none for none. */
+  @Override
+  public void putClaims(Map<RecordKey, List<Claim>> claims) {
+    if (claims.isEmpty()) {
+      return;
+    }
+    List<Map.Entry<RecordKey, List<Claim>>> entries = new ArrayList<>(claims.entrySet());
+    for (int from = 0; from < entries.size(); from += Sql.CHUNK) {
+      putClaimsChunk(entries.subList(from, Math.min(entries.size(), from + Sql.CHUNK)));
+    }
+  }
+
+  private void putClaimsChunk(List<Map.Entry<RecordKey, List<Claim>>> entries) {
+    int n = entries.size();
+    String[] keyCollections = new String[n];
+    UUID[] keyIds = new UUID[n];
+    List<String> collections = new ArrayList<>();
+    List<UUID> ids = new ArrayList<>();
+    List<String> rules = new ArrayList<>();
+    List<String> keys = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      RecordKey record = entries.get(i).getKey();
+      keyCollections[i] = record.collection();
+      keyIds[i] = record.recordId();
+      for (Claim claim : entries.get(i).getValue()) {
+        collections.add(record.collection());
+        ids.add(record.recordId());
+        rules.add(claim.rule());
+        keys.add(claim.key());
+      }
+    }
+    try (PreparedStatement ps = c.prepareStatement(PUT_CLAIMS)) {
+      ps.setArray(1, Sql.array(c, "text", keyCollections));
+      ps.setArray(2, Sql.array(c, "uuid", keyIds));
+      ps.setArray(3, Sql.array(c, "text", collections.toArray(String[]::new)));
+      ps.setArray(4, Sql.array(c, "uuid", ids.toArray(UUID[]::new)));
+      ps.setArray(5, Sql.array(c, "text", rules.toArray(String[]::new)));
+      ps.setArray(6, Sql.array(c, "text", keys.toArray(String[]::new)));
+      ps.setString(7, tenantId);
+      ps.setString(8, tenantId);
       ps.executeUpdate();
     } catch (SQLException e) {
-      throw Sql.failure("clearing records", e);
+      throw Sql.failure("writing rule claims", e);
+    }
+  }
+
+  @Override
+  public void clearRecords() {
+    // Claims follow from the records, so they go with them; a rebuild writes both anew.
+    for (String sql : new String[] {"DELETE FROM records WHERE tenant_id = ?", "DELETE FROM rule_claims WHERE tenant_id = ?"}) {
+      try (PreparedStatement ps = c.prepareStatement(sql)) {
+        ps.setString(1, tenantId);
+        ps.executeUpdate();
+      } catch (SQLException e) {
+        throw Sql.failure("clearing records and claims", e);
+      }
     }
   }
 

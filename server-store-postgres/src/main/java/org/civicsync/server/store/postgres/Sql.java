@@ -11,6 +11,8 @@ import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
 import java.util.UUID;
+import org.civicsync.core.records.RecordState;
+import org.civicsync.server.store.InboxItem;
 import org.civicsync.server.store.LoggedMutation;
 import org.civicsync.server.store.StoreJson;
 import org.civicsync.server.store.StoreUnavailableException;
@@ -24,8 +26,9 @@ final class Sql {
    */
   static final int CHUNK = 5_000;
 
-  static final String LOG_COLUMNS = "seq, mutation, content_hash, device_id, result, received_at";
-  static final String RECORD_COLUMNS = "collection, record_id, version, deleted, data, seq, updated_at";
+  static final String LOG_COLUMNS = "seq, mutation, content_hash, device_id, result, received_at, after_state";
+  static final String RECORD_COLUMNS = "collection, record_id, version, deleted, data, seq, updated_at, field_hlc";
+  static final String INBOX_COLUMNS = "id, kind, status, collection, record_id, mutation_id, device_id, detail, created_at";
 
   private Sql() {}
 
@@ -50,6 +53,15 @@ final class Sql {
     }
   }
 
+  /**
+   * A record state as this store keeps it: its {@code updatedAt} truncated like every other
+   * instant, so an after-state read back from the log equals the projection row it produced.
+   */
+  static RecordState stored(RecordState s) {
+    Instant at = stored(s.updatedAt());
+    return at.equals(s.updatedAt()) ? s : new RecordState(s.version(), s.deleted(), s.data(), at, s.fieldHlc());
+  }
+
   /** The text form of an instant for a {@code ?::timestamptz[]} array parameter. */
   static String timestampText(Instant at) {
     return stored(at).toString();
@@ -66,14 +78,23 @@ final class Sql {
   }
 
   static LoggedMutation loggedMutation(ResultSet rs) throws SQLException {
+    String after = rs.getString("after_state");
     return new LoggedMutation(rs.getLong("seq"), StoreJson.mutation(rs.getString("mutation")), rs.getString("content_hash"),
-        rs.getObject("device_id", UUID.class), StoreJson.result(rs.getString("result")), instant(rs, "received_at"));
+        rs.getObject("device_id", UUID.class), StoreJson.result(rs.getString("result")), instant(rs, "received_at"),
+        after == null ? null : StoreJson.state(after));
   }
 
   static StoredRecord storedRecord(ResultSet rs) throws SQLException {
     String data = rs.getString("data");
     return new StoredRecord(rs.getString("collection"), rs.getObject("record_id", UUID.class), rs.getLong("version"),
-        rs.getBoolean("deleted"), data == null ? null : StoreJson.object(data), rs.getLong("seq"), instant(rs, "updated_at"));
+        rs.getBoolean("deleted"), data == null ? null : StoreJson.object(data), rs.getLong("seq"), instant(rs, "updated_at"),
+        StoreJson.clocks(rs.getString("field_hlc")));
+  }
+
+  static InboxItem inboxItem(ResultSet rs) throws SQLException {
+    return new InboxItem(rs.getObject("id", UUID.class), rs.getString("kind"), rs.getString("status"), rs.getString("collection"),
+        rs.getObject("record_id", UUID.class), rs.getObject("mutation_id", UUID.class), rs.getObject("device_id", UUID.class),
+        StoreJson.object(rs.getString("detail")), instant(rs, "created_at"));
   }
 
   /**

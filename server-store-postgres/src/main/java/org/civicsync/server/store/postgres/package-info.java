@@ -6,14 +6,25 @@
  * from a {@link org.civicsync.server.store.postgres.PostgresConfig} and brings the configured
  * schema up to date with the Flyway migrations in {@code db/migration/postgres}. Record data is
  * JSONB; log entries keep the mutation and its result as the exact JSON text first stored, so a
- * replay answers byte for byte as the first time.
+ * replay answers byte for byte as the first time. Each log entry that changed a record also keeps
+ * the record's state after it ({@code after_state}, text as well, with its version beside it in an
+ * indexed column): the base a stale change is merged against, and what projections are rebuilt
+ * from. Parked conflicts go to {@code inbox_items}; the claims of the collections' unique and
+ * capacity rules (which record holds which combination of values) to {@code rule_claims}, written
+ * in the same transaction as the records they follow from.
  *
  * <p>Gap-free change feed: every write transaction of a tenant first locks that tenant's row in
  * {@code tenant_heads} ({@code SELECT ... FOR UPDATE}) and holds it until commit. Writers of one
  * tenant therefore commit one after another, each numbering its changes after the previous
  * commit's, so sequence numbers appear in commit order and a reader can never pass a number that a
  * slower transaction fills in later. A push is one such transaction of a handful of statements
- * (array parameters and {@code unnest}, never one round trip per mutation); different tenants
- * write in parallel.
+ * (array parameters and {@code unnest}, not one round trip per mutation: the holders of every
+ * claim a push's changes newly take under unique or capacity rules are read in one statement; the
+ * one per-mutation read is the base version of a stale change); different tenants write in
+ * parallel.
+ *
+ * <p>The same lock makes the rules server-authoritative without any lock of their own: a push
+ * reads a claim's holders and writes its own claims while holding the tenant's row, so no other
+ * push of the tenant can take the last slot between that check and the commit.
  */
 package org.civicsync.server.store.postgres;

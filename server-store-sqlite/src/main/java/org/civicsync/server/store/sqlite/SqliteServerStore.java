@@ -16,13 +16,16 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import org.civicsync.core.rules.Claim;
 import java.util.UUID;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import org.civicsync.contracts.MutationStatus;
 import org.civicsync.server.store.DeviceRow;
+import org.civicsync.core.records.RecordState;
 import org.civicsync.server.store.EnrollmentCodeRow;
+import org.civicsync.server.store.InboxItem;
 import org.civicsync.server.store.LoggedMutation;
 import org.civicsync.server.store.PullPage;
 import org.civicsync.server.store.RecordKey;
@@ -240,7 +243,7 @@ public final class SqliteServerStore implements ServerStore {
   @Override
   public PullPage pull(String tenantId, long afterSeq, int limit, Set<String> collections) {
     StringBuilder sql = new StringBuilder(
-        "SELECT collection, record_id, version, deleted, data, seq, updated_at FROM records WHERE tenant_id = ? AND seq > ?");
+        "SELECT collection, record_id, version, deleted, data, seq, updated_at, field_hlc FROM records WHERE tenant_id = ? AND seq > ?");
     if (!collections.isEmpty()) {
       sql.append(" AND collection IN (").append("?,".repeat(collections.size() - 1)).append("?)");
     }
@@ -256,6 +259,29 @@ public final class SqliteServerStore implements ServerStore {
     }, SqliteServerStore::record);
     boolean more = rows.size() > limit;
     return new PullPage(more ? rows.subList(0, limit) : rows, more);
+  }
+
+  @Override
+  public List<InboxItem> inbox(String tenantId, Optional<String> status, Optional<String> kind, Optional<String> collection, int limit) {
+    StringBuilder sql = new StringBuilder("SELECT id, kind, status, collection, record_id, mutation_id, device_id, detail, created_at"
+        + " FROM inbox_items WHERE tenant_id = ?");
+    List<String> args = new ArrayList<>(List.of(tenantId));
+    status.ifPresent(v -> { sql.append(" AND status = ?"); args.add(v); });
+    kind.ifPresent(v -> { sql.append(" AND kind = ?"); args.add(v); });
+    collection.ifPresent(v -> { sql.append(" AND collection = ?"); args.add(v); });
+    sql.append(" ORDER BY created_at DESC, id LIMIT ?");
+    return query(sql.toString(), ps -> {
+      for (int i = 0; i < args.size(); i++) {
+        ps.setString(i + 1, args.get(i));
+      }
+      ps.setInt(args.size() + 1, limit);
+    }, rs -> new InboxItem(UUID.fromString(rs.getString(1)), rs.getString(2), rs.getString(3), rs.getString(4),
+        UUID.fromString(rs.getString(5)), uuid(rs.getString(6)), uuid(rs.getString(7)), StoreJson.object(rs.getString(8)),
+        Instant.parse(rs.getString(9))));
+  }
+
+  private static UUID uuid(String s) {
+    return s == null ? null : UUID.fromString(s);
   }
 
   @Override
@@ -290,7 +316,7 @@ public final class SqliteServerStore implements ServerStore {
       List<UUID> all = new ArrayList<>(ids);
       for (int from = 0; from < all.size(); from += CHUNK) {
         List<UUID> chunk = all.subList(from, Math.min(all.size(), from + CHUNK));
-        String sql = "SELECT seq, mutation, content_hash, device_id, result, received_at FROM mutation_log WHERE tenant_id = ? AND mutation_id IN ("
+        String sql = "SELECT seq, mutation, content_hash, device_id, result, received_at, after_state FROM mutation_log WHERE tenant_id = ? AND mutation_id IN ("
             + "?,".repeat(chunk.size() - 1) + "?)";
         sql(() -> {
           try (PreparedStatement ps = c.prepareStatement(sql)) {
@@ -318,7 +344,7 @@ public final class SqliteServerStore implements ServerStore {
       for (int from = 0; from < all.size(); from += CHUNK) {
         List<RecordKey> chunk = all.subList(from, Math.min(all.size(), from + CHUNK));
         // Record ids are random UUIDs: select by id, then keep the rows whose collection matches.
-        String sql = "SELECT collection, record_id, version, deleted, data, seq, updated_at FROM records WHERE tenant_id = ? AND record_id IN ("
+        String sql = "SELECT collection, record_id, version, deleted, data, seq, updated_at, field_hlc FROM records WHERE tenant_id = ? AND record_id IN ("
             + "?,".repeat(chunk.size() - 1) + "?)";
         sql(() -> {
           try (PreparedStatement ps = c.prepareStatement(sql)) {
@@ -342,11 +368,51 @@ public final class SqliteServerStore implements ServerStore {
     }
 
     @Override
+    public Optional<RecordState> findVersion(RecordKey key, long version) {
+      return sql(() -> {
+        try (PreparedStatement ps = c.prepareStatement("SELECT after_state FROM mutation_log WHERE tenant_id = ? AND collection = ?"
+            + " AND record_id = ? AND record_version = ? AND after_state IS NOT NULL ORDER BY seq DESC LIMIT 1")) {
+          ps.setString(1, tenant);
+          ps.setString(2, key.collection());
+          ps.setString(3, key.recordId().toString());
+          ps.setLong(4, version);
+          try (ResultSet rs = ps.executeQuery()) {
+            return rs.next() ? Optional.of(StoreJson.state(rs.getString(1))) : Optional.<RecordState>empty();
+          }
+        }
+      });
+    }
+
+    @Override
+    public void openInboxItems(List<InboxItem> items) {
+      sql(() -> {
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO inbox_items (tenant_id, id, kind, status, collection, record_id,"
+            + " mutation_id, device_id, detail, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)")) {
+          for (InboxItem i : items) {
+            ps.setString(1, tenant);
+            ps.setString(2, i.id().toString());
+            ps.setString(3, i.kind());
+            ps.setString(4, i.status());
+            ps.setString(5, i.collection());
+            ps.setString(6, i.recordId().toString());
+            ps.setString(7, i.mutationId() == null ? null : i.mutationId().toString());
+            ps.setString(8, i.deviceId() == null ? null : i.deviceId().toString());
+            ps.setString(9, StoreJson.write(i.detail()));
+            ps.setString(10, i.createdAt().toString());
+            ps.addBatch();
+          }
+          ps.executeBatch();
+        }
+        return null;
+      });
+    }
+
+    @Override
     public void appendLog(List<LoggedMutation> entries) {
       sql(() -> {
         try (PreparedStatement ps = c.prepareStatement(
-            "INSERT INTO mutation_log (tenant_id, mutation_id, seq, device_id, collection, record_id, op, status, content_hash, mutation, result, received_at)"
-                + " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")) {
+            "INSERT INTO mutation_log (tenant_id, mutation_id, seq, device_id, collection, record_id, op, status, content_hash, mutation, result,"
+                + " received_at, record_version, after_state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) {
           for (LoggedMutation e : entries) {
             ps.setString(1, tenant);
             ps.setString(2, e.mutation().mutationId().toString());
@@ -360,6 +426,13 @@ public final class SqliteServerStore implements ServerStore {
             ps.setString(10, StoreJson.write(e.mutation()));
             ps.setString(11, StoreJson.write(e.result()));
             ps.setString(12, e.receivedAt().toString());
+            if (e.after() == null) {
+              ps.setNull(13, java.sql.Types.INTEGER);
+              ps.setNull(14, java.sql.Types.VARCHAR);
+            } else {
+              ps.setLong(13, e.after().version());
+              ps.setString(14, StoreJson.write(e.after()));
+            }
             ps.addBatch();
           }
           ps.executeBatch();
@@ -372,9 +445,9 @@ public final class SqliteServerStore implements ServerStore {
     public void putRecords(Collection<StoredRecord> records) {
       sql(() -> {
         try (PreparedStatement ps = c.prepareStatement(
-            "INSERT INTO records (tenant_id, collection, record_id, version, deleted, data, seq, updated_at) VALUES (?,?,?,?,?,?,?,?)"
+            "INSERT INTO records (tenant_id, collection, record_id, version, deleted, data, seq, updated_at, field_hlc) VALUES (?,?,?,?,?,?,?,?,?)"
                 + " ON CONFLICT (tenant_id, collection, record_id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted,"
-                + " data = excluded.data, seq = excluded.seq, updated_at = excluded.updated_at")) {
+                + " data = excluded.data, seq = excluded.seq, updated_at = excluded.updated_at, field_hlc = excluded.field_hlc")) {
           for (StoredRecord r : records) {
             ps.setString(1, tenant);
             ps.setString(2, r.collection());
@@ -384,6 +457,7 @@ public final class SqliteServerStore implements ServerStore {
             ps.setString(6, r.data() == null ? null : StoreJson.write(r.data()));
             ps.setLong(7, r.seq());
             ps.setString(8, r.updatedAt().toString());
+            ps.setString(9, StoreJson.write(r.fieldHlc()));
             ps.addBatch();
           }
           ps.executeBatch();
@@ -396,7 +470,7 @@ public final class SqliteServerStore implements ServerStore {
     public void forEachLogged(Consumer<LoggedMutation> consumer) {
       sql(() -> {
         try (PreparedStatement ps = c.prepareStatement(
-            "SELECT seq, mutation, content_hash, device_id, result, received_at FROM mutation_log WHERE tenant_id = ? ORDER BY seq")) {
+            "SELECT seq, mutation, content_hash, device_id, result, received_at, after_state FROM mutation_log WHERE tenant_id = ? ORDER BY seq")) {
           ps.setString(1, tenant);
           try (ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
@@ -409,8 +483,66 @@ public final class SqliteServerStore implements ServerStore {
     }
 
     @Override
+    public Map<Claim, Set<UUID>> claimHolders(Collection<Claim> claims) {
+      Map<Claim, Set<UUID>> out = new HashMap<>();
+      List<Claim> all = new ArrayList<>(claims);
+      for (Claim cl : all) {
+        out.put(cl, new java.util.HashSet<>());
+      }
+      for (int from = 0; from < all.size(); from += CHUNK) {
+        List<Claim> chunk = all.subList(from, Math.min(all.size(), from + CHUNK));
+        String sql = "SELECT rule, claim_key, record_id FROM rule_claims WHERE tenant_id = ? AND (rule, claim_key) IN (VALUES "
+            + "(?,?),".repeat(chunk.size() - 1) + "(?,?))";
+        sql(() -> {
+          try (PreparedStatement ps = c.prepareStatement(sql)) {
+            ps.setString(1, tenant);
+            for (int i = 0; i < chunk.size(); i++) {
+              ps.setString(2 + 2 * i, chunk.get(i).rule());
+              ps.setString(3 + 2 * i, chunk.get(i).key());
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+              while (rs.next()) {
+                out.get(new Claim(rs.getString(1), rs.getString(2))).add(UUID.fromString(rs.getString(3)));
+              }
+            }
+          }
+          return null;
+        });
+      }
+      return out;
+    }
+
+    @Override
+    public void putClaims(Map<RecordKey, List<Claim>> claims) {
+      sql(() -> {
+        try (PreparedStatement del = c.prepareStatement("DELETE FROM rule_claims WHERE tenant_id = ? AND collection = ? AND record_id = ?");
+            PreparedStatement ins = c.prepareStatement(
+                "INSERT INTO rule_claims (tenant_id, rule, claim_key, collection, record_id) VALUES (?,?,?,?,?)")) {
+          for (Map.Entry<RecordKey, List<Claim>> e : claims.entrySet()) {
+            del.setString(1, tenant);
+            del.setString(2, e.getKey().collection());
+            del.setString(3, e.getKey().recordId().toString());
+            del.addBatch();
+            for (Claim cl : e.getValue()) {
+              ins.setString(1, tenant);
+              ins.setString(2, cl.rule());
+              ins.setString(3, cl.key());
+              ins.setString(4, e.getKey().collection());
+              ins.setString(5, e.getKey().recordId().toString());
+              ins.addBatch();
+            }
+          }
+          del.executeBatch();
+          ins.executeBatch();
+        }
+        return null;
+      });
+    }
+
+    @Override
     public void clearRecords() {
       update("DELETE FROM records WHERE tenant_id = ?", tenant);
+      update("DELETE FROM rule_claims WHERE tenant_id = ?", tenant);
     }
 
     @Override
@@ -450,13 +582,14 @@ public final class SqliteServerStore implements ServerStore {
 
   private static LoggedMutation logged(ResultSet rs) throws SQLException {
     return new LoggedMutation(rs.getLong(1), StoreJson.mutation(rs.getString(2)), rs.getString(3),
-        UUID.fromString(rs.getString(4)), StoreJson.result(rs.getString(5)), Instant.parse(rs.getString(6)));
+        UUID.fromString(rs.getString(4)), StoreJson.result(rs.getString(5)), Instant.parse(rs.getString(6)),
+        rs.getString(7) == null ? null : StoreJson.state(rs.getString(7)));
   }
 
   private static StoredRecord record(ResultSet rs) throws SQLException {
     String data = rs.getString(5);
     return new StoredRecord(rs.getString(1), UUID.fromString(rs.getString(2)), rs.getLong(3), rs.getInt(4) != 0,
-        data == null ? null : StoreJson.object(data), rs.getLong(6), Instant.parse(rs.getString(7)));
+        data == null ? null : StoreJson.object(data), rs.getLong(6), Instant.parse(rs.getString(7)), StoreJson.clocks(rs.getString(8)));
   }
 
   private static String text(Instant i) {

@@ -1,0 +1,104 @@
+package org.civicsync.server.rules;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import org.civicsync.contracts.ErrorDetail;
+import org.civicsync.core.collections.CollectionSchema;
+import org.civicsync.core.records.RecordState;
+import org.civicsync.core.rules.Claim;
+import org.civicsync.core.rules.RecordRuleSpec;
+import org.civicsync.server.store.RecordKey;
+import org.civicsync.server.store.WriteTx;
+
+/**
+ * The claims of one push: what is committed, corrected by what earlier mutations of the same push
+ * changed, so the second of two bookings of one slot in a single push is refused as surely as one
+ * in a later push.
+ */
+public final class ClaimLedger {
+  private final WriteTx tx;
+  private final Map<Claim, Set<UUID>> committed = new HashMap<>();
+  private final Map<RecordKey, List<Claim>> changed = new LinkedHashMap<>();
+
+  public ClaimLedger(WriteTx tx) {
+    this.tx = tx;
+  }
+
+  /** The claims a record in this state holds under its collection's rules. */
+  public static List<Claim> claimsOf(CollectionSchema schema, RecordState state) {
+    List<Claim> out = new ArrayList<>();
+    if (state.deleted()) {
+      return out;
+    }
+    for (RecordRuleSpec r : schema.rules()) {
+      r.claimOf(state.data()).ifPresent(out::add);
+    }
+    return out;
+  }
+
+  /**
+   * The first rule the change breaks: a claim the record does not hold yet whose holders have
+   * reached the rule's limit.
+   */
+  public Optional<ErrorDetail> breach(CollectionSchema schema, RecordKey key, Optional<RecordState> before, RecordState after) {
+    for (RecordRuleSpec r : schema.rules()) {
+      Optional<Claim> wanted = r.claimOf(after.data());
+      if (wanted.isEmpty() || wanted.equals(before.filter(b -> !b.deleted()).flatMap(b -> r.claimOf(b.data())))) {
+        continue;
+      }
+      Set<UUID> holders = holders(wanted.get());
+      holders.remove(key.recordId());
+      if (holders.size() >= r.limit()) {
+        return Optional.of(ErrorDetail.of(r.code(), r.breachMessage(after.data()), "/data/" + r.fields().get(0)));
+      }
+    }
+    return Optional.empty();
+  }
+
+  /** Records that the record now holds these claims. */
+  public void hold(RecordKey key, List<Claim> claims) {
+    changed.put(key, List.copyOf(claims));
+  }
+
+  /** The claims of every record this push changed, to write with the records. */
+  public Map<RecordKey, List<Claim>> changes() {
+    return changed;
+  }
+
+  /**
+   * Reads the committed holders of many claims at once: the claims a push's changes are expected
+   * to take, so a push of a thousand bookings checks its slots in one round trip.
+   */
+  public void prefetch(java.util.Collection<Claim> claims) {
+    List<Claim> missing = claims.stream().filter(c -> !committed.containsKey(c)).distinct().toList();
+    if (!missing.isEmpty()) {
+      committed.putAll(tx.claimHolders(missing));
+    }
+  }
+
+  private Set<UUID> holders(Claim claim) {
+    if (!committed.containsKey(claim)) {
+      // Not foreseen by the prefetch (a merge produced other values): one more lookup.
+      committed.putAll(tx.claimHolders(List.of(claim)));
+    }
+    Set<UUID> out = new HashSet<>(committed.get(claim));
+    changed.forEach((k, cs) -> {
+      if (!claim.rule().startsWith(k.collection() + "/")) {
+        return; // rules belong to one collection; a record elsewhere with the same id is not a holder
+      }
+      if (cs.contains(claim)) {
+        out.add(k.recordId());
+      } else {
+        out.remove(k.recordId());
+      }
+    });
+    return out;
+  }
+}
