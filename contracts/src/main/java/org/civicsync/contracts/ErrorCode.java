@@ -11,7 +11,7 @@ public enum ErrorCode {
   // Whole-request errors.
   MALFORMED_JSON(400, "The body is not well-formed JSON (or not valid gzip when Content-Encoding: gzip)."),
   INVALID_REQUEST(400, "The body or a parameter does not match the contract schema; `field` points at the first offending place."),
-  LIMIT_OUT_OF_RANGE(400, "`limit` is not an integer from 1 to 5000."),
+  LIMIT_OUT_OF_RANGE(400, "`limit` is not an integer in the route's range (pull and outcomes: 1 to 5000; inbox: 1 to 1000)."),
   CURSOR_INVALID(400, "The cursor was not issued by this server for this tenant and collection filter, or is ahead of the server (e.g. after a restore from backup): pull again from the beginning."),
   UNAUTHENTICATED(401, "The bearer token is missing, unknown or revoked."),
   FORBIDDEN(403, "The token is valid but may not do this (e.g. a device token on the admin API)."),
@@ -19,6 +19,9 @@ public enum ErrorCode {
   METHOD_NOT_ALLOWED(405, "The route exists but not with this method."),
   TENANT_EXISTS(409, "A tenant with this id already exists."),
   TENANT_NOT_FOUND(404, "No tenant with this id."),
+  INBOX_ITEM_NOT_FOUND(404, "No inbox item with this id in the caller's tenant."),
+  INBOX_ITEM_RESOLVED(409, "The inbox item was already resolved (with another Idempotency-Key, or none); the body of a 409 names how."),
+  RESOLUTION_REJECTED(422, "The resolution cannot be applied: the resulting record breaks the collection's schema or a rule (the message names the code, e.g. CAPACITY_EXCEEDED). The item stays open."),
   ENROLLMENT_CODE_INVALID(403, "The enrollment code is unknown, expired or used up."),
   PAYLOAD_TOO_LARGE(413, "The body (after decompression) is larger than the configured limit (default 10 MiB)."),
   TOO_MANY_MUTATIONS(413, "More than 5000 mutations in one push."),

@@ -17,6 +17,7 @@ import java.util.UUID;
  *     {@code updateWins}
  * @param conflictId conflict: the inbox item holding the parked change
  * @param conflictFields conflict: fields changed on both sides with different values
+ * @param waitingFor held: the deviceSeq the server is waiting for
  * @param replayed {@code true} when this is the stored result of an earlier identical mutation
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -32,16 +33,17 @@ public record MutationResult(
     String resolution,
     UUID conflictId,
     List<String> conflictFields,
+    Long waitingFor,
     Boolean replayed) {
 
   public static MutationResult applied(UUID mutationId, UUID recordId, long version) {
-    return new MutationResult(mutationId, MutationStatus.APPLIED, recordId, version, null, null, null, null, null, null, null, null);
+    return new MutationResult(mutationId, MutationStatus.APPLIED, recordId, version, null, null, null, null, null, null, null, null, null);
   }
 
   public static MutationResult merged(
       UUID mutationId, ServerRecord record, List<String> overriddenFields, String resolution) {
     return new MutationResult(mutationId, MutationStatus.MERGED, record.recordId(), record.version(), null, null, record,
-        List.copyOf(overriddenFields), resolution, null, null, null);
+        List.copyOf(overriddenFields), resolution, null, null, null, null);
   }
 
   public static MutationResult rejected(UUID mutationId, UUID recordId, ErrorDetail error) {
@@ -50,18 +52,28 @@ public record MutationResult(
 
   /** A rejection that shows the current server record (e.g. an update of a deleted record). */
   public static MutationResult rejected(UUID mutationId, UUID recordId, ErrorDetail error, ServerRecord serverRecord) {
-    return new MutationResult(mutationId, MutationStatus.REJECTED, recordId, null, error, serverRecord, null, null, null, null, null, null);
+    return new MutationResult(mutationId, MutationStatus.REJECTED, recordId, null, error, serverRecord, null, null, null, null, null, null, null);
   }
 
   public static MutationResult conflict(
       UUID mutationId, UUID recordId, ErrorDetail error, ServerRecord serverRecord, UUID conflictId, List<String> conflictFields) {
     return new MutationResult(mutationId, MutationStatus.CONFLICT, recordId, null, error, serverRecord, null, null, null,
-        conflictId, List.copyOf(conflictFields), null);
+        conflictId, List.copyOf(conflictFields), null, null);
+  }
+
+  /** A rejection a person looked at and left as it was: the first error, with how it was resolved. */
+  public static MutationResult dismissed(UUID mutationId, UUID recordId, ErrorDetail error, String resolution) {
+    return new MutationResult(mutationId, MutationStatus.REJECTED, recordId, null, error, null, null, null, resolution, null, null, null, null);
+  }
+
+  /** Waiting for an earlier mutation of the same device. */
+  public static MutationResult held(UUID mutationId, UUID recordId, long waitingFor) {
+    return new MutationResult(mutationId, MutationStatus.HELD, recordId, null, null, null, null, null, null, null, null, waitingFor, null);
   }
 
   /** This result as a replay of itself. */
   public MutationResult asReplay() {
     return new MutationResult(mutationId, status, recordId, version, error, serverRecord, record, overriddenFields,
-        resolution, conflictId, conflictFields, true);
+        resolution, conflictId, conflictFields, waitingFor, true);
   }
 }

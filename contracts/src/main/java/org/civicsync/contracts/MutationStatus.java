@@ -11,6 +11,12 @@ public enum MutationStatus {
    * result carries the merged record, which the client should take as its local copy.
    */
   MERGED,
+  /**
+   * Not applied yet: an earlier mutation of the same device (a lower deviceSeq) has not arrived.
+   * Kept durably and applied in order when it does; the final result then comes through the
+   * outcomes feed and replays.
+   */
+  HELD,
   /** Not applied, with a catalogue error; never retried by the server. */
   REJECTED,
   /**

@@ -22,6 +22,8 @@ public final class Schemas {
   public static final String ENROLLMENT_CODE_REQUEST = "enrollment-code-request.schema.json";
   public static final String ENROLL_REQUEST = "enroll-request.schema.json";
   public static final String COLLECTION_DEFINITION = "collection-definition.schema.json";
+  public static final String INBOX_ITEM = "inbox-item.schema.json";
+  public static final String RESOLVE_REQUEST = "resolve-request.schema.json";
 
   /** Every schema file of the contract. */
   public static final List<String> ALL =
@@ -44,7 +46,12 @@ public final class Schemas {
           "sync-status.schema.json",
           "conflict-policy.schema.json",
           COLLECTION_DEFINITION,
-          "collections-response.schema.json");
+          "collections-response.schema.json",
+          INBOX_ITEM,
+          "inbox-response.schema.json",
+          RESOLVE_REQUEST,
+          "resolve-response.schema.json",
+          "outcomes-response.schema.json");
 
   private Schemas() {}
 

@@ -17,7 +17,11 @@ import org.civicsync.server.store.DeviceRow;
 import org.civicsync.core.records.RecordState;
 import org.civicsync.core.rules.Claim;
 import org.civicsync.server.store.EnrollmentCodeRow;
+import org.civicsync.server.store.DeviceKey;
+import org.civicsync.server.store.DeviceQueue;
+import org.civicsync.server.store.HeldMutation;
 import org.civicsync.server.store.InboxItem;
+import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.LoggedMutation;
 import org.civicsync.server.store.PullPage;
 import org.civicsync.server.store.RecordKey;
@@ -46,6 +50,9 @@ public final class InMemoryServerStore implements ServerStore {
     final Map<RecordKey, StoredRecord> records = new HashMap<>();
     final Map<UUID, InboxItem> inbox = new LinkedHashMap<>();
     final Map<RecordKey, List<Claim>> claims = new HashMap<>();
+    final TreeMap<Long, OutcomeRow> outcomes = new TreeMap<>();
+    final Map<UUID, Long> progress = new HashMap<>();
+    final Map<UUID, HeldMutation> held = new LinkedHashMap<>();
 
     Tenant copy() {
       Tenant t = new Tenant();
@@ -55,6 +62,9 @@ public final class InMemoryServerStore implements ServerStore {
       t.records.putAll(records);
       t.inbox.putAll(inbox);
       t.claims.putAll(claims);
+      t.outcomes.putAll(outcomes);
+      t.progress.putAll(progress);
+      t.held.putAll(held);
       return t;
     }
   }
@@ -217,6 +227,74 @@ public final class InMemoryServerStore implements ServerStore {
     }
 
     @Override
+    public Optional<InboxItem> findInboxItem(UUID id) {
+      return Optional.ofNullable(t.inbox.get(id));
+    }
+
+    @Override
+    public void resolveInboxItem(UUID id, com.fasterxml.jackson.databind.node.ObjectNode resolution, Instant at) {
+      InboxItem i = t.inbox.get(id);
+      t.inbox.put(id, new InboxItem(i.id(), i.kind(), "resolved", i.collection(), i.recordId(), i.mutationId(), i.deviceId(),
+          i.detail(), i.createdAt(), at, resolution));
+    }
+
+    @Override
+    public void appendOutcomes(List<OutcomeRow> rows) {
+      for (OutcomeRow r : rows) {
+        if (r.seq() <= startHead || t.outcomes.putIfAbsent(r.seq(), r) != null) {
+          throw new IllegalStateException("outcome out of order: " + r.seq());
+        }
+      }
+    }
+
+    @Override
+    public Map<UUID, org.civicsync.contracts.MutationResult> latestOutcomes(Collection<UUID> mutationIds) {
+      Map<UUID, org.civicsync.contracts.MutationResult> out = new HashMap<>();
+      for (OutcomeRow r : t.outcomes.values()) {
+        if (mutationIds.contains(r.result().mutationId())) {
+          out.put(r.result().mutationId(), r.result());
+        }
+      }
+      return out;
+    }
+
+    @Override
+    public DeviceQueue deviceQueue(UUID deviceId) {
+      return new DeviceQueue(t.progress.getOrDefault(deviceId, 0L), t.held.values().stream()
+          .filter(h -> h.deviceId().equals(deviceId)).sorted(java.util.Comparator.comparingLong(HeldMutation::deviceSeq)).toList());
+    }
+
+    @Override
+    public void setDeviceProgress(UUID deviceId, long deviceSeq) {
+      t.progress.merge(deviceId, deviceSeq, Math::max);
+    }
+
+    @Override
+    public Map<UUID, HeldMutation> findHeld(Collection<UUID> mutationIds) {
+      Map<UUID, HeldMutation> out = new HashMap<>();
+      mutationIds.forEach(id -> {
+        if (t.held.containsKey(id)) {
+          out.put(id, t.held.get(id));
+        }
+      });
+      return out;
+    }
+
+    @Override
+    public void hold(List<HeldMutation> held) {
+      held.forEach(h -> {
+        if (t.held.putIfAbsent(h.mutation().mutationId(), h) != null) {
+          throw new IllegalStateException("already held: " + h.mutation().mutationId());
+        }
+      });
+    }
+
+    @Override
+    public void release(Collection<UUID> mutationIds) {
+      mutationIds.forEach(t.held::remove);
+    }
+
+    @Override
     public void appendLog(List<LoggedMutation> entries) {
       for (LoggedMutation e : entries) {
         if (e.seq() <= startHead || t.log.putIfAbsent(e.mutation().mutationId(), e) != null) {
@@ -333,6 +411,27 @@ public final class InMemoryServerStore implements ServerStore {
           .filter(i -> kind.map(i.kind()::equals).orElse(true))
           .filter(i -> collection.map(i.collection()::equals).orElse(true))
           .limit(limit).toList();
+    }
+  }
+
+  @Override
+  public List<DeviceKey> devicesWithHoldsBefore(Instant cutoff) {
+    synchronized (lock) {
+      List<DeviceKey> out = new ArrayList<>();
+      data.forEach((tenant, t) -> t.held.values().stream().filter(h -> h.receivedAt().isBefore(cutoff))
+          .map(h -> new DeviceKey(tenant, h.deviceId())).distinct().forEach(out::add));
+      return out;
+    }
+  }
+
+  @Override
+  public List<OutcomeRow> outcomes(String tenantId, UUID deviceId, long afterSeq, int limit) {
+    synchronized (lock) {
+      Tenant t = data.get(tenantId);
+      if (t == null) {
+        return List.of();
+      }
+      return t.outcomes.tailMap(afterSeq, false).values().stream().filter(r -> r.deviceId().equals(deviceId)).limit(limit).toList();
     }
   }
 

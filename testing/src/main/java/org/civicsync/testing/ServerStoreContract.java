@@ -36,6 +36,10 @@ import org.civicsync.contracts.MutationOp;
 import org.civicsync.contracts.MutationResult;
 import org.civicsync.contracts.MutationStatus;
 import org.civicsync.contracts.PullResponse;
+import org.civicsync.contracts.InboxItemView;
+import org.civicsync.contracts.OutcomesResponse;
+import org.civicsync.contracts.ResolveResponse;
+import org.civicsync.contracts.ResolveRequest;
 import org.civicsync.contracts.PushRequest;
 import org.civicsync.contracts.PushResponse;
 import org.civicsync.core.collections.CollectionCatalog;
@@ -71,6 +75,7 @@ public abstract class ServerStoreContract {
   private TenancyService tenancy;
   private PushService push;
   private PullService pull;
+  private org.civicsync.server.inbox.InboxService inbox;
   private Fixtures fx;
   private Caller.Device device;
 
@@ -84,6 +89,7 @@ public abstract class ServerStoreContract {
     tenancy = new TenancyService(store, Clock.systemUTC());
     push = new PushService(store, catalog, Clock.systemUTC());
     pull = new PullService(store, catalog, Clock.systemUTC());
+    inbox = new org.civicsync.server.inbox.InboxService(store, catalog, Clock.systemUTC());
   }
 
   @AfterAll
@@ -447,6 +453,230 @@ public abstract class ServerStoreContract {
     MutationResult r = push(ahead).get(0);
     assertThat(r.error().code()).isEqualTo("CLOCK_SKEW");
     assertThat(r.error().field()).isEqualTo("/hlc");
+    assertThat(store.inbox(device.tenantId(), Optional.empty(), Optional.empty(), Optional.empty(), 10))
+        .as("the device fixes its clock; nothing for a person").isEmpty();
+  }
+
+  // ---------------------------------------------------------------- the inbox and outcomes
+
+  private MutationResult parkPhoneConflict(UUID id) {
+    push(fx.create(id));
+    push(fx.update(id, 1, Fixtures.patch("patientPhone", "+94770000001")));
+    MutationResult parked = push(fx.update(id, 1, Fixtures.patch("patientPhone", "+94770000002"))).get(0);
+    assertThat(parked.status()).isEqualTo(MutationStatus.CONFLICT);
+    return parked;
+  }
+
+  @Test
+  void takingTheClientsSideWritesANewVersionAndTheDeviceLearnsTheOutcome() {
+    UUID id = fx.uuid();
+    MutationResult parked = parkPhoneConflict(id);
+    ResolveResponse r = inbox.resolve(device, parked.conflictId(), new ResolveRequest("takeClient", null, "patient confirmed new number"),
+        Optional.empty());
+    assertThat(r.item().status()).isEqualTo("resolved");
+    assertThat(r.item().resolution().path("comment").asText()).isEqualTo("patient confirmed new number");
+    assertThat(r.record().version()).isEqualTo(3);
+    assertThat(r.record().data().path("patientPhone").asText()).isEqualTo("+94770000002");
+    assertThat(pullAll(device, Set.of()).get(0).version()).as("flows to every device through pull").isEqualTo(3);
+    OutcomesResponse outcomes = pull.outcomes(device, Optional.empty(), Optional.empty());
+    assertThat(outcomes.outcomes()).singleElement().satisfies(o -> {
+      assertThat(o.mutationId()).isEqualTo(parked.mutationId());
+      assertThat(o.status()).isEqualTo(MutationStatus.MERGED);
+      assertThat(o.resolution()).isEqualTo("takeClient");
+      assertThat(o.record().version()).isEqualTo(3);
+    });
+    assertThat(pull.outcomes(device, Optional.of(outcomes.cursor()), Optional.empty()).outcomes()).isEmpty();
+    MutationResult replay = push.push(device, new PushRequest(List.of(storedMutation(parked.mutationId())))).results().get(0);
+    assertThat(replay.status()).as("a replay now answers with the final outcome").isEqualTo(MutationStatus.MERGED);
+    assertThat(replay.replayed()).isTrue();
+  }
+
+  @Test
+  void keepingTheServersSideReportsTheDroppedFieldsToTheDevice() {
+    UUID id = fx.uuid();
+    MutationResult parked = parkPhoneConflict(id);
+    ResolveResponse r = inbox.resolve(device, parked.conflictId(), new ResolveRequest("keepServer", null, null), Optional.empty());
+    assertThat(r.record().data().path("patientPhone").asText()).isEqualTo("+94770000001");
+    assertThat(pull.outcomes(device, Optional.empty(), Optional.empty()).outcomes()).singleElement()
+        .satisfies(o -> assertThat(o.overriddenFields()).containsExactly("patientPhone"));
+  }
+
+  @Test
+  void anEditThatBreaksTheSchemaIsRefusedAndTheItemStaysOpen() {
+    UUID id = fx.uuid();
+    MutationResult parked = parkPhoneConflict(id);
+    ObjectNode bad = Json.mapper().createObjectNode().put("patientName", "x");
+    assertThatThrownBy(() -> inbox.resolve(device, parked.conflictId(), new ResolveRequest("edit", bad, null), Optional.empty()))
+        .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.RESOLUTION_REJECTED));
+    assertThat(store.inbox(device.tenantId(), Optional.of("open"), Optional.of("conflict"), Optional.empty(), 10)).hasSize(1);
+    ObjectNode good = pullAll(device, Set.of()).get(0).data().deepCopy().put("patientPhone", "+94770000009");
+    assertThat(inbox.resolve(device, parked.conflictId(), new ResolveRequest("edit", good, null), Optional.empty())
+        .record().data().path("patientPhone").asText()).isEqualTo("+94770000009");
+  }
+
+  @Test
+  void resolvingAgainWithTheSameKeyAnswersTheSameAndWithoutItIsRefused() {
+    UUID id = fx.uuid();
+    MutationResult parked = parkPhoneConflict(id);
+    ResolveRequest take = new ResolveRequest("takeClient", null, null);
+    ResolveResponse first = inbox.resolve(device, parked.conflictId(), take, Optional.of("key-1"));
+    ResolveResponse again = inbox.resolve(device, parked.conflictId(), take, Optional.of("key-1"));
+    assertThat(org.civicsync.core.canonical.Jcs.canonicalString(Json.mapper().valueToTree(again)))
+        .isEqualTo(org.civicsync.core.canonical.Jcs.canonicalString(Json.mapper().valueToTree(first)));
+    assertThat(pullAll(device, Set.of()).get(0).version()).as("applied once").isEqualTo(3);
+    assertThatThrownBy(() -> inbox.resolve(device, parked.conflictId(), take, Optional.of("key-2")))
+        .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.INBOX_ITEM_RESOLVED));
+    assertThatThrownBy(() -> inbox.resolve(device, UUID.randomUUID(), take, Optional.empty()))
+        .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.INBOX_ITEM_NOT_FOUND));
+    Caller.Device stranger = newDevice(newTenant());
+    assertThatThrownBy(() -> inbox.resolve(stranger, parked.conflictId(), take, Optional.empty()))
+        .as("another tenant's item does not exist for this caller")
+        .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.INBOX_ITEM_NOT_FOUND));
+  }
+
+  @Test
+  void aRejectedBookingAppearsInTheInboxAndCanBeTakenOnceTheSlotIsFree() {
+    ObjectNode slot = fx.appointment();
+    UUID first = fx.uuid();
+    push(fx.create(first, slot.deepCopy()));
+    Mutation late = fx.create(fx.uuid(), slot.deepCopy().put("patientName", "Second Patient"));
+    assertThat(push(late).get(0).error().code()).isEqualTo("CAPACITY_EXCEEDED");
+    InboxItemView item = inbox.list(device, Optional.of("open"), Optional.of("rejected"), Optional.empty(), Optional.empty())
+        .items().get(0);
+    assertThat(item.mutationId()).isEqualTo(late.mutationId());
+    assertThat(item.detail().at("/error/code").asText()).isEqualTo("CAPACITY_EXCEEDED");
+    assertThatThrownBy(() -> inbox.resolve(device, item.id(), new ResolveRequest("takeClient", null, null), Optional.empty()))
+        .as("still full").isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.RESOLUTION_REJECTED));
+    push(fx.update(first, 1, Fixtures.patch("status", "cancelled")));
+    ResolveResponse r = inbox.resolve(device, item.id(), new ResolveRequest("takeClient", null, "first patient cancelled"), Optional.empty());
+    assertThat(r.record().data().path("patientName").asText()).isEqualTo("Second Patient");
+    assertThat(r.record().version()).isEqualTo(1);
+  }
+
+  @Test
+  void aResolutionStillKeepsTheFieldKinds() {
+    UUID id = fx.uuid();
+    MutationResult parked = parkPhoneConflict(id);
+    push(fx.update(id, 2, Fixtures.patch("status", "checked_in")));
+    ObjectNode backwards = pullAll(device, Set.of()).get(0).data().deepCopy().put("status", "booked");
+    backwards.putArray("notes");
+    assertThatThrownBy(() -> inbox.resolve(device, parked.conflictId(), new ResolveRequest("edit", backwards, null), Optional.empty()))
+        .isInstanceOfSatisfying(ApiException.class, e -> {
+          assertThat(e.code()).isEqualTo(ErrorCode.RESOLUTION_REJECTED);
+          assertThat(e.getMessage()).startsWith("INVALID_TRANSITION");
+        });
+    ObjectNode dropsNotes = pullAll(device, Set.of()).get(0).data().deepCopy();
+    dropsNotes.putArray("notes").add("seen by supervisor");
+    ResolveResponse r = inbox.resolve(device, parked.conflictId(), new ResolveRequest("edit", dropsNotes, null), Optional.empty());
+    assertThat(r.record().data().get("notes")).as("nothing leaves an append-only array").hasSize(2);
+  }
+
+  @Test
+  void dismissingARejectionTellsTheDeviceItStands() {
+    ObjectNode slot = fx.appointment();
+    push(fx.create(fx.uuid(), slot.deepCopy()));
+    Mutation late = fx.create(fx.uuid(), slot.deepCopy());
+    push(late);
+    InboxItemView item = inbox.list(device, Optional.of("open"), Optional.of("rejected"), Optional.empty(), Optional.empty()).items().get(0);
+    ResolveResponse r = inbox.resolve(device, item.id(), new ResolveRequest("keepServer", null, "slot was taken"), Optional.empty());
+    assertThat(r.record()).isNull();
+    assertThat(pull.outcomes(device, Optional.empty(), Optional.empty()).outcomes()).singleElement().satisfies(o -> {
+      assertThat(o.status()).isEqualTo(MutationStatus.REJECTED);
+      assertThat(o.resolution()).isEqualTo("keepServer");
+      assertThat(o.error().code()).isEqualTo("CAPACITY_EXCEEDED");
+    });
+  }
+
+  // ---------------------------------------------------------------- per-device order and the hold queue
+
+  /** A mutation of the fixture's device renumbered (to send it out of order). */
+  private static Mutation withSeq(Mutation m, long deviceSeq) {
+    return new Mutation(m.mutationId(), deviceSeq, m.collection(), m.recordId(), m.op(), m.baseVersion(), m.data(), m.hlc(), m.clientTime());
+  }
+
+  @Test
+  void aMutationArrivingBeforeItsPredecessorIsHeldThenAppliedInOrder() {
+    UUID id = fx.uuid();
+    Mutation create = withSeq(fx.create(id), 1);
+    Mutation update = withSeq(fx.update(id, 1, Fixtures.patch("status", "checked_in")), 2);
+    MutationResult held = push(update).get(0);
+    assertThat(held.status()).isEqualTo(MutationStatus.HELD);
+    assertThat(held.waitingFor()).isEqualTo(1);
+    assertThat(pullAll(device, Set.of())).isEmpty();
+    assertThat(push(update).get(0)).as("sent again while held").satisfies(r -> {
+      assertThat(r.status()).isEqualTo(MutationStatus.HELD);
+      assertThat(r.replayed()).isTrue();
+    });
+    assertThat(push(create).get(0).status()).isEqualTo(MutationStatus.APPLIED);
+    assertThat(pullAll(device, Set.of())).singleElement().satisfies(c -> {
+      assertThat(c.version()).as("the held update applied right after").isEqualTo(2);
+      assertThat(c.data().path("status").asText()).isEqualTo("checked_in");
+    });
+    assertThat(pull.outcomes(device, Optional.empty(), Optional.empty()).outcomes()).singleElement().satisfies(o -> {
+      assertThat(o.mutationId()).isEqualTo(update.mutationId());
+      assertThat(o.status()).isEqualTo(MutationStatus.APPLIED);
+      assertThat(o.version()).isEqualTo(2);
+    });
+    assertThat(push(update).get(0)).as("its final result is what a replay returns").satisfies(r -> {
+      assertThat(r.status()).isEqualTo(MutationStatus.APPLIED);
+      assertThat(r.replayed()).isTrue();
+    });
+  }
+
+  @Test
+  void mutationsOfOnePushApplyInDeviceSeqOrderAndAnswerInRequestOrder() {
+    UUID id = fx.uuid();
+    Mutation create = withSeq(fx.create(id), 1);
+    Mutation update = withSeq(fx.update(id, 1, Fixtures.patch("status", "checked_in")), 2);
+    List<MutationResult> rs = push(update, create);
+    assertThat(rs.get(0).version()).isEqualTo(2);
+    assertThat(rs.get(1).version()).isEqualTo(1);
+  }
+
+  @Test
+  void aRejectedPredecessorDoesNotBlockItsSuccessors() {
+    ObjectNode bad = fx.appointment();
+    bad.remove("clinicId");
+    Mutation rejected = withSeq(fx.create(fx.uuid(), bad), 1);
+    Mutation next = withSeq(fx.create(fx.uuid()), 2);
+    assertThat(push(next).get(0).status()).isEqualTo(MutationStatus.HELD);
+    assertThat(push(rejected).get(0).status()).isEqualTo(MutationStatus.REJECTED);
+    assertThat(pullAll(device, Set.of())).extracting(Change::recordId).containsExactly(next.recordId());
+  }
+
+  @Test
+  void aHeldMutationSentAgainWithOtherContentIsRefused() {
+    UUID id = fx.uuid();
+    Mutation update = withSeq(fx.update(id, 1, Fixtures.patch("status", "checked_in")), 5);
+    push(update);
+    Mutation forged = new Mutation(update.mutationId(), 5, update.collection(), id, update.op(), 1, Fixtures.patch("status", "cancelled"),
+        update.hlc(), update.clientTime());
+    assertThat(push(forged).get(0).error().code()).isEqualTo("MUTATION_ID_REUSED");
+  }
+
+  @Test
+  void aHoldPastItsWindowIsForcedThroughAndFlaggedInTheInbox() {
+    FakeClock clock = new FakeClock(Instant.now());
+    PushService timed = new PushService(store, catalog, clock, java.time.Duration.ofHours(24), List.of(), java.time.Duration.ofDays(5));
+    Mutation third = withSeq(fx.create(fx.uuid()), 3);
+    assertThat(timed.push(device, new PushRequest(List.of(third))).results().get(0).status()).isEqualTo(MutationStatus.HELD);
+    assertThat(store.devicesWithHoldsBefore(clock.instant().plusSeconds(1)))
+        .contains(new org.civicsync.server.store.DeviceKey(device.tenantId(), device.deviceId()));
+    assertThat(timed.releaseExpired(new org.civicsync.server.store.DeviceKey(device.tenantId(), device.deviceId())))
+        .as("not yet expired").isZero();
+    clock.advance(java.time.Duration.ofDays(5).plusMinutes(1));
+    assertThat(timed.releaseExpired(new org.civicsync.server.store.DeviceKey(device.tenantId(), device.deviceId()))).isEqualTo(1);
+    assertThat(pullAll(device, Set.of())).extracting(Change::recordId).containsExactly(third.recordId());
+    assertThat(store.inbox(device.tenantId(), Optional.of("open"), Optional.of("forced"), Optional.empty(), 10)).singleElement()
+        .satisfies(i -> {
+          assertThat(i.mutationId()).isEqualTo(third.mutationId());
+          assertThat(i.detail().path("missingFrom").asLong()).isEqualTo(1);
+          assertThat(i.detail().path("missingTo").asLong()).isEqualTo(2);
+        });
+    assertThat(pull.outcomes(device, Optional.empty(), Optional.empty()).outcomes()).extracting(MutationResult::mutationId)
+        .containsExactly(third.mutationId());
+    Mutation first = withSeq(fx.create(fx.uuid()), 1);
+    assertThat(push(first).get(0).status()).as("a late predecessor still applies").isEqualTo(MutationStatus.APPLIED);
   }
 
   // ---------------------------------------------------------------- idempotency
@@ -861,6 +1091,28 @@ public abstract class ServerStoreContract {
     assertThat(finalVersion.size()).isGreaterThan(writers * perWriter / 2);
   }
 
+  // ---------------------------------------------------------------- convergence
+
+  /**
+   * Devices edit shared records offline and sync in random order with lost answers, duplicates
+   * and out-of-order deliveries, while a supervisor resolves inbox items; in the end every device
+   * holds the server's state, every mutation has exactly one final outcome, and no applied change
+   * is lost or applied twice. Two fixed seeds and one new each run; a failure names its seed.
+   */
+  @Test
+  void devicesConvergeWithTheServerAfterRandomOfflineEditsAndFaultyDeliveries() {
+    for (long seed : List.of(20261122L, 7L, System.nanoTime())) {
+      List<Caller.Device> devices = new ArrayList<>();
+      String tenant = newTenant();
+      for (int i = 0; i < 5; i++) {
+        devices.add(newDevice(tenant));
+      }
+      ConvergenceSimulation.Report r = ConvergenceSimulation.run(seed, store, catalog, push, pull, inbox, devices, 300);
+      assertThat(r.conflicts()).as("seed %s exercised conflicts", seed).isPositive();
+      assertThat(r.merged()).as("seed %s exercised merges", seed).isPositive();
+    }
+  }
+
   // ---------------------------------------------------------------- helpers
 
   private String newTenant() {
@@ -873,6 +1125,11 @@ public abstract class ServerStoreContract {
     EnrollmentCode code = tenancy.issueEnrollmentCode(tenant, new EnrollmentCodeRequest(null, null, null));
     EnrollResponse e = tenancy.enroll(new EnrollRequest(code.code(), "tablet", null));
     return (Caller.Device) tenancy.authenticate(Optional.of(e.token()));
+  }
+
+  /** The mutation as the tenant's log holds it (to send it again). */
+  private Mutation storedMutation(UUID mutationId) {
+    return store.write(device.tenantId(), tx -> tx.findLogged(List.of(mutationId)).get(mutationId).mutation());
   }
 
   private List<MutationResult> push(Mutation... ms) {

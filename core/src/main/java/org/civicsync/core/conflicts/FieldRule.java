@@ -26,8 +26,27 @@ public sealed interface FieldRule {
       transitions = Map.copyOf(transitions);
     }
 
+    /**
+     * Whether the value may move from {@code from} to {@code to}: along one or more declared
+     * transitions (a device that checked a patient in and then completed the visit offline sends
+     * one change, booked to completed), never backwards.
+     */
     public boolean allows(String from, String to) {
-      return from.equals(to) || transitions.getOrDefault(from, Set.of()).contains(to);
+      if (from.equals(to)) {
+        return true;
+      }
+      java.util.Deque<String> todo = new java.util.ArrayDeque<>(transitions.getOrDefault(from, Set.of()));
+      Set<String> seen = new java.util.HashSet<>();
+      while (!todo.isEmpty()) {
+        String v = todo.pop();
+        if (v.equals(to)) {
+          return true;
+        }
+        if (seen.add(v)) {
+          todo.addAll(transitions.getOrDefault(v, Set.of()));
+        }
+      }
+      return false;
     }
 
     /** A value no other value moves to: where a record may start when the field is first set. */

@@ -54,7 +54,9 @@ class SettleTableTest {
         row(status, "\"booked\"", "\"checked_in\"", "\"cancelled\"", true, "drop"),       // server passed it
         row(status, "\"booked\"", "\"checked_in\"", "\"checked_in\"", true, "none"),
         row(status, "\"checked_in\"", "\"checked_in\"", "\"booked\"", true, "reject INVALID_TRANSITION"),
-        row(status, "\"booked\"", "\"booked\"", "\"completed\"", true, "reject INVALID_TRANSITION"), // skips a step
+        row(status, "\"booked\"", "\"booked\"", "\"completed\"", true, "apply \"completed\""),     // two steps at once
+        row(status, "\"completed\"", "\"completed\"", "\"checked_in\"", true, "reject INVALID_TRANSITION"),
+        row(status, "\"cancelled\"", "\"cancelled\"", "\"completed\"", true, "reject INVALID_TRANSITION"), // final
         row(status, "\"booked\"", "\"cancelled\"", "\"no_show\"", true, "drop"),         // cancelled is final
         row(order, "\"submitted\"", "\"verified\"", "\"approved\"", true, "apply \"approved\""),
         row(order, "\"submitted\"", "\"approved\"", "\"verified\"", true, "drop"),

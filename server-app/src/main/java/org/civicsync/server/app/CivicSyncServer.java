@@ -21,12 +21,15 @@ public final class CivicSyncServer implements AutoCloseable {
   private final Javalin http;
   private final Optional<String> generatedAdminToken;
   private final Optional<EnrollmentCode> demoCode;
+  private final java.util.concurrent.ScheduledExecutorService sweeper;
 
-  private CivicSyncServer(ServerStore store, Javalin http, Optional<String> adminToken, Optional<EnrollmentCode> demoCode) {
+  private CivicSyncServer(ServerStore store, Javalin http, Optional<String> adminToken, Optional<EnrollmentCode> demoCode,
+      java.util.concurrent.ScheduledExecutorService sweeper) {
     this.store = store;
     this.http = http;
     this.generatedAdminToken = adminToken;
     this.demoCode = demoCode;
+    this.sweeper = sweeper;
   }
 
   /** Opens the store, loads collections and starts listening. */
@@ -46,14 +49,40 @@ public final class CivicSyncServer implements AutoCloseable {
         tenancy.ensureTenant(DEMO_TENANT);
         demoCode = Optional.of(tenancy.issueEnrollmentCode(DEMO_TENANT, new EnrollmentCodeRequest("demo", 24, 20)));
       }
-      HttpApi api = new HttpApi(store, catalog, tenancy, new PushService(store, catalog, clock, config.maxClockSkew(), javaRules()),
-          new PullService(store, catalog, clock), config.maxBodyBytes(), clock);
+      PushService push = new PushService(store, catalog, clock, config.maxClockSkew(), javaRules(), config.holdWindow());
+      HttpApi api = new HttpApi(store, catalog, tenancy, push,
+          new PullService(store, catalog, clock), new org.civicsync.server.inbox.InboxService(store, catalog, clock, javaRules()),
+          config.maxBodyBytes(), clock);
       Javalin http = HttpApi.create(api, config.host(), config.port()).start();
-      return new CivicSyncServer(store, http, generated, demoCode);
+      return new CivicSyncServer(store, http, generated, demoCode, startSweeper(store, push, config, clock));
     } catch (RuntimeException e) {
       store.close();
       throw e;
     }
+  }
+
+  /**
+   * Once a minute, forces through the held mutations of devices whose hold window has ended: a
+   * device that never pushes again must not keep its later changes waiting for ever.
+   */
+  private static java.util.concurrent.ScheduledExecutorService startSweeper(ServerStore store, PushService push, ServerConfig config,
+      Clock clock) {
+    java.util.concurrent.ScheduledExecutorService s = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "civicsync-hold-sweeper");
+      t.setDaemon(true);
+      return t;
+    });
+    s.scheduleWithFixedDelay(() -> {
+      try {
+        for (org.civicsync.server.store.DeviceKey d : store.devicesWithHoldsBefore(clock.instant().minus(config.holdWindow()))) {
+          push.releaseExpired(d);
+        }
+      } catch (RuntimeException e) {
+        // Logged and retried next minute; a sweep changes nothing unless it commits.
+        org.slf4j.LoggerFactory.getLogger(CivicSyncServer.class).warn("hold sweep failed: {}", e.toString());
+      }
+    }, 1, 1, java.util.concurrent.TimeUnit.MINUTES);
+    return s;
   }
 
   /** The deployment's Java rules, found with {@link java.util.ServiceLoader}. */
@@ -81,6 +110,7 @@ public final class CivicSyncServer implements AutoCloseable {
   /** Stops accepting, lets in-flight requests finish, closes the store. */
   @Override
   public void close() {
+    sweeper.shutdownNow();
     http.stop();
     store.close();
   }

@@ -12,6 +12,7 @@ import io.javalin.json.JavalinJackson;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.UUID;
 import java.util.function.Consumer;
 import org.civicsync.contracts.CollectionsResponse;
 import org.civicsync.contracts.CreateTenantRequest;
@@ -21,12 +22,14 @@ import org.civicsync.contracts.ErrorCode;
 import org.civicsync.contracts.ErrorDetail;
 import org.civicsync.contracts.ErrorResponse;
 import org.civicsync.contracts.Schemas;
+import org.civicsync.contracts.ResolveRequest;
 import org.civicsync.contracts.SyncStatus;
 import org.civicsync.core.collections.CollectionCatalog;
 import org.civicsync.core.json.Json;
 import org.civicsync.core.validation.SchemaChecker;
 import org.civicsync.core.validation.Violation;
 import org.civicsync.server.ApiException;
+import org.civicsync.server.inbox.InboxService;
 import org.civicsync.server.pull.PullService;
 import org.civicsync.server.push.PushService;
 import org.civicsync.server.store.ServerStore;
@@ -58,27 +61,33 @@ final class HttpApi {
       new Route("GET", "/v1/collections"),
       new Route("POST", "/v1/sync/push"),
       new Route("GET", "/v1/sync/pull"),
-      new Route("GET", "/v1/sync/status"));
+      new Route("GET", "/v1/sync/status"),
+      new Route("GET", "/v1/sync/outcomes"),
+      new Route("GET", "/v1/inbox"),
+      new Route("POST", "/v1/inbox/{id}/resolve"));
 
   private static final SchemaChecker CREATE_TENANT = SchemaChecker.contract(Schemas.CREATE_TENANT_REQUEST);
   private static final SchemaChecker CODE_REQUEST = SchemaChecker.contract(Schemas.ENROLLMENT_CODE_REQUEST);
   private static final SchemaChecker ENROLL = SchemaChecker.contract(Schemas.ENROLL_REQUEST);
+  private static final SchemaChecker RESOLVE = SchemaChecker.contract(Schemas.RESOLVE_REQUEST);
 
   private final ServerStore store;
   private final CollectionCatalog catalog;
   private final TenancyService tenancy;
   private final PushService push;
   private final PullService pull;
+  private final InboxService inbox;
   private final Bodies bodies;
   private final java.time.Clock clock;
 
   HttpApi(ServerStore store, CollectionCatalog catalog, TenancyService tenancy, PushService push, PullService pull,
-      long maxBodyBytes, java.time.Clock clock) {
+      InboxService inbox, long maxBodyBytes, java.time.Clock clock) {
     this.store = store;
     this.catalog = catalog;
     this.tenancy = tenancy;
     this.push = push;
     this.pull = pull;
+    this.inbox = inbox;
     this.bodies = new Bodies(maxBodyBytes);
     this.clock = clock;
   }
@@ -165,6 +174,27 @@ final class HttpApi {
         Caller.Device d = device(ctx);
         ctx.json(new SyncStatus(d.deviceId(), d.tenantId(), d.row().lastPushAt(), d.row().lastPullAt(), clock.instant()));
       };
+      case "GET /v1/sync/outcomes" -> ctx -> {
+        Caller.Device d = device(ctx);
+        ctx.json(pull.outcomes(d, Optional.ofNullable(ctx.queryParam("cursor")), Optional.ofNullable(ctx.queryParam("limit"))));
+      };
+      case "GET /v1/inbox" -> ctx -> {
+        // Until roles arrive (issue 4) every enrolled device of the tenant may act as supervisor.
+        Caller.Device d = device(ctx);
+        ctx.json(inbox.list(d, Optional.ofNullable(ctx.queryParam("status")), Optional.ofNullable(ctx.queryParam("kind")),
+            Optional.ofNullable(ctx.queryParam("collection")), Optional.ofNullable(ctx.queryParam("limit"))));
+      };
+      case "POST /v1/inbox/{id}/resolve" -> ctx -> {
+        Caller.Device d = device(ctx);
+        UUID id;
+        try {
+          id = UUID.fromString(ctx.pathParam("id"));
+        } catch (IllegalArgumentException e) {
+          throw new ApiException(ErrorCode.INBOX_ITEM_NOT_FOUND, "no inbox item " + ctx.pathParam("id"), "id");
+        }
+        ResolveRequest req = parse(bodies.json(ctx, false), RESOLVE, ResolveRequest.class);
+        ctx.json(inbox.resolve(d, id, req, Optional.ofNullable(ctx.header("Idempotency-Key")).filter(k -> !k.isBlank())));
+      };
       default -> throw new IllegalStateException("no handler for " + r);
     };
   }
@@ -179,7 +209,7 @@ final class HttpApi {
     if (tenancy.authenticate(bearer(ctx)) instanceof Caller.Device d) {
       return d;
     }
-    throw new ApiException(ErrorCode.FORBIDDEN, "sync routes need a device token; enroll a device first");
+    throw new ApiException(ErrorCode.FORBIDDEN, "this route needs a device token; enroll a device first");
   }
 
   private static Optional<String> bearer(Context ctx) {

@@ -74,13 +74,18 @@ public final class Main implements Runnable {
         description = "How far a mutation's clock (hlc) may run ahead of the server's before it is rejected (default: ${DEFAULT-VALUE}).")
     long maxClockSkewHours;
 
+    @Option(names = "--hold-window-hours", defaultValue = "120",
+        description = "How long a mutation that arrived before an earlier one of its device waits before it is forced through (default: ${DEFAULT-VALUE}).")
+    long holdWindowHours;
+
     @Option(names = "--max-body-bytes", defaultValue = "10485760", description = "Largest request body after decompression (default: ${DEFAULT-VALUE}).")
     long maxBodyBytes;
 
     @Override
     public Integer call() throws Exception {
       ServerConfig config = store.apply(ServerConfig.defaults()).withPort(port).withHost(host).withDemo(demo)
-          .withMaxBodyBytes(maxBodyBytes).withMaxClockSkew(java.time.Duration.ofHours(maxClockSkewHours)).withAdminToken(Optional.ofNullable(System.getenv("CIVICSYNC_ADMIN_TOKEN")));
+          .withMaxBodyBytes(maxBodyBytes).withMaxClockSkew(java.time.Duration.ofHours(maxClockSkewHours))
+          .withHoldWindow(java.time.Duration.ofHours(holdWindowHours)).withAdminToken(Optional.ofNullable(System.getenv("CIVICSYNC_ADMIN_TOKEN")));
       CivicSyncServer server = CivicSyncServer.start(config);
       String url = "http://" + (host.equals("0.0.0.0") ? "localhost" : host) + ":" + server.port();
       CountDownLatch stopped = new CountDownLatch(1);

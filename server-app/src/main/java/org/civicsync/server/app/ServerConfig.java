@@ -16,6 +16,8 @@ import java.util.Optional;
  * @param maxBodyBytes largest accepted request body after decompression
  * @param demo create tenant {@code demo} and print an enrollment code at start
  * @param maxClockSkew how far a mutation's clock may run ahead of the server's
+ * @param holdWindow how long a mutation held behind a gap in its device's deviceSeq waits before
+ *     it is forced through
  */
 public record ServerConfig(
     String host,
@@ -29,7 +31,8 @@ public record ServerConfig(
     Optional<String> adminToken,
     long maxBodyBytes,
     boolean demo,
-    java.time.Duration maxClockSkew) {
+    java.time.Duration maxClockSkew,
+    java.time.Duration holdWindow) {
 
   public static final long DEFAULT_MAX_BODY_BYTES = 10L * 1024 * 1024;
 
@@ -37,42 +40,47 @@ public record ServerConfig(
   public static ServerConfig defaults() {
     return new ServerConfig("0.0.0.0", 8080, Path.of("civicsync-data"), Optional.empty(), Optional.empty(),
         Optional.empty(), "civicsync", Optional.empty(), Optional.empty(), DEFAULT_MAX_BODY_BYTES, false,
-        org.civicsync.core.records.MutationRules.DEFAULT_MAX_CLOCK_SKEW);
+        org.civicsync.core.records.MutationRules.DEFAULT_MAX_CLOCK_SKEW, org.civicsync.server.push.PushService.DEFAULT_HOLD_WINDOW);
   }
 
   public ServerConfig withPort(int p) {
-    return new ServerConfig(host, p, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew);
+    return new ServerConfig(host, p, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow);
   }
 
   public ServerConfig withHost(String h) {
-    return new ServerConfig(h, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew);
+    return new ServerConfig(h, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow);
   }
 
   public ServerConfig withDataDir(Path d) {
-    return new ServerConfig(host, port, d, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew);
+    return new ServerConfig(host, port, d, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow);
   }
 
   public ServerConfig withDb(Optional<String> url, Optional<String> user, Optional<String> password, String schema) {
-    return new ServerConfig(host, port, dataDir, url, user, password, schema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew);
+    return new ServerConfig(host, port, dataDir, url, user, password, schema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow);
   }
 
   public ServerConfig withCollectionsDir(Optional<Path> d) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, d, adminToken, maxBodyBytes, demo, maxClockSkew);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, d, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow);
   }
 
   public ServerConfig withAdminToken(Optional<String> t) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, t, maxBodyBytes, demo, maxClockSkew);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, t, maxBodyBytes, demo, maxClockSkew, holdWindow);
   }
 
   public ServerConfig withMaxBodyBytes(long b) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, b, demo, maxClockSkew);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, b, demo, maxClockSkew, holdWindow);
   }
 
   public ServerConfig withMaxClockSkew(java.time.Duration skew) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, skew);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, skew, holdWindow);
+  }
+
+  public ServerConfig withHoldWindow(java.time.Duration w) {
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
+        maxClockSkew, w);
   }
 
   public ServerConfig withDemo(boolean d) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, d, maxClockSkew);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, d, maxClockSkew, holdWindow);
   }
 }

@@ -327,6 +327,56 @@ class HttpApiTest {
     assertThat(pullAll()).hasSize(1);
   }
 
+  // ------------------------------------------------------------- inbox and outcomes
+
+  @Test
+  void aParkedConflictIsListedResolvedOnceAndItsOutcomeReachesTheDevice() throws Exception {
+    java.util.UUID id = fx.uuid();
+    post("/v1/sync/push", token, pushBody(fx.create(id)));
+    post("/v1/sync/push", token, pushBody(fx.update(id, 1, Fixtures.patch("patientPhone", "+94770000001"))));
+    JsonNode parked = json(post("/v1/sync/push", token, pushBody(fx.update(id, 1, Fixtures.patch("patientPhone", "+94770000002")))));
+    String conflictId = parked.at("/results/0/conflictId").asText();
+    assertThat(parked.at("/results/0/status").asText()).isEqualTo("conflict");
+
+    HttpResponse<String> list = get("/v1/inbox?status=open&kind=conflict", token);
+    assertThat(list.statusCode()).isEqualTo(200);
+    assertValid("inbox-response.schema.json", json(list));
+    assertThat(json(list).at("/items/0/id").asText()).isEqualTo(conflictId);
+    assertThat(json(list).at("/items/0/detail/client/data/patientPhone").asText()).isEqualTo("+94770000002");
+
+    String body = "{\"resolution\":\"takeClient\",\"comment\":\"confirmed by phone\"}";
+    HttpResponse<String> resolved = request("POST", "/v1/inbox/" + conflictId + "/resolve", "Bearer " + token,
+        body.getBytes(StandardCharsets.UTF_8), true, "Idempotency-Key", "k1");
+    assertThat(resolved.statusCode()).isEqualTo(200);
+    assertValid("resolve-response.schema.json", json(resolved));
+    assertThat(json(resolved).at("/record/version").asLong()).isEqualTo(3);
+    HttpResponse<String> again = request("POST", "/v1/inbox/" + conflictId + "/resolve", "Bearer " + token,
+        body.getBytes(StandardCharsets.UTF_8), true, "Idempotency-Key", "k1");
+    assertThat(json(again)).isEqualTo(json(resolved));
+    assertError(post("/v1/inbox/" + conflictId + "/resolve", token, body), 409, "INBOX_ITEM_RESOLVED");
+
+    HttpResponse<String> outcomes = get("/v1/sync/outcomes", token);
+    assertValid("outcomes-response.schema.json", json(outcomes));
+    assertThat(json(outcomes).at("/outcomes/0/resolution").asText()).isEqualTo("takeClient");
+    assertThat(json(outcomes).at("/outcomes/0/record/data/patientPhone").asText()).isEqualTo("+94770000002");
+  }
+
+  @Test
+  void inboxRequestsWithBadParametersAreRefused() throws Exception {
+    assertError(get("/v1/inbox?status=closed", token), 400, "INVALID_REQUEST", "status");
+    assertError(get("/v1/inbox?kind=weird", token), 400, "INVALID_REQUEST", "kind");
+    assertError(get("/v1/inbox?limit=0", token), 400, "LIMIT_OUT_OF_RANGE", "limit");
+    assertError(get("/v1/inbox", null), 401, "UNAUTHENTICATED");
+    assertError(post("/v1/inbox/not-a-uuid/resolve", token, "{\"resolution\":\"keepServer\"}"), 404, "INBOX_ITEM_NOT_FOUND");
+    assertError(post("/v1/inbox/" + java.util.UUID.randomUUID() + "/resolve", token, "{\"resolution\":\"keepServer\"}"),
+        404, "INBOX_ITEM_NOT_FOUND");
+    assertError(post("/v1/inbox/" + java.util.UUID.randomUUID() + "/resolve", token, "{\"resolution\":\"edit\"}"),
+        400, "INVALID_REQUEST");
+    assertError(post("/v1/inbox/" + java.util.UUID.randomUUID() + "/resolve", token, "{\"resolution\":\"shrug\"}"),
+        400, "INVALID_REQUEST", "/resolution");
+    assertError(get("/v1/sync/outcomes?cursor=nonsense", token), 400, "CURSOR_INVALID", "cursor");
+  }
+
   // ------------------------------------------------------------- helpers
 
   private List<JsonNode> pullAll() throws Exception {
@@ -363,8 +413,12 @@ class HttpApiTest {
     return request("POST", path, bearer == null ? null : "Bearer " + bearer, body.getBytes(StandardCharsets.UTF_8), true);
   }
 
-  private HttpResponse<String> request(String method, String path, String authorization, byte[] body, boolean json) throws Exception {
+  private HttpResponse<String> request(String method, String path, String authorization, byte[] body, boolean json,
+      String... headers) throws Exception {
     HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path)).method(method, HttpRequest.BodyPublishers.ofByteArray(body));
+    if (headers.length > 0) {
+      b.headers(headers);
+    }
     if (json) {
       b.header("Content-Type", "application/json");
     }

@@ -25,6 +25,21 @@ public record Cursor(long seq, String scope) implements Comparable<Cursor> {
     return new Cursor(0, scope(tenantId, collections));
   }
 
+  /** The start of one device's outcomes feed (a scope of its own, so feeds' cursors never mix). */
+  public static Cursor outcomesStart(String tenantId, java.util.UUID deviceId) {
+    return start(tenantId, Set.of(outcomesScope(deviceId)));
+  }
+
+  /** Decodes a cursor of one device's outcomes feed. */
+  public static Cursor decodeOutcomes(String wire, String tenantId, java.util.UUID deviceId) {
+    return decode(wire, tenantId, Set.of(outcomesScope(deviceId)));
+  }
+
+  private static String outcomesScope(java.util.UUID deviceId) {
+    // Collection names cannot contain '#', so this never collides with a collections filter.
+    return "#outcomes/" + deviceId;
+  }
+
   /** The same scope at another position. */
   public Cursor at(long newSeq) {
     return new Cursor(newSeq, scope);
@@ -52,7 +67,7 @@ public record Cursor(long seq, String scope) implements Comparable<Cursor> {
       throw invalid("the cursor is not one this server issued");
     }
     if (!parts[2].equals(expectedScope)) {
-      throw invalid("the cursor was issued for another tenant or another collections filter");
+      throw invalid("the cursor was issued for another tenant, device feed or collections filter");
     }
     return new Cursor(Long.parseLong(parts[1]), expectedScope);
   }
@@ -68,6 +83,6 @@ public record Cursor(long seq, String scope) implements Comparable<Cursor> {
   }
 
   private static ApiException invalid(String why) {
-    return new ApiException(ErrorCode.CURSOR_INVALID, why + "; pull again without a cursor", "cursor");
+    return new ApiException(ErrorCode.CURSOR_INVALID, why + "; ask again without a cursor", "cursor");
   }
 }

@@ -9,9 +9,11 @@ import java.util.Set;
 import org.civicsync.contracts.Change;
 import org.civicsync.contracts.ChangeOp;
 import org.civicsync.contracts.ErrorCode;
+import org.civicsync.contracts.OutcomesResponse;
 import org.civicsync.contracts.PullResponse;
 import org.civicsync.core.collections.CollectionCatalog;
 import org.civicsync.server.ApiException;
+import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.PullPage;
 import org.civicsync.server.store.ServerStore;
 import org.civicsync.server.store.StoredRecord;
@@ -57,6 +59,27 @@ public final class PullService {
     }
     store.markPulled(tenant, device.deviceId(), clock.instant());
     return new PullResponse(changes, from.at(last).encode(), page.hasMore());
+  }
+
+  /**
+   * One page of the device's outcomes: final results of its mutations that changed after their
+   * first answer (a parked change resolved by a person, a held change applied).
+   */
+  public OutcomesResponse outcomes(Caller.Device device, Optional<String> cursor, Optional<String> limit) {
+    int pageSize = parseLimit(limit);
+    String tenant = device.tenantId();
+    Cursor from = cursor.isPresent() && !cursor.get().isEmpty()
+        ? Cursor.decodeOutcomes(cursor.get(), tenant, device.deviceId())
+        : Cursor.outcomesStart(tenant, device.deviceId());
+    if (from.seq() > store.head(tenant)) {
+      throw new ApiException(ErrorCode.CURSOR_INVALID,
+          "the cursor is ahead of this server (was it restored from a backup?); ask again without a cursor", "cursor");
+    }
+    List<OutcomeRow> rows = store.outcomes(tenant, device.deviceId(), from.seq(), pageSize + 1);
+    boolean more = rows.size() > pageSize;
+    List<OutcomeRow> page = more ? rows.subList(0, pageSize) : rows;
+    long last = page.isEmpty() ? from.seq() : page.get(page.size() - 1).seq();
+    return new OutcomesResponse(page.stream().map(OutcomeRow::result).toList(), from.at(last).encode(), more);
   }
 
   private static int parseLimit(Optional<String> raw) {

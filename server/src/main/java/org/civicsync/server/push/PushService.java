@@ -19,6 +19,7 @@ import org.civicsync.contracts.ErrorCode;
 import org.civicsync.contracts.ErrorDetail;
 import org.civicsync.contracts.Mutation;
 import org.civicsync.contracts.MutationResult;
+import org.civicsync.contracts.MutationStatus;
 import org.civicsync.contracts.PushRequest;
 import org.civicsync.contracts.PushResponse;
 import org.civicsync.contracts.Schemas;
@@ -36,7 +37,12 @@ import org.civicsync.core.rules.Claim;
 import org.civicsync.core.rules.RecordRuleSpec;
 import org.civicsync.server.rules.ClaimLedger;
 import org.civicsync.server.rules.RecordRule;
+import org.civicsync.server.store.DeviceKey;
+import org.civicsync.server.store.DeviceQueue;
+import org.civicsync.server.store.HeldMutation;
 import org.civicsync.server.store.InboxItem;
+import org.civicsync.server.store.OutcomeRow;
+import org.civicsync.server.store.WriteTx;
 import org.civicsync.server.store.LoggedMutation;
 import org.civicsync.server.store.RecordKey;
 import org.civicsync.server.store.ServerStore;
@@ -57,21 +63,32 @@ public final class PushService {
   private final Clock clock;
   private final Duration maxClockSkew;
   private final List<RecordRule> javaRules;
+  private final Duration holdWindow;
+
+  /** Default for how long a held mutation waits for its gap to fill before it is forced through. */
+  public static final Duration DEFAULT_HOLD_WINDOW = Duration.ofDays(5);
 
   public PushService(ServerStore store, CollectionCatalog catalog, Clock clock) {
-    this(store, catalog, clock, MutationRules.DEFAULT_MAX_CLOCK_SKEW, List.of());
+    this(store, catalog, clock, MutationRules.DEFAULT_MAX_CLOCK_SKEW, List.of(), DEFAULT_HOLD_WINDOW);
+  }
+
+  public PushService(ServerStore store, CollectionCatalog catalog, Clock clock, Duration maxClockSkew, List<RecordRule> javaRules) {
+    this(store, catalog, clock, maxClockSkew, javaRules, DEFAULT_HOLD_WINDOW);
   }
 
   /**
    * @param maxClockSkew how far a mutation's clock may run ahead of the server's
    * @param javaRules the deployment's rules written in Java, run after the declarative ones
+   * @param holdWindow how long a mutation held behind a gap waits before it is forced through
    */
-  public PushService(ServerStore store, CollectionCatalog catalog, Clock clock, Duration maxClockSkew, List<RecordRule> javaRules) {
+  public PushService(ServerStore store, CollectionCatalog catalog, Clock clock, Duration maxClockSkew, List<RecordRule> javaRules,
+      Duration holdWindow) {
     this.store = store;
     this.catalog = catalog;
     this.clock = clock;
     this.maxClockSkew = maxClockSkew;
     this.javaRules = List.copyOf(javaRules);
+    this.holdWindow = holdWindow;
   }
 
   /**
@@ -97,78 +114,276 @@ public final class PushService {
     }
   }
 
-  /** Decides and commits every mutation of the push; one result per mutation, in order. */
+  /**
+   * Decides and commits every mutation of the push; one result per mutation, in request order.
+   * The device's mutations are processed in deviceSeq order, merged with those it has held; one
+   * arriving after a gap is held until the gap fills.
+   */
   public PushResponse push(Caller.Device device, PushRequest request) {
     List<Mutation> mutations = request.mutations();
     List<String> digests = new ArrayList<>(mutations.size());
-    Set<UUID> ids = new LinkedHashSet<>();
-    Set<RecordKey> keys = new LinkedHashSet<>();
     for (Mutation m : mutations) {
-      // Hashing and schema work happen before the tenant lock is taken, to keep it short.
+      // Hashing happens before the tenant lock is taken, to keep the lock short.
       digests.add(Digests.mutation(m));
-      ids.add(m.mutationId());
-      keys.add(new RecordKey(m.collection(), m.recordId()));
     }
     Instant now = clock.instant();
-    List<MutationResult> results =
-        store.write(device.tenantId(), tx -> {
-          Map<UUID, LoggedMutation> seen = new HashMap<>(tx.findLogged(ids));
-          Map<RecordKey, StoredRecord> records = new HashMap<>(tx.findRecords(keys));
-          Map<RecordKey, StoredRecord> changed = new LinkedHashMap<>();
-          List<LoggedMutation> log = new ArrayList<>();
-          List<MutationResult> out = new ArrayList<>(mutations.size());
-          long seq = tx.head();
-          // States produced earlier in this push, by record and version: a later stale change of
-          // the same push may need one as its base before any of it is written.
-          Map<RecordKey, Map<Long, RecordState>> produced = new HashMap<>();
-          List<InboxItem> inbox = new ArrayList<>();
-          ClaimLedger claims = new ClaimLedger(tx);
-          claims.prefetch(expectedClaims(mutations, records));
-          for (int i = 0; i < mutations.size(); i++) {
-            Mutation m = mutations.get(i);
-            LoggedMutation prior = seen.get(m.mutationId());
-            if (prior != null) {
-              out.add(prior.contentHash().equals(digests.get(i))
-                  ? prior.result().asReplay()
-                  : MutationResult.rejected(m.mutationId(), m.recordId(), ErrorDetail.of(ErrorCode.MUTATION_ID_REUSED,
-                      "mutationId " + m.mutationId() + " was already used for a mutation with other content", "/mutationId")));
-              continue;
-            }
-            RecordKey key = new RecordKey(m.collection(), m.recordId());
-            Optional<RecordState> current = Optional.ofNullable(records.get(key)).map(StoredRecord::state);
-            MutationRules.Context ctx = new MutationRules.Context(catalog, now, maxClockSkew, version -> {
-              RecordState here = produced.getOrDefault(key, Map.of()).get(version);
-              return here != null ? Optional.of(here) : tx.findVersion(key, version);
-            });
-            Outcome outcome = checkRules(device.tenantId(), claims, key, m, current, MutationRules.decide(ctx, m, current));
-            seq++;
-            RecordState after = outcome.next().orElse(null);
-            if (after != null) {
-              StoredRecord row = StoredRecord.of(key, after, seq);
-              records.put(key, row);
-              changed.put(key, row);
-              produced.computeIfAbsent(key, k -> new HashMap<>()).put(after.version(), after);
-              claims.hold(key, ClaimLedger.claimsOf(catalog.find(m.collection()).orElseThrow(), after));
-            }
-            outcome.parked().ifPresent(p -> inbox.add(conflictItem(m, device, p, outcome.result(), now)));
-            LoggedMutation entry = new LoggedMutation(seq, m, digests.get(i), device.deviceId(), outcome.result(), now, after);
-            log.add(entry);
-            seen.put(m.mutationId(), entry);
-            out.add(outcome.result());
-          }
-          tx.appendLog(log);
-          tx.putRecords(changed.values());
-          if (!claims.changes().isEmpty()) {
-            tx.putClaims(claims.changes());
-          }
-          if (!inbox.isEmpty()) {
-            tx.openInboxItems(inbox);
-          }
-          tx.advanceHead(seq);
-          tx.markPushed(device.deviceId(), now);
-          return out;
-        });
+    List<MutationResult> results = store.write(device.tenantId(), tx -> {
+      Batch batch = new Batch(tx, device.tenantId(), device.deviceId(), device.row().name(), now);
+      List<MutationResult> out = batch.run(mutations, digests);
+      tx.markPushed(device.deviceId(), now);
+      return out;
+    });
     return new PushResponse(results, now);
+  }
+
+  /**
+   * Applies a device's held mutations whose hold window has ended, skipping the gap before them
+   * (each skip opens a {@code forced} inbox item), and any that follow in order. For a periodic
+   * sweeper: a device that never pushes again still gets its held changes applied.
+   *
+   * @return how many held mutations were processed
+   */
+  public int releaseExpired(DeviceKey device) {
+    Instant now = clock.instant();
+    return store.write(device.tenantId(), tx -> new Batch(tx, device.tenantId(), device.deviceId(), null, now).releaseOnly());
+  }
+
+  /** The state of one push (or one release) inside its write transaction. */
+  private final class Batch {
+    private final WriteTx tx;
+    private final String tenantId;
+    private final UUID deviceId;
+    private final String deviceName;
+    private final Instant now;
+    private final Map<UUID, LoggedMutation> seen = new HashMap<>();
+    private final Map<UUID, MutationResult> later = new HashMap<>();
+    private final Map<RecordKey, StoredRecord> records = new HashMap<>();
+    private final Map<RecordKey, StoredRecord> changed = new LinkedHashMap<>();
+    // States produced earlier in this push, by record and version: a later stale change of the
+    // same push may need one as its base before any of it is written.
+    private final Map<RecordKey, Map<Long, RecordState>> produced = new HashMap<>();
+    private final List<LoggedMutation> log = new ArrayList<>();
+    private final List<InboxItem> inbox = new ArrayList<>();
+    private final List<OutcomeRow> outcomes = new ArrayList<>();
+    private final ClaimLedger claims;
+    private long seq;
+
+    Batch(WriteTx tx, String tenantId, UUID deviceId, String deviceName, Instant now) {
+      this.tx = tx;
+      this.tenantId = tenantId;
+      this.deviceId = deviceId;
+      this.deviceName = deviceName;
+      this.now = now;
+      this.claims = new ClaimLedger(tx);
+      this.seq = tx.head();
+    }
+
+    /** A mutation waiting its turn: from this push (index into the request) or held earlier. */
+    private record Pending(Mutation m, String digest, int index, HeldMutation held) {}
+
+    List<MutationResult> run(List<Mutation> mutations, List<String> digests) {
+      Set<UUID> ids = new LinkedHashSet<>();
+      mutations.forEach(m -> ids.add(m.mutationId()));
+      seen.putAll(tx.findLogged(ids));
+      // A parked or rejected mutation may have been resolved since: its replay answers with the
+      // final outcome. Only those are looked up, so a plain push pays nothing for this.
+      List<UUID> resolvable = seen.values().stream()
+          .filter(e -> e.result().status() == MutationStatus.CONFLICT || e.result().status() == MutationStatus.REJECTED)
+          .map(e -> e.mutation().mutationId()).toList();
+      if (!resolvable.isEmpty()) {
+        later.putAll(tx.latestOutcomes(resolvable));
+      }
+      Map<UUID, HeldMutation> heldElsewhere = ids.size() > seen.size() ? tx.findHeld(ids) : Map.of();
+      DeviceQueue queue = tx.deviceQueue(deviceId);
+      MutationResult[] out = new MutationResult[mutations.size()];
+      Map<UUID, Integer> firstIndex = new HashMap<>();
+      Map<UUID, Pending> waiting = new HashMap<>();
+      for (HeldMutation h : queue.held()) {
+        waiting.put(h.mutation().mutationId(), new Pending(h.mutation(), h.contentHash(), -1, h));
+      }
+      List<Integer> duplicates = new ArrayList<>();
+      for (int i = 0; i < mutations.size(); i++) {
+        Mutation m = mutations.get(i);
+        LoggedMutation prior = seen.get(m.mutationId());
+        if (prior != null) {
+          out[i] = prior.contentHash().equals(digests.get(i))
+              ? later.getOrDefault(m.mutationId(), prior.result()).asReplay()
+              : reused(m);
+          continue;
+        }
+        HeldMutation held = heldElsewhere.get(m.mutationId());
+        if (held != null && !held.deviceId().equals(deviceId)) {
+          // Held for the device that first sent it; it applies in that device's order.
+          out[i] = held.contentHash().equals(digests.get(i))
+              ? MutationResult.held(m.mutationId(), m.recordId(), 0).asReplay() : reused(m);
+          continue;
+        }
+        if (held != null || firstIndex.containsKey(m.mutationId())) {
+          Pending p = waiting.get(m.mutationId());
+          if (!p.digest().equals(digests.get(i))) {
+            out[i] = reused(m);
+          } else if (p.index() < 0) {
+            // A held mutation sent again: it takes its turn as the held copy and answers here.
+            waiting.put(m.mutationId(), new Pending(p.m(), p.digest(), i, p.held()));
+            firstIndex.put(m.mutationId(), i);
+          } else {
+            duplicates.add(i); // answered with its first copy's result below
+          }
+          continue;
+        }
+        firstIndex.put(m.mutationId(), i);
+        waiting.put(m.mutationId(), new Pending(m, digests.get(i), i, null));
+      }
+      Set<RecordKey> keys = new LinkedHashSet<>();
+      waiting.values().forEach(p -> keys.add(new RecordKey(p.m().collection(), p.m().recordId())));
+      records.putAll(tx.findRecords(keys));
+      claims.prefetch(expectedClaims(waiting.values().stream().map(Pending::m).toList(), records));
+      walk(queue.progress(), waiting.values(), out);
+      for (int i : duplicates) {
+        MutationResult first = out[firstIndex.getOrDefault(mutations.get(i).mutationId(), i)];
+        out[i] = first == null ? null : first.asReplay();
+      }
+      for (int i = 0; i < out.length; i++) {
+        if (out[i] == null) {
+          throw new IllegalStateException("no result for mutation " + i);
+        }
+      }
+      flush();
+      return List.of(out);
+    }
+
+    int releaseOnly() {
+      DeviceQueue queue = tx.deviceQueue(deviceId);
+      List<Pending> waiting = queue.held().stream().map(h -> new Pending(h.mutation(), h.contentHash(), -1, h)).toList();
+      Set<RecordKey> keys = new LinkedHashSet<>();
+      waiting.forEach(p -> keys.add(new RecordKey(p.m().collection(), p.m().recordId())));
+      records.putAll(tx.findRecords(keys));
+      int before = log.size();
+      walk(queue.progress(), waiting, new MutationResult[0]);
+      flush();
+      return log.size() - before;
+    }
+
+    /**
+     * Processes pending mutations in deviceSeq order while there is no gap; at a gap, a held
+     * mutation whose window has ended is forced through (the gap is skipped and flagged);
+     * otherwise everything after the gap stays (or becomes) held.
+     */
+    private void walk(long progressAtStart, java.util.Collection<Pending> pending, MutationResult[] out) {
+      List<Pending> order = new ArrayList<>(pending);
+      order.sort(java.util.Comparator.comparingLong((Pending p) -> p.m().deviceSeq()).thenComparingInt(Pending::index));
+      long progress = progressAtStart;
+      Instant cutoff = now.minus(holdWindow);
+      List<HeldMutation> toHold = new ArrayList<>();
+      List<UUID> released = new ArrayList<>();
+      boolean blocked = false;
+      for (Pending p : order) {
+        long s = p.m().deviceSeq();
+        if (blocked || s > progress + 1) {
+          boolean expired = p.held() != null && p.held().receivedAt().isBefore(cutoff);
+          if (blocked || !expired) {
+            // The gap stands: this one, and every one after it, waits.
+            blocked = true;
+            if (p.held() == null) {
+              toHold.add(new HeldMutation(deviceId, p.m(), p.digest(), now));
+            }
+            if (p.index() >= 0) {
+              out[p.index()] = p.held() == null
+                  ? MutationResult.held(p.m().mutationId(), p.m().recordId(), progress + 1)
+                  : MutationResult.held(p.m().mutationId(), p.m().recordId(), progress + 1).asReplay();
+            }
+            continue;
+          }
+          inbox.add(forcedItem(p.m(), progress + 1, p.held()));
+        }
+        MutationResult r = decide(p.m(), p.digest(), p.held() != null ? p.held().deviceId() : deviceId);
+        if (p.held() != null) {
+          released.add(p.m().mutationId());
+          seq++;
+          outcomes.add(new OutcomeRow(seq, p.held().deviceId(), r, now));
+        }
+        if (p.index() >= 0) {
+          out[p.index()] = p.held() != null ? r.asReplay() : r;
+        }
+        progress = Math.max(progress, s);
+      }
+      if (!toHold.isEmpty()) {
+        tx.hold(toHold);
+      }
+      if (!released.isEmpty()) {
+        tx.release(released);
+      }
+      if (progress != progressAtStart) {
+        tx.setDeviceProgress(deviceId, progress);
+      }
+    }
+
+    /** Decides one mutation against the records as this batch has left them, and logs it. */
+    private MutationResult decide(Mutation m, String digest, UUID sender) {
+      RecordKey key = new RecordKey(m.collection(), m.recordId());
+      Optional<RecordState> current = Optional.ofNullable(records.get(key)).map(StoredRecord::state);
+      MutationRules.Context ctx = new MutationRules.Context(catalog, now, maxClockSkew, version -> {
+        RecordState here = produced.getOrDefault(key, Map.of()).get(version);
+        return here != null ? Optional.of(here) : tx.findVersion(key, version);
+      });
+      Outcome outcome = checkRules(tenantId, claims, key, m, current, MutationRules.decide(ctx, m, current));
+      seq++;
+      RecordState after = outcome.next().orElse(null);
+      if (after != null) {
+        StoredRecord row = StoredRecord.of(key, after, seq);
+        records.put(key, row);
+        changed.put(key, row);
+        produced.computeIfAbsent(key, k -> new HashMap<>()).put(after.version(), after);
+        claims.hold(key, ClaimLedger.claimsOf(catalog.find(m.collection()).orElseThrow(), after));
+      }
+      outcome.parked().ifPresent(p -> inbox.add(conflictItem(m, sender, deviceName, p, outcome.result(), now)));
+      if (outcome.result().status() == MutationStatus.REJECTED
+          && !ErrorCode.CLOCK_SKEW.name().equals(outcome.result().error().code())) {
+        // A clock-skew rejection is the device's to fix by sending the change again, not a person's.
+        inbox.add(rejectedItem(m, sender, deviceName, current, outcome.result(), now));
+      }
+      LoggedMutation entry = new LoggedMutation(seq, m, digest, sender, outcome.result(), now, after);
+      log.add(entry);
+      seen.put(m.mutationId(), entry);
+      return outcome.result();
+    }
+
+    private InboxItem forcedItem(Mutation m, long missing, HeldMutation held) {
+      ObjectNode detail = Json.mapper().createObjectNode();
+      detail.set("client", Json.mapper().valueToTree(m));
+      detail.put("missingFrom", missing);
+      detail.put("missingTo", m.deviceSeq() - 1);
+      detail.put("heldSince", held.receivedAt().toString());
+      if (deviceName != null) {
+        detail.put("deviceName", deviceName);
+      }
+      UUID id = UUID.nameUUIDFromBytes(("civicsync-forced\n" + m.mutationId()).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      return InboxItem.open(id, "forced", m.collection(), m.recordId(), m.mutationId(), held.deviceId(), detail, now);
+    }
+
+    private void flush() {
+      if (!log.isEmpty()) {
+        tx.appendLog(log);
+      }
+      if (!changed.isEmpty()) {
+        tx.putRecords(changed.values());
+      }
+      if (!claims.changes().isEmpty()) {
+        tx.putClaims(claims.changes());
+      }
+      if (!inbox.isEmpty()) {
+        tx.openInboxItems(inbox);
+      }
+      if (!outcomes.isEmpty()) {
+        tx.appendOutcomes(outcomes);
+      }
+      tx.advanceHead(seq);
+    }
+
+    private MutationResult reused(Mutation m) {
+      return MutationResult.rejected(m.mutationId(), m.recordId(), ErrorDetail.of(ErrorCode.MUTATION_ID_REUSED,
+          "mutationId " + m.mutationId() + " was already used for a mutation with other content", "/mutationId"));
+    }
   }
 
   /**
@@ -219,7 +434,8 @@ public final class PushService {
     return breach.map(e -> Outcome.of(MutationResult.rejected(m.mutationId(), m.recordId(), e))).orElse(outcome);
   }
 
-  private static InboxItem conflictItem(Mutation m, Caller.Device device, Outcome.Parked p, MutationResult result, Instant now) {
+  private static InboxItem conflictItem(Mutation m, UUID deviceId, String deviceName, Outcome.Parked p, MutationResult result,
+      Instant now) {
     ObjectNode detail = Json.mapper().createObjectNode();
     if (p.base() != null) {
       detail.set("base", Json.mapper().valueToTree(MutationRules.serverRecord(m, p.base())));
@@ -227,8 +443,24 @@ public final class PushService {
     detail.set("server", Json.mapper().valueToTree(MutationRules.serverRecord(m, p.server())));
     detail.set("client", Json.mapper().valueToTree(m));
     detail.set("conflictFields", Json.mapper().valueToTree(p.conflictFields()));
-    detail.put("deviceName", device.row().name());
-    return new InboxItem(result.conflictId(), "conflict", "open", m.collection(), m.recordId(), m.mutationId(),
-        device.deviceId(), detail, now);
+    if (deviceName != null) {
+      detail.put("deviceName", deviceName);
+    }
+    return InboxItem.open(result.conflictId(), "conflict", m.collection(), m.recordId(), m.mutationId(),
+        deviceId, detail, now);
+  }
+
+  /** A rejection, for a supervisor to see (and, where a person can fix it, resolve). */
+  private static InboxItem rejectedItem(Mutation m, UUID deviceId, String deviceName, Optional<RecordState> current,
+      MutationResult result, Instant now) {
+    ObjectNode detail = Json.mapper().createObjectNode();
+    current.ifPresent(c -> detail.set("server", Json.mapper().valueToTree(MutationRules.serverRecord(m, c))));
+    detail.set("client", Json.mapper().valueToTree(m));
+    detail.set("error", Json.mapper().valueToTree(result.error()));
+    if (deviceName != null) {
+      detail.put("deviceName", deviceName);
+    }
+    UUID id = UUID.nameUUIDFromBytes(("civicsync-rejected\n" + m.mutationId()).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    return InboxItem.open(id, "rejected", m.collection(), m.recordId(), m.mutationId(), deviceId, detail, now);
   }
 }

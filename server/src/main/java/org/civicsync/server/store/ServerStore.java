@@ -71,6 +71,12 @@ public interface ServerStore extends AutoCloseable {
    */
   List<InboxItem> inbox(String tenantId, Optional<String> status, Optional<String> kind, Optional<String> collection, int limit);
 
+  /** Outcomes of one device's mutations with {@code seq > afterSeq}, ascending, at most {@code limit}. */
+  List<OutcomeRow> outcomes(String tenantId, UUID deviceId, long afterSeq, int limit);
+
+  /** Devices, across tenants, holding a mutation received before {@code cutoff}. */
+  List<DeviceKey> devicesWithHoldsBefore(Instant cutoff);
+
   /** Throws {@link StoreUnavailableException} unless the database answers now. */
   void ping();
 

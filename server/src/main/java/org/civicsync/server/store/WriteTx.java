@@ -1,5 +1,6 @@
 package org.civicsync.server.store;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.time.Instant;
 import java.util.Collection;
 import java.util.List;
@@ -8,6 +9,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.function.Consumer;
+import org.civicsync.contracts.MutationResult;
 import org.civicsync.core.records.RecordState;
 import org.civicsync.core.rules.Claim;
 
@@ -39,6 +41,18 @@ public interface WriteTx {
   /** Opens supervisor inbox items (ids are new). */
   void openInboxItems(List<InboxItem> items);
 
+  /** The tenant's inbox item with this id, if any. */
+  Optional<InboxItem> findInboxItem(UUID id);
+
+  /** Marks an open item resolved, recording how. */
+  void resolveInboxItem(UUID id, ObjectNode resolution, Instant at);
+
+  /** Appends final results that changed after their first answer; seqs are above {@link #head()}. */
+  void appendOutcomes(List<OutcomeRow> outcomes);
+
+  /** For those of {@code mutationIds} with a later outcome, the latest one. */
+  Map<UUID, MutationResult> latestOutcomes(Collection<UUID> mutationIds);
+
   /** Inserts or replaces projection rows. */
   void putRecords(Collection<StoredRecord> records);
 
@@ -59,6 +73,25 @@ public interface WriteTx {
 
   /** Sets the tenant's last assigned sequence number; never lower than {@link #head()}. */
   void advanceHead(long newHead);
+
+  /**
+   * The device's progress (the highest deviceSeq up to which all its mutations were processed:
+   * applied, merged, rejected, parked or skipped by a forced hold; 0 before the first) and its
+   * held mutations by ascending deviceSeq.
+   */
+  DeviceQueue deviceQueue(UUID deviceId);
+
+  /** Sets the device's progress; never lower than before. */
+  void setDeviceProgress(UUID deviceId, long deviceSeq);
+
+  /** Held mutations of the tenant among {@code mutationIds} (for idempotent replies). */
+  Map<UUID, HeldMutation> findHeld(Collection<UUID> mutationIds);
+
+  /** Keeps mutations until their gap fills. */
+  void hold(List<HeldMutation> held);
+
+  /** Forgets held mutations once they are processed. */
+  void release(Collection<UUID> mutationIds);
 
   /** Records that the device pushed at {@code at}. */
   void markPushed(UUID deviceId, Instant at);

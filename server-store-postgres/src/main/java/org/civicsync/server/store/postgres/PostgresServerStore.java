@@ -17,9 +17,11 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.function.Function;
 import javax.sql.DataSource;
+import org.civicsync.server.store.DeviceKey;
 import org.civicsync.server.store.DeviceRow;
 import org.civicsync.server.store.EnrollmentCodeRow;
 import org.civicsync.server.store.InboxItem;
+import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.PullPage;
 import org.civicsync.server.store.ServerStore;
 import org.civicsync.server.store.StoreUnavailableException;
@@ -404,6 +406,43 @@ public final class PostgresServerStore implements ServerStore {
           ps.setInt(i, limit);
         },
         Sql::inboxItem);
+  }
+
+  @Override
+  public List<OutcomeRow> outcomes(String tenantId, UUID deviceId, long afterSeq, int limit) {
+    if (limit < 0) {
+      throw new IllegalArgumentException("limit must not be negative, got " + limit);
+    }
+    if (limit == 0) {
+      return List.of();
+    }
+    // Walks the (tenant_id, device_id, seq) index in order: one range scan, no sort.
+    return query("reading the outcomes of device " + deviceId,
+        "SELECT " + Sql.OUTCOME_COLUMNS + " FROM outcomes WHERE tenant_id = ? AND device_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        ps -> {
+          ps.setString(1, tenantId);
+          ps.setObject(2, deviceId);
+          ps.setLong(3, afterSeq);
+          ps.setInt(4, limit);
+        },
+        Sql::outcome);
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * <p>One statement, a range scan of the {@code received_at} index over the holds older than
+   * {@code cutoff} only (normally few: most gaps fill within seconds). Sorted by tenant and device,
+   * so a sweeper walks them in a stable order. The cutoff is truncated to the microsecond like every
+   * stored instant; a hold is therefore never reported before its time (only one received within
+   * the cutoff's own microsecond waits for the next sweep).
+   */
+  @Override
+  public List<DeviceKey> devicesWithHoldsBefore(Instant cutoff) {
+    return query("finding devices with holds before " + cutoff,
+        "SELECT DISTINCT tenant_id, device_id FROM held_mutations WHERE received_at < ? ORDER BY tenant_id, device_id",
+        ps -> ps.setObject(1, Sql.timestamp(cutoff)),
+        rs -> new DeviceKey(rs.getString("tenant_id"), rs.getObject("device_id", UUID.class)));
   }
 
   @Override

@@ -1,5 +1,6 @@
 package org.civicsync.server.store.postgres;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -16,10 +17,14 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.function.Consumer;
+import org.civicsync.contracts.MutationResult;
 import org.civicsync.core.records.RecordState;
 import org.civicsync.core.rules.Claim;
+import org.civicsync.server.store.DeviceQueue;
+import org.civicsync.server.store.HeldMutation;
 import org.civicsync.server.store.InboxItem;
 import org.civicsync.server.store.LoggedMutation;
+import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.RecordKey;
 import org.civicsync.server.store.StoreJson;
 import org.civicsync.server.store.StoredRecord;
@@ -60,11 +65,33 @@ final class PostgresWriteTx implements WriteTx {
           + " deleted = excluded.deleted, data = excluded.data, seq = excluded.seq, updated_at = excluded.updated_at,"
           + " field_hlc = excluded.field_hlc";
 
+  // Items are normally opened without resolved_at and resolution; both are written anyway, so
+  // that any item put here reads back as it was given.
   private static final String OPEN_INBOX_ITEMS =
-      "INSERT INTO inbox_items (tenant_id, id, kind, status, collection, record_id, mutation_id, device_id, detail, created_at)"
-          + " SELECT ?, u.id, u.kind, u.status, u.collection, u.record_id, u.mutation_id, u.device_id, u.detail::jsonb, u.created_at"
-          + " FROM unnest(?::uuid[], ?::text[], ?::text[], ?::text[], ?::uuid[], ?::uuid[], ?::uuid[], ?::text[], ?::timestamptz[])"
-          + " AS u(id, kind, status, collection, record_id, mutation_id, device_id, detail, created_at)";
+      "INSERT INTO inbox_items (tenant_id, id, kind, status, collection, record_id, mutation_id, device_id, detail, created_at,"
+          + " resolved_at, resolution)"
+          + " SELECT ?, u.id, u.kind, u.status, u.collection, u.record_id, u.mutation_id, u.device_id, u.detail::jsonb, u.created_at,"
+          + " u.resolved_at, u.resolution::jsonb"
+          + " FROM unnest(?::uuid[], ?::text[], ?::text[], ?::text[], ?::uuid[], ?::uuid[], ?::uuid[], ?::text[], ?::timestamptz[],"
+          + " ?::timestamptz[], ?::text[])"
+          + " AS u(id, kind, status, collection, record_id, mutation_id, device_id, detail, created_at, resolved_at, resolution)";
+
+  private static final String FIND_INBOX_ITEM =
+      "SELECT " + Sql.INBOX_COLUMNS + " FROM inbox_items WHERE tenant_id = ? AND id = ?";
+
+  private static final String RESOLVE_INBOX_ITEM =
+      "UPDATE inbox_items SET status = 'resolved', resolved_at = ?, resolution = ?::jsonb WHERE tenant_id = ? AND id = ?";
+
+  private static final String APPEND_OUTCOMES =
+      "INSERT INTO outcomes (tenant_id, seq, device_id, mutation_id, result, at)"
+          + " SELECT ?, u.seq, u.device_id, u.mutation_id, u.result, u.at"
+          + " FROM unnest(?::bigint[], ?::uuid[], ?::uuid[], ?::text[], ?::timestamptz[]) AS u(seq, device_id, mutation_id, result, at)";
+
+  // The (tenant_id, mutation_id, seq) index gives each mutation's outcomes in seq order; DISTINCT
+  // ON keeps the first row per mutation of the descending order, i.e. the latest outcome.
+  private static final String LATEST_OUTCOMES =
+      "SELECT DISTINCT ON (mutation_id) mutation_id, result FROM outcomes"
+          + " WHERE tenant_id = ? AND mutation_id = ANY(?::uuid[]) ORDER BY mutation_id, seq DESC";
 
   // The primary key (tenant_id, rule, claim_key, ...) answers this with one index range scan.
   private static final String CLAIM_HOLDERS =
@@ -88,6 +115,36 @@ final class PostgresWriteTx implements WriteTx {
           + " AND n.record_id = c.record_id AND n.rule = c.rule AND n.claim_key = c.claim_key))"
           + " INSERT INTO rule_claims (tenant_id, rule, claim_key, collection, record_id)"
           + " SELECT ?, n.rule, n.claim_key, n.collection, n.record_id FROM n ON CONFLICT DO NOTHING";
+
+  // The device's progress and its held mutations in one round trip. The one-row driver keeps a
+  // row when neither exists; device_progress has at most one row per device (its primary key), so
+  // the joins yield one row per held mutation, each carrying the progress (or one row of NULLs
+  // besides it when nothing is held). The held rows come from the (tenant_id, device_id,
+  // device_seq) index, already in deviceSeq order.
+  private static final String DEVICE_QUEUE =
+      "SELECT p.progress, h.mutation_id, h.device_id, h.mutation, h.content_hash, h.received_at"
+          + " FROM (SELECT 1) AS one"
+          + " LEFT JOIN device_progress p ON p.tenant_id = ? AND p.device_id = ?"
+          + " LEFT JOIN held_mutations h ON h.tenant_id = ? AND h.device_id = ?"
+          + " ORDER BY h.device_seq, h.received_at, h.mutation_id";
+
+  // Never lowers the progress. The WHERE (rather than SET progress = GREATEST(...)) also leaves the
+  // row alone when it would not change: no new row version, no WAL.
+  private static final String SET_DEVICE_PROGRESS =
+      "INSERT INTO device_progress AS p (tenant_id, device_id, progress) VALUES (?, ?, ?)"
+          + " ON CONFLICT (tenant_id, device_id) DO UPDATE SET progress = excluded.progress WHERE p.progress < excluded.progress";
+
+  private static final String FIND_HELD =
+      "SELECT mutation_id, " + Sql.HELD_COLUMNS + " FROM held_mutations WHERE tenant_id = ? AND mutation_id = ANY(?::uuid[])";
+
+  private static final String HOLD =
+      "INSERT INTO held_mutations (tenant_id, mutation_id, device_id, device_seq, mutation, content_hash, received_at)"
+          + " SELECT ?, u.mutation_id, u.device_id, u.device_seq, u.mutation, u.content_hash, u.received_at"
+          + " FROM unnest(?::uuid[], ?::uuid[], ?::bigint[], ?::text[], ?::text[], ?::timestamptz[])"
+          + " AS u(mutation_id, device_id, device_seq, mutation, content_hash, received_at)";
+
+  private static final String RELEASE =
+      "DELETE FROM held_mutations WHERE tenant_id = ? AND mutation_id = ANY(?::uuid[])";
 
   /** Rows per fetch while streaming the log; bounds memory during a rebuild of any size. */
   private static final int LOG_FETCH_SIZE = 1_000;
@@ -310,6 +367,8 @@ final class PostgresWriteTx implements WriteTx {
     UUID[] deviceIds = new UUID[n];
     String[] details = new String[n];
     String[] createdAt = new String[n];
+    String[] resolvedAt = new String[n];
+    String[] resolutions = new String[n];
     for (int i = 0; i < n; i++) {
       InboxItem item = items.get(i);
       ids[i] = item.id();
@@ -321,6 +380,8 @@ final class PostgresWriteTx implements WriteTx {
       deviceIds[i] = item.deviceId();
       details[i] = StoreJson.write(item.detail());
       createdAt[i] = Sql.timestampText(item.createdAt());
+      resolvedAt[i] = item.resolvedAt() == null ? null : Sql.timestampText(item.resolvedAt());
+      resolutions[i] = item.resolution() == null ? null : StoreJson.write(item.resolution());
     }
     try (PreparedStatement ps = c.prepareStatement(OPEN_INBOX_ITEMS)) {
       ps.setString(1, tenantId);
@@ -333,10 +394,113 @@ final class PostgresWriteTx implements WriteTx {
       ps.setArray(8, Sql.array(c, "uuid", deviceIds));
       ps.setArray(9, Sql.array(c, "text", details));
       ps.setArray(10, Sql.array(c, "text", createdAt));
+      ps.setArray(11, Sql.array(c, "text", resolvedAt));
+      ps.setArray(12, Sql.array(c, "text", resolutions));
       ps.executeUpdate();
     } catch (SQLException e) {
       throw Sql.failure("opening inbox items", e);
     }
+  }
+
+  @Override
+  public Optional<InboxItem> findInboxItem(UUID id) {
+    try (PreparedStatement ps = c.prepareStatement(FIND_INBOX_ITEM)) {
+      ps.setString(1, tenantId);
+      ps.setObject(2, id);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next() ? Optional.of(Sql.inboxItem(rs)) : Optional.empty();
+      }
+    } catch (SQLException e) {
+      throw Sql.failure("reading inbox item " + id, e);
+    }
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * <p>No lock beyond the tenant's counter row: every writer of the tenant's inbox holds it, so
+   * the item read by {@link #findInboxItem} in this transaction is still as read here.
+   *
+   * @throws IllegalStateException when the tenant has no item with this id (the transaction is
+   *     then rolled back rather than committed without the resolution)
+   */
+  @Override
+  public void resolveInboxItem(UUID id, ObjectNode resolution, Instant at) {
+    int updated;
+    try (PreparedStatement ps = c.prepareStatement(RESOLVE_INBOX_ITEM)) {
+      ps.setObject(1, Sql.timestamp(at));
+      ps.setString(2, StoreJson.write(resolution));
+      ps.setString(3, tenantId);
+      ps.setObject(4, id);
+      updated = ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure("resolving inbox item " + id, e);
+    }
+    if (updated == 0) {
+      throw new IllegalStateException("tenant " + tenantId + " has no inbox item " + id + " to resolve");
+    }
+  }
+
+  /** {@inheritDoc} One statement per {@link Sql#CHUNK} outcomes, none for none. */
+  @Override
+  public void appendOutcomes(List<OutcomeRow> outcomes) {
+    for (OutcomeRow o : outcomes) {
+      if (o.seq() <= startHead) {
+        throw new IllegalStateException("outcome of mutation " + o.result().mutationId() + " has seq " + o.seq()
+            + ", not above the head " + startHead + " this transaction started from");
+      }
+    }
+    for (int from = 0; from < outcomes.size(); from += Sql.CHUNK) {
+      appendOutcomesChunk(outcomes.subList(from, Math.min(outcomes.size(), from + Sql.CHUNK)));
+    }
+  }
+
+  private void appendOutcomesChunk(List<OutcomeRow> outcomes) {
+    int n = outcomes.size();
+    Long[] seqs = new Long[n];
+    UUID[] deviceIds = new UUID[n];
+    UUID[] mutationIds = new UUID[n];
+    String[] results = new String[n];
+    String[] at = new String[n];
+    for (int i = 0; i < n; i++) {
+      OutcomeRow o = outcomes.get(i);
+      seqs[i] = o.seq();
+      deviceIds[i] = o.deviceId();
+      mutationIds[i] = o.result().mutationId();
+      results[i] = StoreJson.write(o.result());
+      at[i] = Sql.timestampText(o.at());
+    }
+    try (PreparedStatement ps = c.prepareStatement(APPEND_OUTCOMES)) {
+      ps.setString(1, tenantId);
+      ps.setArray(2, Sql.array(c, "int8", seqs));
+      ps.setArray(3, Sql.array(c, "uuid", deviceIds));
+      ps.setArray(4, Sql.array(c, "uuid", mutationIds));
+      ps.setArray(5, Sql.array(c, "text", results));
+      ps.setArray(6, Sql.array(c, "text", at));
+      ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure("appending outcomes", e);
+    }
+  }
+
+  @Override
+  public Map<UUID, MutationResult> latestOutcomes(Collection<UUID> mutationIds) {
+    if (mutationIds.isEmpty()) {
+      return Map.of();
+    }
+    Map<UUID, MutationResult> out = new HashMap<>();
+    try (PreparedStatement ps = c.prepareStatement(LATEST_OUTCOMES)) {
+      ps.setString(1, tenantId);
+      ps.setArray(2, Sql.array(c, "uuid", mutationIds.toArray(UUID[]::new)));
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.put(rs.getObject(1, UUID.class), StoreJson.result(rs.getString(2)));
+        }
+      }
+    } catch (SQLException e) {
+      throw Sql.failure("reading the latest outcomes", e);
+    }
+    return out;
   }
 
   @Override
@@ -468,6 +632,127 @@ final class PostgresWriteTx implements WriteTx {
       throw Sql.failure("advancing the change counter", e);
     }
     head = newHead;
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * <p>One statement. No lock beyond the tenant's counter row: every writer of the device's
+   * progress and holds holds it, so what is read here stays as read until this transaction ends.
+   */
+  @Override
+  public DeviceQueue deviceQueue(UUID deviceId) {
+    long progress = 0;
+    List<HeldMutation> held = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement(DEVICE_QUEUE)) {
+      ps.setString(1, tenantId);
+      ps.setObject(2, deviceId);
+      ps.setString(3, tenantId);
+      ps.setObject(4, deviceId);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          progress = rs.getLong("progress"); // 0 for SQL NULL: no row yet
+          if (rs.getObject("mutation_id") != null) {
+            held.add(Sql.heldMutation(rs));
+          }
+        }
+      }
+    } catch (SQLException e) {
+      throw Sql.failure("reading the queue of device " + deviceId, e);
+    }
+    return new DeviceQueue(progress, held);
+  }
+
+  @Override
+  public void setDeviceProgress(UUID deviceId, long deviceSeq) {
+    try (PreparedStatement ps = c.prepareStatement(SET_DEVICE_PROGRESS)) {
+      ps.setString(1, tenantId);
+      ps.setObject(2, deviceId);
+      ps.setLong(3, deviceSeq);
+      ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure("recording the progress of device " + deviceId, e);
+    }
+  }
+
+  /** {@inheritDoc} One statement, none for no ids. */
+  @Override
+  public Map<UUID, HeldMutation> findHeld(Collection<UUID> mutationIds) {
+    if (mutationIds.isEmpty()) {
+      return Map.of();
+    }
+    Map<UUID, HeldMutation> out = new HashMap<>();
+    try (PreparedStatement ps = c.prepareStatement(FIND_HELD)) {
+      ps.setString(1, tenantId);
+      ps.setArray(2, Sql.array(c, "uuid", mutationIds.toArray(UUID[]::new)));
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.put(rs.getObject("mutation_id", UUID.class), Sql.heldMutation(rs));
+        }
+      }
+    } catch (SQLException e) {
+      throw Sql.failure("reading held mutations", e);
+    }
+    return out;
+  }
+
+  /**
+   * {@inheritDoc} One statement per {@link Sql#CHUNK} mutations (so one per push), none for none.
+   *
+   * @throws IllegalStateException when one of them is already held (the transaction is then
+   *     rolled back)
+   */
+  @Override
+  public void hold(List<HeldMutation> held) {
+    for (int from = 0; from < held.size(); from += Sql.CHUNK) {
+      holdChunk(held.subList(from, Math.min(held.size(), from + Sql.CHUNK)));
+    }
+  }
+
+  private void holdChunk(List<HeldMutation> held) {
+    int n = held.size();
+    UUID[] mutationIds = new UUID[n];
+    UUID[] deviceIds = new UUID[n];
+    Long[] deviceSeqs = new Long[n];
+    String[] mutations = new String[n];
+    String[] hashes = new String[n];
+    String[] receivedAt = new String[n];
+    for (int i = 0; i < n; i++) {
+      HeldMutation h = held.get(i);
+      mutationIds[i] = h.mutation().mutationId();
+      deviceIds[i] = h.deviceId();
+      deviceSeqs[i] = h.deviceSeq();
+      mutations[i] = StoreJson.write(h.mutation());
+      hashes[i] = h.contentHash();
+      receivedAt[i] = Sql.timestampText(h.receivedAt());
+    }
+    try (PreparedStatement ps = c.prepareStatement(HOLD)) {
+      ps.setString(1, tenantId);
+      ps.setArray(2, Sql.array(c, "uuid", mutationIds));
+      ps.setArray(3, Sql.array(c, "uuid", deviceIds));
+      ps.setArray(4, Sql.array(c, "int8", deviceSeqs));
+      ps.setArray(5, Sql.array(c, "text", mutations));
+      ps.setArray(6, Sql.array(c, "text", hashes));
+      ps.setArray(7, Sql.array(c, "text", receivedAt));
+      ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure("holding " + n + " mutations", e);
+    }
+  }
+
+  /** {@inheritDoc} One statement, none for no ids; ids not held (or another tenant's) are ignored. */
+  @Override
+  public void release(Collection<UUID> mutationIds) {
+    if (mutationIds.isEmpty()) {
+      return;
+    }
+    try (PreparedStatement ps = c.prepareStatement(RELEASE)) {
+      ps.setString(1, tenantId);
+      ps.setArray(2, Sql.array(c, "uuid", mutationIds.toArray(UUID[]::new)));
+      ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure("releasing held mutations", e);
+    }
   }
 
   @Override

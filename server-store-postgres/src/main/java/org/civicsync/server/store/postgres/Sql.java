@@ -12,8 +12,10 @@ import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
 import java.util.UUID;
 import org.civicsync.core.records.RecordState;
+import org.civicsync.server.store.HeldMutation;
 import org.civicsync.server.store.InboxItem;
 import org.civicsync.server.store.LoggedMutation;
+import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.StoreJson;
 import org.civicsync.server.store.StoreUnavailableException;
 import org.civicsync.server.store.StoredRecord;
@@ -28,7 +30,10 @@ final class Sql {
 
   static final String LOG_COLUMNS = "seq, mutation, content_hash, device_id, result, received_at, after_state";
   static final String RECORD_COLUMNS = "collection, record_id, version, deleted, data, seq, updated_at, field_hlc";
-  static final String INBOX_COLUMNS = "id, kind, status, collection, record_id, mutation_id, device_id, detail, created_at";
+  static final String INBOX_COLUMNS =
+      "id, kind, status, collection, record_id, mutation_id, device_id, detail, created_at, resolved_at, resolution";
+  static final String OUTCOME_COLUMNS = "seq, device_id, result, at";
+  static final String HELD_COLUMNS = "device_id, mutation, content_hash, received_at";
 
   private Sql() {}
 
@@ -92,9 +97,22 @@ final class Sql {
   }
 
   static InboxItem inboxItem(ResultSet rs) throws SQLException {
+    String resolution = rs.getString("resolution");
     return new InboxItem(rs.getObject("id", UUID.class), rs.getString("kind"), rs.getString("status"), rs.getString("collection"),
         rs.getObject("record_id", UUID.class), rs.getObject("mutation_id", UUID.class), rs.getObject("device_id", UUID.class),
-        StoreJson.object(rs.getString("detail")), instant(rs, "created_at"));
+        StoreJson.object(rs.getString("detail")), instant(rs, "created_at"), instant(rs, "resolved_at"),
+        resolution == null ? null : StoreJson.object(resolution));
+  }
+
+  static OutcomeRow outcome(ResultSet rs) throws SQLException {
+    return new OutcomeRow(rs.getLong("seq"), rs.getObject("device_id", UUID.class), StoreJson.result(rs.getString("result")),
+        instant(rs, "at"));
+  }
+
+  /** A row of {@code held_mutations} read through {@link #HELD_COLUMNS}. */
+  static HeldMutation heldMutation(ResultSet rs) throws SQLException {
+    return new HeldMutation(rs.getObject("device_id", UUID.class), StoreJson.mutation(rs.getString("mutation")),
+        rs.getString("content_hash"), instant(rs, "received_at"));
   }
 
   /**

@@ -9,9 +9,15 @@
  * replay answers byte for byte as the first time. Each log entry that changed a record also keeps
  * the record's state after it ({@code after_state}, text as well, with its version beside it in an
  * indexed column): the base a stale change is merged against, and what projections are rebuilt
- * from. Parked conflicts go to {@code inbox_items}; the claims of the collections' unique and
+ * from. Parked conflicts go to {@code inbox_items} (a resolution fills in its {@code resolved_at}
+ * and {@code resolution}); a mutation's final result when it changed after the first answer goes
+ * to {@code outcomes} (text, like the log's results), numbered from the tenant's change counter;
+ * the claims of the collections' unique and
  * capacity rules (which record holds which combination of values) to {@code rule_claims}, written
- * in the same transaction as the records they follow from.
+ * in the same transaction as the records they follow from. Per-device order: {@code
+ * device_progress} keeps how far each device's mutations have been processed (it only grows), and
+ * {@code held_mutations} those that arrived after a gap in deviceSeq, until it fills; a push reads
+ * both in one statement.
  *
  * <p>Gap-free change feed: every write transaction of a tenant first locks that tenant's row in
  * {@code tenant_heads} ({@code SELECT ... FOR UPDATE}) and holds it until commit. Writers of one

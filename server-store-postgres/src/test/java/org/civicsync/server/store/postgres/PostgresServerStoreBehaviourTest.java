@@ -35,15 +35,20 @@ import org.civicsync.contracts.MutationOp;
 import org.civicsync.contracts.MutationResult;
 import org.civicsync.contracts.MutationStatus;
 import org.civicsync.contracts.PushRequest;
+import org.civicsync.contracts.ServerRecord;
 import org.civicsync.core.collections.CollectionCatalog;
 import org.civicsync.core.json.Json;
 import org.civicsync.core.records.RecordState;
 import org.civicsync.core.rules.Claim;
 import org.civicsync.server.projection.ProjectionRebuilder;
 import org.civicsync.server.push.PushService;
+import org.civicsync.server.store.DeviceKey;
+import org.civicsync.server.store.DeviceQueue;
 import org.civicsync.server.store.EnrollmentCodeRow;
+import org.civicsync.server.store.HeldMutation;
 import org.civicsync.server.store.InboxItem;
 import org.civicsync.server.store.LoggedMutation;
+import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.PullPage;
 import org.civicsync.server.store.RecordKey;
 import org.civicsync.server.store.StoreJson;
@@ -69,6 +74,9 @@ import org.postgresql.ds.PGSimpleDataSource;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class PostgresServerStoreBehaviourTest {
   private static final CollectionCatalog CATALOG = CollectionCatalog.of(CollectionCatalog.builtInDefinitions());
+
+  /** Statements of a push of new, in-order changes that fall under no rule (see below). */
+  private static final int PLAIN_PUSH = 11;
 
   private final String schema = TestDatabases.freshSchema();
   private PostgresConfig config;
@@ -97,9 +105,11 @@ class PostgresServerStoreBehaviourTest {
   /**
    * A push whose changes fall under no rule (here: appointments created cancelled, which the
    * capacity rule does not count) costs the same statements for one mutation as for a thousand:
-   * the counter lock, findLogged, findRecords, appendLog, putRecords, putClaims (which still runs,
-   * to release whatever the changed records held), advanceHead, markPushed. That is 8, one more
-   * than before the rules (putClaims).
+   * the counter lock, findLogged, findHeld (some mutation was not in the log), deviceQueue (the
+   * device's progress and held mutations, one round trip), findRecords, appendLog, putRecords,
+   * putClaims (which still runs, to release whatever the changed records held), advanceHead,
+   * setDeviceProgress, markPushed. That is {@value #PLAIN_PUSH}: 8 before the hold queue, plus
+   * findHeld, deviceQueue and setDeviceProgress.
    */
   @Test
   void aPushCostsTheSameHandfulOfStatementsWhetherItCarriesOneMutationOrAThousand() {
@@ -121,7 +131,7 @@ class PostgresServerStoreBehaviourTest {
       int forThousand = executed.get();
 
       assertThat(results).allMatch(r -> r.status() == MutationStatus.APPLIED);
-      assertThat(forOne).as("statements for a push of one").isBetween(5, 8);
+      assertThat(forOne).as("statements for a push of one").isEqualTo(PLAIN_PUSH);
       assertThat(forThousand).as("statements for a push of 1,000").isEqualTo(forOne);
     }
   }
@@ -589,7 +599,7 @@ class PostgresServerStoreBehaviourTest {
       tx.appendLog(List.of(new LoggedMutation(1, m, "h", UUID.randomUUID(), MutationResult.applied(m.mutationId(), m.recordId(), 1),
           withNanos, after)));
       tx.putRecords(List.of(StoredRecord.of(key, after, 1)));
-      tx.openInboxItems(List.of(new InboxItem(UUID.randomUUID(), "conflict", "open", "appointments", m.recordId(), null, null,
+      tx.openInboxItems(List.of(InboxItem.open(UUID.randomUUID(), "conflict", "appointments", m.recordId(), null, null,
           fx.appointment(), withNanos)));
       tx.advanceHead(1);
       return null;
@@ -668,7 +678,602 @@ class PostgresServerStoreBehaviourTest {
     assertThatThrownBy(() -> other.head("x")).isInstanceOf(StoreUnavailableException.class);
   }
 
+  // ---------------------------------------------------------------- inbox resolution and outcomes
+
+  @Test
+  void anInboxItemIsFoundAndResolvedWithItsResolutionAndTimeKeptToTheMicrosecond() {
+    String tenant = newTenant();
+    Instant created = Instant.parse("2026-03-01T10:15:30.123456Z");
+    Instant resolvedAtNanos = Instant.parse("2026-03-02T08:00:00.987654321Z");
+    InboxItem item = InboxItem.open(UUID.randomUUID(), "conflict", "appointments", fx.uuid(), fx.uuid(), UUID.randomUUID(),
+        inboxItem("appointments", created, "open", "conflict").detail(), created);
+    InboxItem untouched = inboxItem("appointments", created.plusSeconds(1), "open", "rejected");
+    store.write(tenant, tx -> {
+      tx.openInboxItems(List.of(item, untouched));
+      return null;
+    });
+
+    Optional<InboxItem> found = found(store, tenant, item.id());
+    assertThat(found).contains(item);
+    assertThat(found.get().resolvedAt()).isNull();
+    assertThat(found.get().resolution()).isNull();
+    assertThat(found(store, tenant, fx.uuid())).isEmpty();
+
+    ObjectNode resolution = resolution("takeClient");
+    Optional<InboxItem> seenInside = store.write(tenant, tx -> {
+      tx.resolveInboxItem(item.id(), resolution, resolvedAtNanos);
+      return tx.findInboxItem(item.id());
+    });
+    InboxItem expected = new InboxItem(item.id(), item.kind(), "resolved", item.collection(), item.recordId(), item.mutationId(),
+        item.deviceId(), item.detail(), item.createdAt(), resolvedAtNanos.truncatedTo(ChronoUnit.MICROS), resolution);
+    assertThat(seenInside).as("read back in the same transaction").contains(expected);
+    assertThat(found(store, tenant, item.id())).contains(expected);
+    assertThat(store.inbox(tenant, Optional.of("resolved"), Optional.empty(), Optional.empty(), 10)).containsExactly(expected);
+    assertThat(store.inbox(tenant, Optional.of("open"), Optional.empty(), Optional.empty(), 10)).containsExactly(untouched);
+  }
+
+  @Test
+  void anItemOpenedAlreadyResolvedReadsBackWithItsResolution() {
+    String tenant = newTenant();
+    Instant t = Instant.parse("2026-03-01T10:15:30.123456789Z");
+    InboxItem open = inboxItem("appointments", t, "open", "conflict");
+    InboxItem resolved = new InboxItem(UUID.randomUUID(), "conflict", "resolved", "appointments", fx.uuid(), null, null,
+        open.detail(), t, t.plusSeconds(5), resolution("keepServer"));
+    store.write(tenant, tx -> {
+      tx.openInboxItems(List.of(open, resolved));
+      return null;
+    });
+    InboxItem micros = new InboxItem(resolved.id(), resolved.kind(), resolved.status(), resolved.collection(), resolved.recordId(),
+        null, null, resolved.detail(), t.truncatedTo(ChronoUnit.MICROS), t.plusSeconds(5).truncatedTo(ChronoUnit.MICROS),
+        resolved.resolution());
+    assertThat(found(store, tenant, resolved.id())).contains(micros);
+    assertThat(store.inbox(tenant, Optional.of("resolved"), Optional.empty(), Optional.empty(), 10)).containsExactly(micros);
+  }
+
+  @Test
+  void anotherTenantNeitherFindsNorResolvesAnInboxItem() {
+    String tenant = newTenant();
+    String otherTenant = newTenant();
+    InboxItem item = inboxItem("appointments", Instant.parse("2026-03-01T10:15:30.123456Z"), "open", "conflict");
+    store.write(tenant, tx -> {
+      tx.openInboxItems(List.of(item));
+      return null;
+    });
+    assertThat(found(store, otherTenant, item.id())).isEmpty();
+    assertThatThrownBy(() -> store.write(otherTenant, tx -> {
+      tx.resolveInboxItem(item.id(), resolution("keepServer"), Instant.now());
+      return null;
+    })).isInstanceOf(IllegalStateException.class).isNotInstanceOf(StoreUnavailableException.class);
+    assertThat(found(store, tenant, item.id())).contains(item);
+    assertThat(store.inbox(otherTenant, Optional.empty(), Optional.empty(), Optional.empty(), 10)).isEmpty();
+  }
+
+  @Test
+  void theLatestOutcomeOfEachMutationIsTheOneWithTheHighestSeqInItsTenant() {
+    String tenant = newTenant();
+    String otherTenant = newTenant();
+    UUID device = UUID.randomUUID();
+    UUID a = fx.uuid();
+    UUID b = fx.uuid();
+    UUID none = fx.uuid();
+    Instant t = Instant.parse("2026-03-01T10:15:30.123456Z");
+    MutationResult aFirst = merged(a, 2, "keepServer");
+    MutationResult aSecond = merged(a, 3, "takeClient");
+    MutationResult aLast = MutationResult.applied(a, fx.uuid(), 4);
+    MutationResult bOnly = merged(b, 5, "manual");
+    MutationResult aElsewhere = merged(a, 9, "keepServer");
+    store.write(tenant, tx -> {
+      // Not in seq order: the seq decides, not the order of the rows.
+      tx.appendOutcomes(List.of(new OutcomeRow(3, device, aSecond, t), new OutcomeRow(1, device, aFirst, t),
+          new OutcomeRow(2, device, bOnly, t)));
+      tx.advanceHead(3);
+      return null;
+    });
+    assertThat(latest(tenant, List.of(a, b, none))).isEqualTo(Map.of(a, aSecond, b, bOnly));
+
+    store.write(tenant, tx -> {
+      tx.appendOutcomes(List.of(new OutcomeRow(4, device, aLast, t.plusSeconds(1))));
+      tx.advanceHead(4);
+      return null;
+    });
+    // Another tenant's later outcome of the same mutation id is its own.
+    store.write(otherTenant, tx -> {
+      tx.appendOutcomes(List.of(new OutcomeRow(9, device, aElsewhere, t)));
+      tx.advanceHead(9);
+      return null;
+    });
+    assertThat(latest(tenant, List.of(a, b, none))).isEqualTo(Map.of(a, aLast, b, bOnly));
+    assertThat(latest(tenant, Set.of(b))).isEqualTo(Map.of(b, bOnly));
+    assertThat(latest(tenant, List.of())).isEmpty();
+    assertThat(latest(otherTenant, List.of(a, b))).isEqualTo(Map.of(a, aElsewhere));
+  }
+
+  @Test
+  void outcomesAreReadPerDeviceAfterACursorInSeqOrderAPageAtATime() {
+    String tenant = newTenant();
+    String otherTenant = newTenant();
+    UUID d1 = UUID.randomUUID();
+    UUID d2 = UUID.randomUUID();
+    Instant withNanos = Instant.parse("2026-03-01T10:15:30.123456789Z");
+    List<OutcomeRow> rows = new ArrayList<>();
+    for (int seq = 1; seq <= 7; seq++) {
+      rows.add(new OutcomeRow(seq, seq % 3 == 0 ? d2 : d1, merged(fx.uuid(), seq, "keepServer"), withNanos.plusSeconds(seq)));
+    }
+    store.write(tenant, tx -> {
+      tx.appendOutcomes(List.of(rows.get(6), rows.get(0), rows.get(3), rows.get(2)));
+      tx.advanceHead(7);
+      return null;
+    });
+    store.write(tenant, tx -> {
+      // A later transaction cannot reuse seqs at or below the head it started from.
+      assertThatThrownBy(() -> tx.appendOutcomes(List.of(rows.get(1)))).isInstanceOf(IllegalStateException.class);
+      return null;
+    });
+    store.write(otherTenant, tx -> {
+      tx.appendOutcomes(List.of(new OutcomeRow(1, d1, merged(fx.uuid(), 1, "keepServer"), withNanos)));
+      tx.advanceHead(1);
+      return null;
+    });
+
+    List<OutcomeRow> firstPage = store.outcomes(tenant, d1, 0, 2);
+    assertThat(firstPage).extracting(OutcomeRow::seq).containsExactly(1L, 4L);
+    assertThat(firstPage.get(0)).isEqualTo(new OutcomeRow(1, d1, rows.get(0).result(),
+        withNanos.plusSeconds(1).truncatedTo(ChronoUnit.MICROS)));
+    assertThat(store.outcomes(tenant, d1, 4, 2)).extracting(OutcomeRow::seq).containsExactly(7L);
+    assertThat(store.outcomes(tenant, d1, 7, 2)).isEmpty();
+    assertThat(store.outcomes(tenant, d1, 0, 100)).extracting(OutcomeRow::result)
+        .containsExactly(rows.get(0).result(), rows.get(3).result(), rows.get(6).result());
+    assertThat(store.outcomes(tenant, d2, 0, 100)).extracting(OutcomeRow::seq).containsExactly(3L);
+    assertThat(store.outcomes(tenant, d2, 0, 100)).extracting(OutcomeRow::at)
+        .containsExactly(withNanos.plusSeconds(3).truncatedTo(ChronoUnit.MICROS));
+    assertThat(store.outcomes(tenant, UUID.randomUUID(), 0, 100)).isEmpty();
+    assertThat(store.outcomes(tenant, d1, 0, 0)).isEmpty();
+    assertThatThrownBy(() -> store.outcomes(tenant, d1, 0, -1)).isInstanceOf(IllegalArgumentException.class);
+    assertThat(store.outcomes(otherTenant, d1, 0, 100)).extracting(OutcomeRow::seq).containsExactly(1L);
+    assertThat(store.outcomes(otherTenant, d2, 0, 100)).isEmpty();
+    assertThat(store.outcomes("no-such-tenant", d1, 0, 100)).isEmpty();
+  }
+
+  @Test
+  void aFailedTransactionRollsBackItsResolutionAndOutcomes() {
+    String tenant = newTenant();
+    UUID device = UUID.randomUUID();
+    InboxItem item = inboxItem("appointments", Instant.parse("2026-03-01T10:15:30.123456Z"), "open", "conflict");
+    store.write(tenant, tx -> {
+      tx.openInboxItems(List.of(item));
+      return null;
+    });
+    RuntimeException boom = new UnsupportedOperationException("the service's own failure");
+    Throwable thrown = org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class, () -> store.write(tenant, tx -> {
+      tx.resolveInboxItem(item.id(), resolution("takeClient"), Instant.now());
+      tx.appendOutcomes(List.of(new OutcomeRow(1, device, merged(item.mutationId(), 2, "takeClient"), Instant.now())));
+      tx.advanceHead(1);
+      throw boom;
+    }));
+    assertThat(thrown).isSameAs(boom);
+    assertThat(store.head(tenant)).isZero();
+    assertThat(found(store, tenant, item.id())).contains(item);
+    assertThat(store.outcomes(tenant, device, 0, 10)).isEmpty();
+    assertThat(latest(tenant, List.of(item.mutationId()))).isEmpty();
+  }
+
+  @Test
+  void twoOutcomesWithOneSeqAreABugAndRollBack() {
+    String tenant = newTenant();
+    UUID device = UUID.randomUUID();
+    assertThatThrownBy(() -> store.write(tenant, tx -> {
+      tx.appendOutcomes(List.of(new OutcomeRow(1, device, merged(fx.uuid(), 1, "keepServer"), Instant.now()),
+          new OutcomeRow(1, device, merged(fx.uuid(), 1, "keepServer"), Instant.now())));
+      return null;
+    })).isInstanceOf(IllegalStateException.class).isNotInstanceOf(StoreUnavailableException.class);
+    assertThat(store.outcomes(tenant, device, 0, 10)).isEmpty();
+  }
+
+  /** Outcomes cost one statement per write and per read, however many; nothing at all for none. */
+  @Test
+  void outcomesAreWrittenAndLookedUpInOneStatementAndNoneForNothing() {
+    AtomicInteger executed = new AtomicInteger();
+    try (PostgresServerStore counted = countedStore(executed)) {
+      String tenant = newTenant();
+      UUID device = UUID.randomUUID();
+      List<OutcomeRow> many = new ArrayList<>();
+      for (int seq = 1; seq <= 500; seq++) {
+        many.add(new OutcomeRow(seq, device, merged(fx.uuid(), seq, "keepServer"), Instant.now()));
+      }
+      int[] counts = counted.write(tenant, tx -> {
+        int before = executed.get();
+        tx.appendOutcomes(List.of());
+        int forNone = executed.get() - before;
+        tx.appendOutcomes(many);
+        int forMany = executed.get() - before - forNone;
+        before = executed.get();
+        tx.latestOutcomes(List.of());
+        int readNone = executed.get() - before;
+        Map<UUID, MutationResult> latest = tx.latestOutcomes(many.stream().map(o -> o.result().mutationId()).toList());
+        int readMany = executed.get() - before - readNone;
+        assertThat(latest).hasSize(500);
+        tx.advanceHead(500);
+        return new int[] {forNone, forMany, readNone, readMany};
+      });
+      assertThat(counts).containsExactly(0, 1, 0, 1);
+      assertThat(counted.outcomes(tenant, device, 0, 1000)).hasSize(500);
+    }
+  }
+
+  /**
+   * A database at schema version 2 keeps its inbox through the migration to version 3, which adds
+   * the outcomes and the hold queue.
+   */
+  @Test
+  void migratingAVersion2DatabaseKeepsTheInboxAndAddsOutcomes() throws Exception {
+    String old = TestDatabases.freshSchema();
+    try {
+      PGSimpleDataSource raw = new PGSimpleDataSource();
+      raw.setURL(TestDatabases.jdbcUrl());
+      Flyway.configure(getClass().getClassLoader()).dataSource(raw).schemas(old).locations(PostgresServerStore.MIGRATIONS)
+          .target("2").load().migrate();
+      UUID id = UUID.randomUUID();
+      UUID recordId = fx.uuid();
+      try (Connection c = raw.getConnection(); Statement st = c.createStatement()) {
+        st.execute("SET search_path TO " + old);
+        st.execute("INSERT INTO tenants VALUES ('v2', now())");
+        st.execute("INSERT INTO tenant_heads VALUES ('v2', 5)");
+        st.execute("INSERT INTO inbox_items (tenant_id, id, kind, status, collection, record_id, detail, created_at)"
+            + " VALUES ('v2', '" + id + "', 'conflict', 'open', 'appointments', '" + recordId + "', '{\"a\": 1}',"
+            + " '2026-03-01T10:15:30.123456Z')");
+      }
+      try (PostgresServerStore migrated = PostgresServerStore.open(PostgresConfig.of(TestDatabases.jdbcUrl()).withSchema(old))) {
+        InboxItem before = InboxItem.open(id, "conflict", "appointments", recordId, null, null, StoreJson.object("{\"a\": 1}"),
+            Instant.parse("2026-03-01T10:15:30.123456Z"));
+        assertThat(found(migrated, "v2", id)).contains(before);
+        UUID device = UUID.randomUUID();
+        MutationResult result = merged(fx.uuid(), 2, "keepServer");
+        migrated.write("v2", tx -> {
+          tx.resolveInboxItem(id, resolution("keepServer"), Instant.parse("2026-03-02T00:00:00Z"));
+          tx.appendOutcomes(List.of(new OutcomeRow(6, device, result, Instant.parse("2026-03-02T00:00:00Z"))));
+          tx.advanceHead(6);
+          return null;
+        });
+        assertThat(migrated.outcomes("v2", device, 0, 10)).containsExactly(
+            new OutcomeRow(6, device, result, Instant.parse("2026-03-02T00:00:00Z")));
+        assertThat(migrated.inbox("v2", Optional.of("resolved"), Optional.empty(), Optional.empty(), 10))
+            .extracting(InboxItem::id).containsExactly(id);
+        DeviceQueue queue = migrated.write("v2", tx -> tx.deviceQueue(device));
+        assertThat(queue).as("the hold queue starts empty").isEqualTo(new DeviceQueue(0, List.of()));
+        assertThat(migrated.devicesWithHoldsBefore(Instant.parse("2100-01-01T00:00:00Z"))).isEmpty();
+      }
+    } finally {
+      TestDatabases.dropSchema(old);
+    }
+  }
+
+  // ---------------------------------------------------------------- per-device order and the hold queue
+
+  @Test
+  void aDevicesQueueReadsBackItsProgressAndHeldMutationsInDeviceSeqOrder() {
+    String tenant = newTenant();
+    String otherTenant = newTenant();
+    UUID device = UUID.randomUUID();
+    UUID otherDevice = UUID.randomUUID();
+    Instant t = Instant.parse("2026-03-01T10:15:30.123456789Z");
+    HeldMutation seven = held(device, 7, t);
+    HeldMutation three = held(device, 3, t.plusSeconds(2));
+    HeldMutation fiveLater = held(device, 5, t.plusSeconds(5));
+    HeldMutation fiveEarlier = held(device, 5, t.plusSeconds(1));
+    HeldMutation elsewhere = held(otherDevice, 4, t);
+    assertThat(queue(tenant, device)).as("before anything").isEqualTo(new DeviceQueue(0, List.of()));
+
+    store.write(tenant, tx -> {
+      tx.hold(List.of(seven, fiveLater, three));
+      tx.hold(List.of(fiveEarlier, elsewhere));
+      tx.setDeviceProgress(device, 2);
+      return null;
+    });
+    // The same device id in another tenant is another device.
+    store.write(otherTenant, tx -> {
+      tx.hold(List.of(held(device, 1, t)));
+      tx.setDeviceProgress(device, 9);
+      return null;
+    });
+
+    DeviceQueue queue = queue(tenant, device);
+    assertThat(queue.progress()).isEqualTo(2);
+    assertThat(queue.held()).as("by deviceSeq, then by arrival")
+        .containsExactly(micros(three), micros(fiveEarlier), micros(fiveLater), micros(seven));
+    assertThat(queue.held().get(0).mutation()).as("the mutation as sent").isEqualTo(three.mutation());
+    assertThat(queue.held().get(0).receivedAt()).isEqualTo(t.plusSeconds(2).truncatedTo(ChronoUnit.MICROS));
+    assertThat(queue(tenant, otherDevice)).as("held, no progress yet").isEqualTo(new DeviceQueue(0, List.of(micros(elsewhere))));
+
+    // Progress never goes back; a transaction reads its own writes.
+    DeviceQueue inside = store.write(tenant, tx -> {
+      tx.setDeviceProgress(device, 1);
+      assertThat(tx.deviceQueue(device).progress()).as("not lowered").isEqualTo(2);
+      tx.setDeviceProgress(device, 4);
+      tx.setDeviceProgress(device, 3);
+      tx.setDeviceProgress(otherDevice, 6);
+      return tx.deviceQueue(device);
+    });
+    assertThat(inside.progress()).isEqualTo(4);
+    assertThat(queue(tenant, device).progress()).isEqualTo(4);
+    assertThat(queue(tenant, otherDevice)).isEqualTo(new DeviceQueue(6, List.of(micros(elsewhere))));
+    assertThat(queue(otherTenant, device).progress()).isEqualTo(9);
+    assertThat(queue(otherTenant, device).held()).extracting(HeldMutation::deviceSeq).containsExactly(1L);
+    assertThat(queue(otherTenant, otherDevice)).isEqualTo(new DeviceQueue(0, List.of()));
+  }
+
+  @Test
+  void heldMutationsAreFoundAndReleasedWithinTheirTenantOnly() {
+    String tenant = newTenant();
+    String otherTenant = newTenant();
+    UUID device = UUID.randomUUID();
+    Instant t = Instant.parse("2026-03-01T10:15:30.123456789Z");
+    HeldMutation a = held(device, 3, t);
+    HeldMutation b = held(device, 4, t);
+    HeldMutation c = held(device, 5, t);
+    UUID unknown = fx.uuid();
+    List<UUID> all = List.of(id(a), id(b), id(c), unknown);
+    store.write(tenant, tx -> {
+      tx.hold(List.of(a, b, c));
+      return null;
+    });
+
+    assertThat(findHeld(tenant, List.of(id(a), id(c), unknown))).isEqualTo(Map.of(id(a), micros(a), id(c), micros(c)));
+    assertThat(findHeld(tenant, List.of())).isEmpty();
+    assertThat(findHeld(otherTenant, all)).as("another tenant's").isEmpty();
+
+    // Another tenant may hold the same mutation id, and its release touches only its own.
+    HeldMutation aElsewhere = held(UUID.randomUUID(), 8, t);
+    HeldMutation sameIdElsewhere = new HeldMutation(aElsewhere.deviceId(), a.mutation(), "other-hash", t);
+    store.write(otherTenant, tx -> {
+      tx.hold(List.of(sameIdElsewhere));
+      return null;
+    });
+    assertThat(findHeld(otherTenant, all)).isEqualTo(Map.of(id(a), micros(sameIdElsewhere)));
+    store.write(otherTenant, tx -> {
+      tx.release(all);
+      return null;
+    });
+    assertThat(findHeld(otherTenant, all)).isEmpty();
+    assertThat(findHeld(tenant, all)).containsOnlyKeys(id(a), id(b), id(c));
+
+    store.write(tenant, tx -> {
+      tx.release(List.of(id(a), id(c), unknown));
+      tx.release(List.of());
+      return null;
+    });
+    assertThat(findHeld(tenant, all)).isEqualTo(Map.of(id(b), micros(b)));
+    assertThat(queue(tenant, device).held()).containsExactly(micros(b));
+
+    // A released mutation is gone, so it may be held again.
+    store.write(tenant, tx -> {
+      tx.hold(List.of(a));
+      return null;
+    });
+    assertThat(queue(tenant, device).held()).containsExactly(micros(a), micros(b));
+  }
+
+  @Test
+  void devicesWithHoldsBeforeACutoffAreListedOnceEachAcrossTenants() {
+    String tenant = newTenant();
+    String otherTenant = newTenant();
+    UUID d1 = UUID.randomUUID();
+    UUID d2 = UUID.randomUUID();
+    UUID d3 = UUID.randomUUID();
+    // Long before anything else this class holds, so the lists below are complete.
+    Instant t = Instant.parse("1990-01-01T00:00:00.000001500Z");
+    HeldMutation first = held(d1, 5, t);
+    store.write(tenant, tx -> {
+      tx.hold(List.of(first, held(d1, 6, t.plusSeconds(10)), held(d2, 2, t.plusSeconds(20))));
+      return null;
+    });
+    store.write(otherTenant, tx -> {
+      tx.hold(List.of(held(d1, 9, t.plusSeconds(5)), held(d3, 3, t.plusSeconds(100))));
+      return null;
+    });
+    DeviceKey a1 = new DeviceKey(tenant, d1);
+    DeviceKey a2 = new DeviceKey(tenant, d2);
+    DeviceKey b1 = new DeviceKey(otherTenant, d1);
+    DeviceKey b3 = new DeviceKey(otherTenant, d3);
+
+    assertThat(store.devicesWithHoldsBefore(t)).as("received at the cutoff is not before it").isEmpty();
+    assertThat(store.devicesWithHoldsBefore(t.plusNanos(1_000))).containsExactly(a1);
+    assertThat(store.devicesWithHoldsBefore(t.plusSeconds(6))).containsExactlyInAnyOrder(a1, b1);
+    assertThat(store.devicesWithHoldsBefore(t.plusSeconds(21))).as("a device with two holds is listed once")
+        .containsExactlyInAnyOrder(a1, a2, b1);
+    assertThat(store.devicesWithHoldsBefore(t.plusSeconds(101))).containsExactlyInAnyOrder(a1, a2, b1, b3)
+        .isSortedAccordingTo(java.util.Comparator.comparing(DeviceKey::tenantId));
+
+    store.write(tenant, tx -> {
+      tx.release(List.of(id(first)));
+      return null;
+    });
+    assertThat(store.devicesWithHoldsBefore(t.plusSeconds(6))).as("only its later hold is left").containsExactly(b1);
+    assertThat(store.devicesWithHoldsBefore(t.plusSeconds(11))).containsExactlyInAnyOrder(a1, b1);
+  }
+
+  @Test
+  void aFailedTransactionRollsBackItsHoldsReleasesAndProgress() {
+    String tenant = newTenant();
+    UUID device = UUID.randomUUID();
+    Instant t = Instant.parse("2026-03-01T10:15:30.123456Z");
+    HeldMutation kept = held(device, 5, t);
+    HeldMutation added = held(device, 7, t);
+    store.write(tenant, tx -> {
+      tx.hold(List.of(kept));
+      tx.setDeviceProgress(device, 2);
+      return null;
+    });
+    RuntimeException boom = new UnsupportedOperationException("the service's own failure");
+    Throwable thrown = org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class, () -> store.write(tenant, tx -> {
+      tx.hold(List.of(added));
+      tx.release(List.of(id(kept)));
+      tx.setDeviceProgress(device, 6);
+      tx.setDeviceProgress(UUID.randomUUID(), 1);
+      throw boom;
+    }));
+    assertThat(thrown).isSameAs(boom);
+    assertThat(queue(tenant, device)).isEqualTo(new DeviceQueue(2, List.of(kept)));
+    assertThat(findHeld(tenant, List.of(id(added)))).isEmpty();
+  }
+
+  @Test
+  void holdingAMutationTwiceIsABugAndRollsBack() {
+    String tenant = newTenant();
+    UUID device = UUID.randomUUID();
+    HeldMutation once = held(device, 4, Instant.now());
+    store.write(tenant, tx -> {
+      tx.hold(List.of(once));
+      return null;
+    });
+    assertThatThrownBy(() -> store.write(tenant, tx -> {
+      tx.hold(List.of(held(device, 6, Instant.now()), once));
+      return null;
+    })).isInstanceOf(IllegalStateException.class).isNotInstanceOf(StoreUnavailableException.class);
+    assertThat(queue(tenant, device).held()).containsExactly(micros(once));
+  }
+
+  /**
+   * Each hold-queue method is one statement however many mutations it carries, and the batch ones
+   * none for nothing; the queue (progress and held mutations) is one round trip with or without
+   * held mutations.
+   */
+  @Test
+  void theHoldQueueCostsOneStatementPerCallAndNoneForNothing() {
+    AtomicInteger executed = new AtomicInteger();
+    try (PostgresServerStore counted = countedStore(executed)) {
+      String tenant = newTenant();
+      UUID device = UUID.randomUUID();
+      Instant now = Instant.now();
+      List<HeldMutation> many = new ArrayList<>();
+      for (int i = 0; i < 1000; i++) {
+        many.add(held(device, 2 + i, now));
+      }
+      List<UUID> ids = many.stream().map(PostgresServerStoreBehaviourTest::id).toList();
+      int[] counts = counted.write(tenant, tx -> new int[] {
+          cost(executed, () -> assertThat(tx.deviceQueue(device).held()).isEmpty()),
+          cost(executed, () -> assertThat(tx.findHeld(List.of())).isEmpty()),
+          cost(executed, () -> tx.hold(List.of())),
+          cost(executed, () -> tx.hold(many)),
+          cost(executed, () -> assertThat(tx.deviceQueue(device).held()).hasSize(1000)),
+          cost(executed, () -> assertThat(tx.findHeld(ids)).hasSize(1000)),
+          cost(executed, () -> tx.release(List.of())),
+          cost(executed, () -> tx.release(ids.subList(0, 500))),
+          cost(executed, () -> tx.setDeviceProgress(device, 1)),
+          cost(executed, () -> assertThat(tx.deviceQueue(device)).satisfies(q -> {
+            assertThat(q.progress()).isEqualTo(1);
+            assertThat(q.held()).hasSize(500);
+          }))});
+      assertThat(counts).containsExactly(1, 0, 0, 1, 1, 1, 0, 1, 1, 1);
+    }
+  }
+
+  /**
+   * Through the push service: a push held whole after a gap is the counter lock, findLogged,
+   * findHeld, deviceQueue, findRecords, hold and markPushed (nothing is logged, so no advanceHead
+   * or progress write). The push that fills the gap is a plain push ({@value #PLAIN_PUSH}) plus the
+   * release of the held mutation and its outcome. A replay of mutations all found in the log skips
+   * findHeld (and, changing nothing, every write but markPushed).
+   */
+  @Test
+  void aHeldPushAndThePushFillingItsGapCostAFewStatementsEach() {
+    AtomicInteger executed = new AtomicInteger();
+    try (PostgresServerStore counted = countedStore(executed)) {
+      Caller.Device device = newDevice();
+      PushService push = new PushService(counted, CATALOG, Clock.systemUTC());
+      Mutation first = cancelledBooking();
+      Mutation second = cancelledBooking();
+      Mutation third = cancelledBooking();
+
+      executed.set(0);
+      MutationResult held = push.push(device, new PushRequest(List.of(third))).results().get(0);
+      int forHeld = executed.get();
+
+      executed.set(0);
+      List<MutationResult> filled = push.push(device, new PushRequest(List.of(first, second))).results();
+      int forFill = executed.get();
+
+      executed.set(0);
+      List<MutationResult> replayed = push.push(device, new PushRequest(List.of(first, second, third))).results();
+      int forReplay = executed.get();
+
+      assertThat(held.status()).isEqualTo(MutationStatus.HELD);
+      assertThat(filled).allMatch(r -> r.status() == MutationStatus.APPLIED);
+      assertThat(replayed).allMatch(r -> r.status() == MutationStatus.APPLIED && r.replayed());
+      assertThat(counted.pull(device.tenantId(), 0, 10, Set.of()).records()).extracting(StoredRecord::recordId)
+          .containsExactly(first.recordId(), second.recordId(), third.recordId());
+      assertThat(queue(device.tenantId(), device.deviceId())).isEqualTo(new DeviceQueue(3, List.of()));
+      assertThat(forHeld).as("statements for a push that is held").isEqualTo(7);
+      assertThat(forFill).as("statements for the push that fills the gap").isEqualTo(PLAIN_PUSH + 2);
+      assertThat(forReplay).as("statements for a replay").isEqualTo(4);
+    }
+  }
+
   // ---------------------------------------------------------------- helpers
+
+  /** A mutation of {@code device} with this deviceSeq, held since {@code at}. */
+  private HeldMutation held(UUID device, long deviceSeq, Instant at) {
+    Mutation m = fx.create(fx.uuid());
+    Mutation renumbered = new Mutation(m.mutationId(), deviceSeq, m.collection(), m.recordId(), m.op(), m.baseVersion(), m.data(),
+        m.hlc(), m.clientTime());
+    return new HeldMutation(device, renumbered, "hash-" + m.mutationId(), at);
+  }
+
+  private static UUID id(HeldMutation h) {
+    return h.mutation().mutationId();
+  }
+
+  /** The held mutation as the store keeps it: its time to the microsecond. */
+  private static HeldMutation micros(HeldMutation h) {
+    return new HeldMutation(h.deviceId(), h.mutation(), h.contentHash(), h.receivedAt().truncatedTo(ChronoUnit.MICROS));
+  }
+
+  private DeviceQueue queue(String tenant, UUID device) {
+    return store.write(tenant, tx -> tx.deviceQueue(device));
+  }
+
+  private Map<UUID, HeldMutation> findHeld(String tenant, java.util.Collection<UUID> mutationIds) {
+    return store.write(tenant, tx -> tx.findHeld(mutationIds));
+  }
+
+  /** The statements {@code work} executes. */
+  private static int cost(AtomicInteger executed, Runnable work) {
+    int before = executed.get();
+    work.run();
+    return executed.get() - before;
+  }
+
+  /** The tenant's inbox item as a write transaction sees it. */
+  private static Optional<InboxItem> found(PostgresServerStore on, String tenant, UUID id) {
+    return on.write(tenant, tx -> tx.findInboxItem(id));
+  }
+
+  private Map<UUID, MutationResult> latest(String tenant, java.util.Collection<UUID> mutationIds) {
+    return store.write(tenant, tx -> tx.latestOutcomes(mutationIds));
+  }
+
+  /** A merged final result, as a resolution gives the device that made the parked change. */
+  private MutationResult merged(UUID mutationId, long version, String how) {
+    ObjectNode data = fx.appointment().put("weightKg", 12.5);
+    data.putArray("tags").add("x").add(2);
+    ServerRecord record = new ServerRecord("appointments", fx.uuid(), version, false, data,
+        Instant.parse("2026-03-01T10:15:30.123456Z"));
+    return MutationResult.merged(mutationId, record, List.of("patientPhone"), how);
+  }
+
+  /** A resolution as the inbox service stores it: who, how, and the response to replay. */
+  private static ObjectNode resolution(String how) {
+    ObjectNode r = Json.mapper().createObjectNode();
+    r.put("resolution", how);
+    r.put("comment", "called the clinic \u00e9\u2603 \"quoted\"");
+    r.put("resolvedBy", UUID.randomUUID().toString());
+    r.put("resolvedAt", "2026-03-02T08:00:00.987654Z");
+    r.put("idempotencyKey", "k-1");
+    ObjectNode response = r.putObject("response");
+    response.putObject("item").put("status", "resolved").put("weight", 12.5).putNull("nothing");
+    response.putObject("record").put("version", 3).put("deleted", false).putArray("list").add(1).add("two").add(true);
+    return r;
+  }
+
 
   private PostgresServerStore countedStore(AtomicInteger executed) {
     PGSimpleDataSource raw = new PGSimpleDataSource();
@@ -690,12 +1295,13 @@ class PostgresServerStoreBehaviourTest {
     detail.putObject("base").put("version", 1).set("data", fx.appointment());
     detail.putObject("server").put("version", 2).set("data", fx.appointment());
     detail.putArray("conflictFields").add("patientPhone");
-    return new InboxItem(UUID.randomUUID(), kind, status, collection, fx.uuid(), fx.uuid(), UUID.randomUUID(), detail, createdAt);
+    return new InboxItem(UUID.randomUUID(), kind, status, collection, fx.uuid(), fx.uuid(), UUID.randomUUID(), detail, createdAt,
+        null, null);
   }
 
   private static InboxItem withId(InboxItem i, String id) {
     return new InboxItem(UUID.fromString(id), i.kind(), i.status(), i.collection(), i.recordId(), i.mutationId(), i.deviceId(),
-        i.detail(), i.createdAt());
+        i.detail(), i.createdAt(), i.resolvedAt(), i.resolution());
   }
 
   /** A mutation as a version 1 client sent it: without a clock. */

@@ -25,7 +25,11 @@ import org.civicsync.contracts.MutationStatus;
 import org.civicsync.server.store.DeviceRow;
 import org.civicsync.core.records.RecordState;
 import org.civicsync.server.store.EnrollmentCodeRow;
+import org.civicsync.server.store.DeviceKey;
+import org.civicsync.server.store.DeviceQueue;
+import org.civicsync.server.store.HeldMutation;
 import org.civicsync.server.store.InboxItem;
+import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.LoggedMutation;
 import org.civicsync.server.store.PullPage;
 import org.civicsync.server.store.RecordKey;
@@ -263,21 +267,54 @@ public final class SqliteServerStore implements ServerStore {
 
   @Override
   public List<InboxItem> inbox(String tenantId, Optional<String> status, Optional<String> kind, Optional<String> collection, int limit) {
-    StringBuilder sql = new StringBuilder("SELECT id, kind, status, collection, record_id, mutation_id, device_id, detail, created_at"
-        + " FROM inbox_items WHERE tenant_id = ?");
+    StringBuilder sql = new StringBuilder("SELECT " + INBOX_COLUMNS + " FROM inbox_items WHERE tenant_id = ?");
     List<String> args = new ArrayList<>(List.of(tenantId));
     status.ifPresent(v -> { sql.append(" AND status = ?"); args.add(v); });
     kind.ifPresent(v -> { sql.append(" AND kind = ?"); args.add(v); });
     collection.ifPresent(v -> { sql.append(" AND collection = ?"); args.add(v); });
-    sql.append(" ORDER BY created_at DESC, id LIMIT ?");
+    // Insertion order is creation order; ISO text of varying precision would not sort as time.
+    sql.append(" ORDER BY rowid DESC LIMIT ?");
     return query(sql.toString(), ps -> {
       for (int i = 0; i < args.size(); i++) {
         ps.setString(i + 1, args.get(i));
       }
       ps.setInt(args.size() + 1, limit);
-    }, rs -> new InboxItem(UUID.fromString(rs.getString(1)), rs.getString(2), rs.getString(3), rs.getString(4),
+    }, SqliteServerStore::inboxItem);
+  }
+
+  private static final String INBOX_COLUMNS =
+      "id, kind, status, collection, record_id, mutation_id, device_id, detail, created_at, resolved_at, resolution";
+
+  private static InboxItem inboxItem(ResultSet rs) throws SQLException {
+    String resolution = rs.getString(11);
+    return new InboxItem(UUID.fromString(rs.getString(1)), rs.getString(2), rs.getString(3), rs.getString(4),
         UUID.fromString(rs.getString(5)), uuid(rs.getString(6)), uuid(rs.getString(7)), StoreJson.object(rs.getString(8)),
-        Instant.parse(rs.getString(9))));
+        Instant.parse(rs.getString(9)), instant(rs.getString(10)), resolution == null ? null : StoreJson.object(resolution));
+  }
+
+  private static HeldMutation heldMutation(ResultSet rs) throws SQLException {
+    return new HeldMutation(UUID.fromString(rs.getString(1)), StoreJson.mutation(rs.getString(2)), rs.getString(3),
+        Instant.parse(rs.getString(4)));
+  }
+
+  @Override
+  public List<DeviceKey> devicesWithHoldsBefore(Instant cutoff) {
+    // received_at is ISO text of varying precision, so compare as instants here, not as text in SQL.
+    return query("SELECT tenant_id, device_id, min(received_at) FROM held_mutations GROUP BY tenant_id, device_id", ps -> { },
+        rs -> Instant.parse(rs.getString(3)).isBefore(cutoff) ? new DeviceKey(rs.getString(1), UUID.fromString(rs.getString(2))) : null)
+        .stream().filter(java.util.Objects::nonNull).toList();
+  }
+
+  @Override
+  public List<OutcomeRow> outcomes(String tenantId, UUID deviceId, long afterSeq, int limit) {
+    return query("SELECT seq, device_id, result, at FROM outcomes WHERE tenant_id = ? AND device_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        ps -> {
+          ps.setString(1, tenantId);
+          ps.setString(2, deviceId.toString());
+          ps.setLong(3, afterSeq);
+          ps.setInt(4, limit);
+        }, rs -> new OutcomeRow(rs.getLong(1), UUID.fromString(rs.getString(2)), StoreJson.result(rs.getString(3)),
+            Instant.parse(rs.getString(4))));
   }
 
   private static UUID uuid(String s) {
@@ -399,6 +436,177 @@ public final class SqliteServerStore implements ServerStore {
             ps.setString(8, i.deviceId() == null ? null : i.deviceId().toString());
             ps.setString(9, StoreJson.write(i.detail()));
             ps.setString(10, i.createdAt().toString());
+            ps.addBatch();
+          }
+          ps.executeBatch();
+        }
+        return null;
+      });
+    }
+
+    @Override
+    public Optional<InboxItem> findInboxItem(UUID id) {
+      return sql(() -> {
+        try (PreparedStatement ps = c.prepareStatement("SELECT " + INBOX_COLUMNS + " FROM inbox_items WHERE tenant_id = ? AND id = ?")) {
+          ps.setString(1, tenant);
+          ps.setString(2, id.toString());
+          try (ResultSet rs = ps.executeQuery()) {
+            return rs.next() ? Optional.of(inboxItem(rs)) : Optional.<InboxItem>empty();
+          }
+        }
+      });
+    }
+
+    @Override
+    public void resolveInboxItem(UUID id, com.fasterxml.jackson.databind.node.ObjectNode resolution, Instant at) {
+      update("UPDATE inbox_items SET status = 'resolved', resolved_at = ?, resolution = ? WHERE tenant_id = ? AND id = ?",
+          at.toString(), StoreJson.write(resolution), tenant, id.toString());
+    }
+
+    @Override
+    public void appendOutcomes(List<OutcomeRow> rows) {
+      sql(() -> {
+        try (PreparedStatement ps = c.prepareStatement(
+            "INSERT INTO outcomes (tenant_id, seq, device_id, mutation_id, result, at) VALUES (?,?,?,?,?,?)")) {
+          for (OutcomeRow r : rows) {
+            ps.setString(1, tenant);
+            ps.setLong(2, r.seq());
+            ps.setString(3, r.deviceId().toString());
+            ps.setString(4, r.result().mutationId().toString());
+            ps.setString(5, StoreJson.write(r.result()));
+            ps.setString(6, r.at().toString());
+            ps.addBatch();
+          }
+          ps.executeBatch();
+        }
+        return null;
+      });
+    }
+
+    @Override
+    public Map<UUID, org.civicsync.contracts.MutationResult> latestOutcomes(Collection<UUID> mutationIds) {
+      Map<UUID, org.civicsync.contracts.MutationResult> out = new HashMap<>();
+      List<UUID> all = new ArrayList<>(mutationIds);
+      for (int from = 0; from < all.size(); from += CHUNK) {
+        List<UUID> chunk = all.subList(from, Math.min(all.size(), from + CHUNK));
+        String sql = "SELECT result FROM outcomes WHERE tenant_id = ? AND mutation_id IN (" + "?,".repeat(chunk.size() - 1)
+            + "?) ORDER BY seq";
+        sql(() -> {
+          try (PreparedStatement ps = c.prepareStatement(sql)) {
+            ps.setString(1, tenant);
+            for (int i = 0; i < chunk.size(); i++) {
+              ps.setString(i + 2, chunk.get(i).toString());
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+              while (rs.next()) {
+                org.civicsync.contracts.MutationResult r = StoreJson.result(rs.getString(1));
+                out.put(r.mutationId(), r); // ascending seq: the last one seen is the latest
+              }
+            }
+          }
+          return null;
+        });
+      }
+      return out;
+    }
+
+    @Override
+    public DeviceQueue deviceQueue(UUID deviceId) {
+      return sql(() -> {
+        long progress = 0;
+        try (PreparedStatement ps = c.prepareStatement("SELECT progress FROM device_progress WHERE tenant_id = ? AND device_id = ?")) {
+          ps.setString(1, tenant);
+          ps.setString(2, deviceId.toString());
+          try (ResultSet rs = ps.executeQuery()) {
+            if (rs.next()) {
+              progress = rs.getLong(1);
+            }
+          }
+        }
+        List<HeldMutation> held = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT device_id, mutation, content_hash, received_at FROM held_mutations"
+            + " WHERE tenant_id = ? AND device_id = ? ORDER BY device_seq, received_at")) {
+          ps.setString(1, tenant);
+          ps.setString(2, deviceId.toString());
+          try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+              held.add(heldMutation(rs));
+            }
+          }
+        }
+        return new DeviceQueue(progress, held);
+      });
+    }
+
+    @Override
+    public void setDeviceProgress(UUID deviceId, long deviceSeq) {
+      sql(() -> {
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO device_progress (tenant_id, device_id, progress) VALUES (?,?,?)"
+            + " ON CONFLICT (tenant_id, device_id) DO UPDATE SET progress = max(progress, excluded.progress)")) {
+          ps.setString(1, tenant);
+          ps.setString(2, deviceId.toString());
+          ps.setLong(3, deviceSeq);
+          ps.executeUpdate();
+        }
+        return null;
+      });
+    }
+
+    @Override
+    public Map<UUID, HeldMutation> findHeld(Collection<UUID> mutationIds) {
+      Map<UUID, HeldMutation> out = new HashMap<>();
+      List<UUID> all = new ArrayList<>(mutationIds);
+      for (int from = 0; from < all.size(); from += CHUNK) {
+        List<UUID> chunk = all.subList(from, Math.min(all.size(), from + CHUNK));
+        String sql = "SELECT device_id, mutation, content_hash, received_at FROM held_mutations WHERE tenant_id = ? AND mutation_id IN ("
+            + "?,".repeat(chunk.size() - 1) + "?)";
+        sql(() -> {
+          try (PreparedStatement ps = c.prepareStatement(sql)) {
+            ps.setString(1, tenant);
+            for (int i = 0; i < chunk.size(); i++) {
+              ps.setString(i + 2, chunk.get(i).toString());
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+              while (rs.next()) {
+                HeldMutation h = heldMutation(rs);
+                out.put(h.mutation().mutationId(), h);
+              }
+            }
+          }
+          return null;
+        });
+      }
+      return out;
+    }
+
+    @Override
+    public void hold(List<HeldMutation> held) {
+      sql(() -> {
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO held_mutations (tenant_id, mutation_id, device_id, device_seq,"
+            + " mutation, content_hash, received_at) VALUES (?,?,?,?,?,?,?)")) {
+          for (HeldMutation h : held) {
+            ps.setString(1, tenant);
+            ps.setString(2, h.mutation().mutationId().toString());
+            ps.setString(3, h.deviceId().toString());
+            ps.setLong(4, h.deviceSeq());
+            ps.setString(5, StoreJson.write(h.mutation()));
+            ps.setString(6, h.contentHash());
+            ps.setString(7, h.receivedAt().toString());
+            ps.addBatch();
+          }
+          ps.executeBatch();
+        }
+        return null;
+      });
+    }
+
+    @Override
+    public void release(Collection<UUID> mutationIds) {
+      sql(() -> {
+        try (PreparedStatement ps = c.prepareStatement("DELETE FROM held_mutations WHERE tenant_id = ? AND mutation_id = ?")) {
+          for (UUID id : mutationIds) {
+            ps.setString(1, tenant);
+            ps.setString(2, id.toString());
             ps.addBatch();
           }
           ps.executeBatch();
