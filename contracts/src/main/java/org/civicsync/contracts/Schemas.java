@@ -24,6 +24,7 @@ public final class Schemas {
   public static final String COLLECTION_DEFINITION = "collection-definition.schema.json";
   public static final String INBOX_ITEM = "inbox-item.schema.json";
   public static final String RESOLVE_REQUEST = "resolve-request.schema.json";
+  public static final String API_CLIENT_REQUEST = "api-client-request.schema.json";
 
   /** Every schema file of the contract. */
   public static final List<String> ALL =
@@ -51,7 +52,10 @@ public final class Schemas {
           "inbox-response.schema.json",
           RESOLVE_REQUEST,
           "resolve-response.schema.json",
-          "outcomes-response.schema.json");
+          "outcomes-response.schema.json",
+          API_CLIENT_REQUEST,
+          "api-client-credential.schema.json",
+          "records-page.schema.json");
 
   private Schemas() {}
 

@@ -79,10 +79,9 @@ import org.civicsync.server.tenancy.Caller;
  *       of that record (the edit is simply not made). Two more edits are not made, because folding
  *       them would be wrong: deleting a record whose create is unsent (the create would vanish
  *       unsent and leave a gap in the device's {@code deviceSeq}s, which the hold queue would wait
- *       on), and a status move that, folded
- *       into the pending change, would no longer be a single allowed move from the status the
- *       change was based on (e.g. {@code booked → checked_in} then {@code → completed}: the folded
- *       change {@code booked → completed} is an {@code INVALID_TRANSITION});
+ *       on — a client that numbers mutations when first sent avoids this), and a status move
+ *       that, folded into the pending change, would not be a forward move from the status the
+ *       change was based on;
  *   <li>its own pull cursor and outcomes cursor, and a hybrid logical clock.
  * </ul>
  *

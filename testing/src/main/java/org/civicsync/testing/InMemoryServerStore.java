@@ -132,7 +132,7 @@ public final class InMemoryServerStore implements ServerStore {
   public void markPulled(String tenantId, UUID deviceId, Instant at) {
     synchronized (lock) {
       devicesByToken.replaceAll((h, d) -> d.deviceId().equals(deviceId)
-          ? new DeviceRow(d.deviceId(), d.tenantId(), d.name(), d.publicKey(), d.tokenHash(), d.enrolledAt(), d.lastPushAt(), at)
+          ? new DeviceRow(d.deviceId(), d.tenantId(), d.name(), d.publicKey(), d.tokenHash(), d.enrolledAt(), d.lastPushAt(), at, d.kind())
           : d);
     }
   }
@@ -163,7 +163,7 @@ public final class InMemoryServerStore implements ServerStore {
       T result = work.apply(new Tx(draft, pushed));
       data.put(tenantId, draft);
       pushed.forEach((id, at) -> devicesByToken.replaceAll((h, d) -> d.deviceId().equals(id)
-          ? new DeviceRow(d.deviceId(), d.tenantId(), d.name(), d.publicKey(), d.tokenHash(), d.enrolledAt(), at, d.lastPullAt())
+          ? new DeviceRow(d.deviceId(), d.tenantId(), d.name(), d.publicKey(), d.tokenHash(), d.enrolledAt(), at, d.lastPullAt(), d.kind())
           : d));
       return result;
     }
@@ -292,6 +292,18 @@ public final class InMemoryServerStore implements ServerStore {
     @Override
     public void release(Collection<UUID> mutationIds) {
       mutationIds.forEach(t.held::remove);
+    }
+
+    @Override
+    public List<StoredRecord> findByFields(String collection, Map<String, String> equals, int limit) {
+      return t.records.values().stream()
+          .filter(r -> r.collection().equals(collection) && !r.deleted())
+          .filter(r -> equals.entrySet().stream().allMatch(e -> {
+            com.fasterxml.jackson.databind.JsonNode v = r.data().get(e.getKey());
+            return v != null && !v.isNull() && (v.isTextual() ? v.textValue() : v.toString()).equals(e.getValue());
+          }))
+          .sorted(java.util.Comparator.comparing(r -> r.recordId().toString()))
+          .limit(limit).toList();
     }
 
     @Override
@@ -432,6 +444,33 @@ public final class InMemoryServerStore implements ServerStore {
         return List.of();
       }
       return t.outcomes.tailMap(afterSeq, false).values().stream().filter(r -> r.deviceId().equals(deviceId)).limit(limit).toList();
+    }
+  }
+
+  @Override
+  public Optional<StoredRecord> findRecord(String tenantId, RecordKey key) {
+    synchronized (lock) {
+      Tenant t = data.get(tenantId);
+      return t == null ? Optional.empty() : Optional.ofNullable(t.records.get(key));
+    }
+  }
+
+  @Override
+  public List<StoredRecord> listRecords(String tenantId, String collection, Map<String, String> equals, Optional<UUID> after, int limit) {
+    synchronized (lock) {
+      Tenant t = data.get(tenantId);
+      if (t == null) {
+        return List.of();
+      }
+      return t.records.values().stream()
+          .filter(r -> r.collection().equals(collection) && !r.deleted())
+          .filter(r -> after.map(a -> r.recordId().toString().compareTo(a.toString()) > 0).orElse(true))
+          .filter(r -> equals.entrySet().stream().allMatch(e -> {
+            com.fasterxml.jackson.databind.JsonNode v = r.data().get(e.getKey());
+            return v != null && !v.isNull() && (v.isTextual() ? v.textValue() : v.toString()).equals(e.getValue());
+          }))
+          .sorted(java.util.Comparator.comparing(r -> r.recordId().toString()))
+          .limit(limit).toList();
     }
   }
 

@@ -365,7 +365,7 @@ public abstract class ServerStoreContract {
           } else {
             assertThat(r.status()).isEqualTo(MutationStatus.REJECTED);
             assertThat(r.error().code()).isEqualTo("CAPACITY_EXCEEDED");
-            assertThat(r.error().message()).contains("is already booked").contains(booking.get("clinicId").asText());
+            assertThat(r.error().message()).contains("is full").contains(booking.get("clinicId").asText());
           }
         }
         assertThat(applied).as("bookings standing for slot %s", slot).isEqualTo(1);
@@ -400,6 +400,24 @@ public abstract class ServerStoreContract {
     assertThat(push(fx.update(moving, 1, ontoFree)).get(0).status()).isEqualTo(MutationStatus.APPLIED);
     assertThat(push(fx.create(fx.uuid(), original.deepCopy())).get(0).status()).as("the old slot is free again")
         .isEqualTo(MutationStatus.APPLIED);
+  }
+
+  @Test
+  void aClinicsOwnSlotCapacityComesFromTheClinicsTable() {
+    ObjectNode clinic = Json.mapper().createObjectNode().put("clinicId", "clinic-big").put("name", "Badulla General OPD")
+        .put("slotCapacity", 2);
+    assertThat(push(fx.mutation("clinics", fx.uuid(), MutationOp.CREATE, 0, clinic)).get(0).status()).isEqualTo(MutationStatus.APPLIED);
+    ObjectNode slot = fx.appointment().put("clinicId", "clinic-big");
+    List<MutationResult> rs = push(fx.create(fx.uuid(), slot.deepCopy()), fx.create(fx.uuid(), slot.deepCopy()),
+        fx.create(fx.uuid(), slot.deepCopy()));
+    assertThat(rs).extracting(MutationResult::status)
+        .containsExactly(MutationStatus.APPLIED, MutationStatus.APPLIED, MutationStatus.REJECTED);
+    assertThat(rs.get(2).error().message()).contains("clinic-big is full (2 booking(s) per slot)");
+    ObjectNode unlisted = fx.appointment().put("clinicId", "clinic-unlisted");
+    List<MutationResult> other = push(fx.create(fx.uuid(), unlisted.deepCopy()), fx.create(fx.uuid(), unlisted.deepCopy()));
+    assertThat(other.get(1).error().code()).as("a clinic not in the table keeps the rule's own limit").isEqualTo("CAPACITY_EXCEEDED");
+    assertThat(push(fx.mutation("clinics", fx.uuid(), MutationOp.CREATE, 0, clinic.deepCopy())).get(0).error().code())
+        .as("one record per clinic").isEqualTo("UNIQUE_VIOLATION");
   }
 
   @Test
@@ -1089,6 +1107,39 @@ public abstract class ServerStoreContract {
     }
     pool.shutdown();
     assertThat(finalVersion.size()).isGreaterThan(writers * perWriter / 2);
+  }
+
+  // ---------------------------------------------------------------- records read by back-office systems
+
+  @Test
+  void recordsCanBeFoundByIdAndListedByFieldValues() {
+    ObjectNode a = fx.appointment().put("clinicId", "clinic-list").put("status", "booked");
+    ObjectNode b = fx.appointment().put("clinicId", "clinic-list");
+    ObjectNode c = fx.appointment().put("clinicId", "clinic-other");
+    UUID ia = fx.uuid();
+    UUID ib = fx.uuid();
+    push(fx.create(ia, a), fx.create(ib, b), fx.create(fx.uuid(), c));
+    push(fx.update(ib, 1, Fixtures.patch("status", "checked_in")));
+    ObjectNode claim = Json.mapper().createObjectNode().put("farmerId", "F-1").put("crop", "tea").put("season", "yala-2026")
+        .put("areaHectares", 2.5).put("amountRequested", 1200);
+    push(fx.mutation("subsidy_claims", fx.uuid(), MutationOp.CREATE, 0, claim));
+    String t = device.tenantId();
+    assertThat(store.findRecord(t, new org.civicsync.server.store.RecordKey("appointments", ia))).get()
+        .satisfies(r -> assertThat(r.data().path("clinicId").asText()).isEqualTo("clinic-list"));
+    List<StoredRecord> clinic = store.listRecords(t, "appointments", java.util.Map.of("clinicId", "clinic-list"), Optional.empty(), 10);
+    assertThat(clinic).extracting(StoredRecord::recordId).containsExactlyInAnyOrder(ia, ib);
+    assertThat(clinic.get(0).recordId().toString()).isLessThan(clinic.get(1).recordId().toString());
+    assertThat(store.listRecords(t, "appointments", java.util.Map.of("clinicId", "clinic-list", "status", "checked_in"), Optional.empty(), 10))
+        .extracting(StoredRecord::recordId).containsExactly(ib);
+    assertThat(store.listRecords(t, "appointments", java.util.Map.of("clinicId", "clinic-list"), Optional.of(clinic.get(0).recordId()), 10))
+        .extracting(StoredRecord::recordId).containsExactly(clinic.get(1).recordId());
+    assertThat(store.listRecords(t, "subsidy_claims", java.util.Map.of("amountRequested", "1200", "areaHectares", "2.5"), Optional.empty(), 10))
+        .as("numbers compare as their JSON text").hasSize(1);
+    push(fx.delete(ia, 1));
+    assertThat(store.listRecords(t, "appointments", java.util.Map.of("clinicId", "clinic-list"), Optional.empty(), 10))
+        .as("tombstones are not listed").extracting(StoredRecord::recordId).containsExactly(ib);
+    assertThat(store.listRecords(newTenant(), "appointments", java.util.Map.of(), Optional.empty(), 10)).isEmpty();
+    assertThat(store.listRecords(t, "appointments", java.util.Map.of("clinic'Id\" OR 1=1 --", "x"), Optional.empty(), 10)).isEmpty();
   }
 
   // ---------------------------------------------------------------- convergence

@@ -16,7 +16,7 @@ import org.civicsync.core.json.Json;
 /** The collections a server (or client) knows, by name. Immutable and thread-safe. */
 public final class CollectionCatalog {
   /** Names of the definitions shipped with CivicSync, the worked examples of seed 000. */
-  public static final List<String> BUILT_IN = List.of("appointments", "subsidy_claims");
+  public static final List<String> BUILT_IN = List.of("clinics", "appointments", "subsidy_claims");
 
   private final Map<String, CollectionSchema> byName;
 
@@ -36,6 +36,28 @@ public final class CollectionCatalog {
         throw new IllegalArgumentException("collection '" + d.name() + "' is defined twice");
       }
       m.put(d.name(), CollectionSchema.compile(d));
+    }
+    // A capacity read from another collection must name one that exists, by fields it declares.
+    for (CollectionSchema s : m.values()) {
+      for (org.civicsync.core.rules.RecordRuleSpec r : s.rules()) {
+        if (r.limitFrom().isPresent()) {
+          org.civicsync.core.rules.RecordRuleSpec.LimitFrom f = r.limitFrom().get();
+          CollectionSchema other = m.get(f.collection());
+          if (other == null) {
+            throw new IllegalArgumentException("collection '" + s.name() + "': rule " + r.id() + " reads its limit from unknown collection '"
+                + f.collection() + "'");
+          }
+          JsonNode props = other.definition().schema().path("properties");
+          java.util.List<String> named = new java.util.ArrayList<>(f.match().keySet());
+          named.add(f.field());
+          for (String n : named) {
+            if (props.isObject() && !props.has(n)) {
+              throw new IllegalArgumentException("collection '" + s.name() + "': rule " + r.id() + " names field '" + n
+                  + "', which collection '" + f.collection() + "' does not declare");
+            }
+          }
+        }
+      }
     }
     return new CollectionCatalog(java.util.Collections.unmodifiableMap(m));
   }

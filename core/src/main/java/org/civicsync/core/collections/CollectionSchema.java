@@ -49,6 +49,7 @@ public final class CollectionSchema {
     rules.forEach(r -> named.addAll(r.fields()));
     rules.forEach(r -> named.addAll(r.whereIn().keySet()));
     rules.forEach(r -> named.addAll(r.whereNotIn().keySet()));
+    rules.forEach(r -> r.limitFrom().ifPresent(f -> named.addAll(f.match().values())));
     for (String f : named) {
       if (!props.has(f)) {
         throw new IllegalArgumentException("collection '" + name() + "': policy or rule names field '" + f

@@ -23,7 +23,31 @@ import org.civicsync.core.canonical.Jcs;
  */
 public record RecordRuleSpec(
     String id, boolean unique, List<String> fields, int limit, Map<String, Set<String>> whereIn,
-    Map<String, Set<String>> whereNotIn, Optional<String> message) {
+    Map<String, Set<String>> whereNotIn, Optional<String> message, Optional<LimitFrom> limitFrom) {
+
+  /**
+   * Where a capacity's limit is read per combination: the record of {@code collection} whose
+   * fields (keys of {@code match}) equal this record's fields (values of {@code match}); its
+   * {@code field} is the limit. Without such a record (or a whole number in it), {@code limit}.
+   */
+  public record LimitFrom(String collection, Map<String, String> match, String field) {
+    public LimitFrom {
+      match = Map.copyOf(match);
+    }
+
+    /** The lookup's field values for a record's data; empty when the record lacks one. */
+    public Optional<Map<String, String>> lookup(ObjectNode data) {
+      Map<String, String> out = new java.util.TreeMap<>();
+      for (Map.Entry<String, String> m : match.entrySet()) {
+        JsonNode v = data.get(m.getValue());
+        if (v == null || v.isNull() || v.isContainerNode()) {
+          return Optional.empty();
+        }
+        out.put(m.getKey(), v.isTextual() ? v.textValue() : v.toString());
+      }
+      return Optional.of(out);
+    }
+  }
 
   /** Reads the {@code rules} array of a collection definition (already schema-checked). */
   public static List<RecordRuleSpec> parse(String collection, JsonNode rules) {
@@ -47,8 +71,15 @@ public record RecordRuleSpec(
           notIn.put(w.getKey(), strings(w.getValue().get("notIn")));
         }
       }
+      Optional<LimitFrom> from = Optional.empty();
+      if (r.has("limitFrom")) {
+        JsonNode lf = r.get("limitFrom");
+        Map<String, String> match = new java.util.LinkedHashMap<>();
+        lf.path("match").fields().forEachRemaining(e -> match.put(e.getKey(), e.getValue().asText()));
+        from = Optional.of(new LimitFrom(lf.path("collection").asText(), match, lf.path("field").asText()));
+      }
       out.add(new RecordRuleSpec(collection + "/" + name, unique, List.copyOf(fields), unique ? 1 : r.path("limit").asInt(1),
-          Map.copyOf(in), Map.copyOf(notIn), r.has("message") ? Optional.of(r.get("message").asText()) : Optional.empty()));
+          Map.copyOf(in), Map.copyOf(notIn), r.has("message") ? Optional.of(r.get("message").asText()) : Optional.empty(), from));
     }
     return out;
   }
@@ -85,6 +116,11 @@ public record RecordRuleSpec(
 
   /** The message for a breach, with {@code {field}} placeholders filled from the record. */
   public String breachMessage(ObjectNode data) {
+    return breachMessage(data, limit);
+  }
+
+  /** The message for a breach of a limit read for this combination. */
+  public String breachMessage(ObjectNode data, int limit) {
     String template = message.orElseGet(() -> unique
         ? "another record already has the same " + String.join(", ", fields)
         : "the limit of " + limit + " for this " + String.join(", ", fields) + " is reached");

@@ -52,6 +52,7 @@ public final class CivicSyncServer implements AutoCloseable {
       PushService push = new PushService(store, catalog, clock, config.maxClockSkew(), javaRules(), config.holdWindow());
       HttpApi api = new HttpApi(store, catalog, tenancy, push,
           new PullService(store, catalog, clock), new org.civicsync.server.inbox.InboxService(store, catalog, clock, javaRules()),
+          new org.civicsync.server.records.RecordsService(store, catalog, push, clock),
           config.maxBodyBytes(), clock);
       Javalin http = HttpApi.create(api, config.host(), config.port()).start();
       return new CivicSyncServer(store, http, generated, demoCode, startSweeper(store, push, config, clock));

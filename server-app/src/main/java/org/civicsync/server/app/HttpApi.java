@@ -22,7 +22,9 @@ import org.civicsync.contracts.ErrorCode;
 import org.civicsync.contracts.ErrorDetail;
 import org.civicsync.contracts.ErrorResponse;
 import org.civicsync.contracts.Schemas;
+import org.civicsync.contracts.ApiClientRequest;
 import org.civicsync.contracts.ResolveRequest;
+import org.civicsync.contracts.ServerRecord;
 import org.civicsync.contracts.SyncStatus;
 import org.civicsync.core.collections.CollectionCatalog;
 import org.civicsync.core.json.Json;
@@ -31,6 +33,7 @@ import org.civicsync.core.validation.Violation;
 import org.civicsync.server.ApiException;
 import org.civicsync.server.inbox.InboxService;
 import org.civicsync.server.pull.PullService;
+import org.civicsync.server.records.RecordsService;
 import org.civicsync.server.push.PushService;
 import org.civicsync.server.store.ServerStore;
 import org.civicsync.server.store.StoreUnavailableException;
@@ -64,12 +67,19 @@ final class HttpApi {
       new Route("GET", "/v1/sync/status"),
       new Route("GET", "/v1/sync/outcomes"),
       new Route("GET", "/v1/inbox"),
-      new Route("POST", "/v1/inbox/{id}/resolve"));
+      new Route("POST", "/v1/inbox/{id}/resolve"),
+      new Route("POST", "/v1/admin/tenants/{tenantId}/api-clients"),
+      new Route("GET", "/v1/records/{collection}"),
+      new Route("GET", "/v1/records/{collection}/{recordId}"),
+      new Route("PUT", "/v1/records/{collection}/{recordId}"),
+      new Route("PATCH", "/v1/records/{collection}/{recordId}"),
+      new Route("DELETE", "/v1/records/{collection}/{recordId}"));
 
   private static final SchemaChecker CREATE_TENANT = SchemaChecker.contract(Schemas.CREATE_TENANT_REQUEST);
   private static final SchemaChecker CODE_REQUEST = SchemaChecker.contract(Schemas.ENROLLMENT_CODE_REQUEST);
   private static final SchemaChecker ENROLL = SchemaChecker.contract(Schemas.ENROLL_REQUEST);
   private static final SchemaChecker RESOLVE = SchemaChecker.contract(Schemas.RESOLVE_REQUEST);
+  private static final SchemaChecker API_CLIENT = SchemaChecker.contract(Schemas.API_CLIENT_REQUEST);
 
   private final ServerStore store;
   private final CollectionCatalog catalog;
@@ -77,11 +87,13 @@ final class HttpApi {
   private final PushService push;
   private final PullService pull;
   private final InboxService inbox;
+  private final RecordsService records;
   private final Bodies bodies;
   private final java.time.Clock clock;
 
   HttpApi(ServerStore store, CollectionCatalog catalog, TenancyService tenancy, PushService push, PullService pull,
-      InboxService inbox, long maxBodyBytes, java.time.Clock clock) {
+      InboxService inbox, RecordsService records, long maxBodyBytes, java.time.Clock clock) {
+    this.records = records;
     this.store = store;
     this.catalog = catalog;
     this.tenancy = tenancy;
@@ -110,10 +122,16 @@ final class HttpApi {
         switch (r.method()) {
           case "GET" -> cfg.routes.get(r.path(), h);
           case "POST" -> cfg.routes.post(r.path(), h);
+          case "PUT" -> cfg.routes.put(r.path(), h);
+          case "PATCH" -> cfg.routes.patch(r.path(), h);
+          case "DELETE" -> cfg.routes.delete(r.path(), h);
           default -> throw new IllegalStateException(r.method());
         }
       }
-      cfg.routes.exception(ApiException.class, (e, ctx) -> error(ctx, e.code(), e.detail()));
+      cfg.routes.exception(ApiException.class, (e, ctx) -> {
+        ctx.attribute(HANDLED, true);
+        ctx.status(e.status()).json(new ErrorResponse(e.detail(), e.record()));
+      });
       cfg.routes.exception(StoreUnavailableException.class, (e, ctx) -> {
         LOG.warn("store unavailable: {}", e.getMessage());
         error(ctx, ErrorCode.UNAVAILABLE, ErrorDetail.of(ErrorCode.UNAVAILABLE, "the store is not reachable; nothing was changed, retry later"));
@@ -195,8 +213,87 @@ final class HttpApi {
         ResolveRequest req = parse(bodies.json(ctx, false), RESOLVE, ResolveRequest.class);
         ctx.json(inbox.resolve(d, id, req, Optional.ofNullable(ctx.header("Idempotency-Key")).filter(k -> !k.isBlank())));
       };
+      case "POST /v1/admin/tenants/{tenantId}/api-clients" -> ctx -> {
+        admin(ctx);
+        ApiClientRequest req = parse(bodies.json(ctx, false), API_CLIENT, ApiClientRequest.class);
+        ctx.status(201).json(tenancy.issueApiClient(ctx.pathParam("tenantId"), req));
+      };
+      case "GET /v1/records/{collection}" -> ctx -> {
+        Caller.ApiClient c = apiClient(ctx);
+        Map<String, String> equals = new java.util.LinkedHashMap<>();
+        ctx.queryParamMap().forEach((k, v) -> {
+          if (!k.equals("limit") && !k.equals("after")) {
+            if (v.size() != 1) {
+              throw new ApiException(ErrorCode.INVALID_REQUEST, "give each field filter once", k);
+            }
+            equals.put(k, v.get(0));
+          }
+        });
+        ctx.json(records.list(c, ctx.pathParam("collection"), equals, Optional.ofNullable(ctx.queryParam("after")),
+            Optional.ofNullable(ctx.queryParam("limit"))));
+      };
+      case "GET /v1/records/{collection}/{recordId}" -> ctx -> {
+        Caller.ApiClient c = apiClient(ctx);
+        ServerRecord rec = records.get(c, ctx.pathParam("collection"), recordId(ctx));
+        ctx.header("ETag", etag(rec.version())).json(rec);
+      };
+      case "PUT /v1/records/{collection}/{recordId}" -> ctx -> recordWrite(ctx, RecordsService.Write.PUT);
+      case "PATCH /v1/records/{collection}/{recordId}" -> ctx -> recordWrite(ctx, RecordsService.Write.PATCH);
+      case "DELETE /v1/records/{collection}/{recordId}" -> ctx -> recordWrite(ctx, RecordsService.Write.DELETE);
       default -> throw new IllegalStateException("no handler for " + r);
     };
+  }
+
+  private void recordWrite(Context ctx, RecordsService.Write kind) {
+    Caller.ApiClient c = apiClient(ctx);
+    UUID id = recordId(ctx);
+    Optional<com.fasterxml.jackson.databind.node.ObjectNode> body = Optional.empty();
+    if (kind != RecordsService.Write.DELETE) {
+      JsonNode json = bodies.json(ctx, false);
+      if (!json.isObject()) {
+        throw new ApiException(ErrorCode.INVALID_REQUEST, "the body must be the record's data, a JSON object", "");
+      }
+      body = Optional.of((com.fasterxml.jackson.databind.node.ObjectNode) json);
+    }
+    RecordsService.Written w = records.write(c, ctx.pathParam("collection"), id, kind, ifMatch(ctx),
+        "*".equals(Optional.ofNullable(ctx.header("If-None-Match")).map(String::trim).orElse("")), body,
+        Optional.ofNullable(ctx.header("Idempotency-Key")).filter(k -> !k.isBlank()));
+    ctx.status(w.created() ? 201 : 200).header("ETag", etag(w.record().version())).json(w.record());
+  }
+
+  private static Optional<Long> ifMatch(Context ctx) {
+    String h = ctx.header("If-Match");
+    if (h == null || h.isBlank()) {
+      return Optional.empty();
+    }
+    String v = h.trim();
+    if (v.startsWith("W/")) {
+      v = v.substring(2);
+    }
+    v = v.replace("\"", "");
+    if (!v.matches("[1-9][0-9]{0,15}")) {
+      throw new ApiException(ErrorCode.INVALID_REQUEST, "If-Match must be a record version as its ETag gives it, e.g. \"3\"", "If-Match");
+    }
+    return Optional.of(Long.parseLong(v));
+  }
+
+  private static String etag(long version) {
+    return "\"" + version + "\"";
+  }
+
+  private static UUID recordId(Context ctx) {
+    try {
+      return UUID.fromString(ctx.pathParam("recordId"));
+    } catch (IllegalArgumentException e) {
+      throw new ApiException(ErrorCode.RECORD_NOT_FOUND, "no record " + ctx.pathParam("recordId"), "recordId", 404, null);
+    }
+  }
+
+  private Caller.ApiClient apiClient(Context ctx) {
+    if (tenancy.authenticate(bearer(ctx)) instanceof Caller.ApiClient c) {
+      return c;
+    }
+    throw new ApiException(ErrorCode.FORBIDDEN, "the records API needs an API-client token (POST /v1/admin/tenants/{tenantId}/api-clients)");
   }
 
   private void admin(Context ctx) {

@@ -229,7 +229,12 @@ class HttpApiTest {
     body.set("mutations", many);
     assertError(post("/v1/sync/push", token, body.toString()), 413, "TOO_MANY_MUTATIONS");
     String huge = "{\"mutations\":[],\"pad\":\"" + "x".repeat((int) MAX_BODY) + "\"}";
-    assertError(post("/v1/sync/push", token, huge), 413, "PAYLOAD_TOO_LARGE");
+    // Expect: 100-continue lets the server refuse by Content-Length before the body is sent;
+    // without it the refusal races the upload and the client may only see a reset connection.
+    HttpResponse<String> tooLarge = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/sync/push")).expectContinue(true)
+        .header("Authorization", "Bearer " + token).header("Content-Type", "application/json")
+        .POST(HttpRequest.BodyPublishers.ofString(huge)).build(), HttpResponse.BodyHandlers.ofString());
+    assertError(tooLarge, 413, "PAYLOAD_TOO_LARGE");
     byte[] bomb = gzip(huge.getBytes(StandardCharsets.UTF_8));
     assertThat(bomb.length).isLessThan(100_000);
     HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/sync/push"))
@@ -327,6 +332,38 @@ class HttpApiTest {
     assertThat(pullAll()).hasSize(1);
   }
 
+  @Test
+  void devicesRacingOverHttpForTheLastSlotGetExactlyOneBooking() throws Exception {
+    int devices = 4;
+    List<String> tokens = new java.util.ArrayList<>();
+    String code = json(post("/v1/admin/tenants/" + tenant + "/enrollment-codes", ADMIN, "{\"maxUses\":" + devices + "}")).get("code").asText();
+    for (int i = 0; i < devices; i++) {
+      tokens.add(json(post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"" + code + "\",\"deviceName\":\"d" + i + "\"}"))
+          .get("token").asText());
+    }
+    for (int round = 0; round < 5; round++) {
+      ObjectNode slot = fx.appointment();
+      List<java.util.concurrent.CompletableFuture<HttpResponse<String>>> sent = new java.util.ArrayList<>();
+      for (int i = 0; i < devices; i++) {
+        Fixtures own = new Fixtures(round * 100L + i);
+        Mutation m = own.create(own.uuid(), slot.deepCopy().put("patientName", "patient " + i));
+        sent.add(http.sendAsync(HttpRequest.newBuilder(URI.create(base + "/v1/sync/push"))
+            .header("Authorization", "Bearer " + tokens.get(i)).header("Content-Type", "application/json")
+            .POST(HttpRequest.BodyPublishers.ofString(pushBody(m))).build(), HttpResponse.BodyHandlers.ofString()));
+      }
+      int applied = 0;
+      for (var f : sent) {
+        JsonNode r = json(f.get(60, java.util.concurrent.TimeUnit.SECONDS)).at("/results/0");
+        if (r.get("status").asText().equals("applied")) {
+          applied++;
+        } else {
+          assertThat(r.at("/error/code").asText()).isEqualTo("CAPACITY_EXCEEDED");
+        }
+      }
+      assertThat(applied).as("round %s", round).isEqualTo(1);
+    }
+  }
+
   // ------------------------------------------------------------- inbox and outcomes
 
   @Test
@@ -375,6 +412,88 @@ class HttpApiTest {
     assertError(post("/v1/inbox/" + java.util.UUID.randomUUID() + "/resolve", token, "{\"resolution\":\"shrug\"}"),
         400, "INVALID_REQUEST", "/resolution");
     assertError(get("/v1/sync/outcomes?cursor=nonsense", token), 400, "CURSOR_INVALID", "cursor");
+  }
+
+  // ------------------------------------------------------------- records API
+
+  private String apiClient() throws Exception {
+    HttpResponse<String> r = post("/v1/admin/tenants/" + tenant + "/api-clients", ADMIN, "{\"name\":\"district HIS\"}");
+    assertThat(r.statusCode()).isEqualTo(201);
+    assertValid("api-client-credential.schema.json", json(r));
+    return json(r).get("token").asText();
+  }
+
+  @Test
+  void aBackOfficeSystemReadsAndWritesRecordsWithVersionsAndIdempotency() throws Exception {
+    String api = apiClient();
+    java.util.UUID id = fx.uuid();
+    String path = "/v1/records/appointments/" + id;
+    ObjectNode data = fx.appointment();
+    HttpResponse<String> created = request("PUT", path, "Bearer " + api, data.toString().getBytes(StandardCharsets.UTF_8), true,
+        "If-None-Match", "*");
+    assertThat(created.statusCode()).isEqualTo(201);
+    assertThat(created.headers().firstValue("ETag")).contains("\"1\"");
+    HttpResponse<String> got = get(path, api);
+    assertThat(got.statusCode()).isEqualTo(200);
+    assertThat(got.headers().firstValue("ETag")).contains("\"1\"");
+    assertValid("server-record.schema.json", json(got));
+
+    byte[] patch = "{\"status\":\"checked_in\"}".getBytes(StandardCharsets.UTF_8);
+    assertError(request("PATCH", path, "Bearer " + api, patch, true), 428, "PRECONDITION_REQUIRED");
+    HttpResponse<String> patched = request("PATCH", path, "Bearer " + api, patch, true, "If-Match", "\"1\"", "Idempotency-Key", "p1");
+    assertThat(patched.statusCode()).isEqualTo(200);
+    assertThat(json(patched).get("version").asLong()).isEqualTo(2);
+    HttpResponse<String> retried = request("PATCH", path, "Bearer " + api, patch, true, "If-Match", "\"1\"", "Idempotency-Key", "p1");
+    assertThat(json(retried).get("version").asLong()).as("a retry with its key answers the same, writing nothing").isEqualTo(2);
+    assertError(request("PATCH", path, "Bearer " + api, "{\"status\":\"cancelled\"}".getBytes(StandardCharsets.UTF_8), true,
+        "If-Match", "\"1\"", "Idempotency-Key", "p1"), 409, "IDEMPOTENCY_KEY_REUSED");
+    HttpResponse<String> stale = request("PATCH", path, "Bearer " + api, "{\"patientPhone\":\"+94770000009\"}".getBytes(StandardCharsets.UTF_8),
+        true, "If-Match", "\"1\"");
+    assertError(stale, 412, "VERSION_MISMATCH");
+    assertThat(json(stale).at("/record/version").asLong()).isEqualTo(2);
+    assertError(request("PATCH", path, "Bearer " + api, "{\"status\":\"booked\"}".getBytes(StandardCharsets.UTF_8), true,
+        "If-Match", "\"2\""), 422, "INVALID_TRANSITION");
+
+    ObjectNode replaced = data.deepCopy().put("status", "completed");
+    replaced.remove("patientPhone");
+    HttpResponse<String> put = request("PUT", path, "Bearer " + api, replaced.toString().getBytes(StandardCharsets.UTF_8), true,
+        "If-Match", "\"2\"");
+    assertThat(json(put).at("/data").has("patientPhone")).as("PUT replaces the whole data").isFalse();
+
+    assertThat(pullAll()).as("back-office writes flow to devices").singleElement()
+        .satisfies(c -> assertThat(c.get("version").asLong()).isEqualTo(3));
+    HttpResponse<String> list = get("/v1/records/appointments?clinicId=" + data.get("clinicId").asText() + "&limit=10", api);
+    assertValid("records-page.schema.json", json(list));
+    assertThat(json(list).get("records")).hasSize(1);
+
+    HttpResponse<String> deleted = request("DELETE", path, "Bearer " + api, new byte[0], false, "If-Match", "\"3\"");
+    assertThat(deleted.statusCode()).isEqualTo(200);
+    assertError(get(path, api), 404, "RECORD_NOT_FOUND");
+  }
+
+  @Test
+  void theRecordsApiRefusesDevicesBadInputAndUnknownThings() throws Exception {
+    String api = apiClient();
+    assertError(get("/v1/records/appointments", token), 403, "FORBIDDEN");
+    assertError(post("/v1/sync/push", api, pushBody(fx.create(fx.uuid()))), 403, "FORBIDDEN");
+    assertError(get("/v1/records/land_parcels", api), 404, "UNKNOWN_COLLECTION");
+    assertError(get("/v1/records/appointments/not-a-uuid", api), 404, "RECORD_NOT_FOUND");
+    assertError(get("/v1/records/appointments?noSuchField=1", api), 400, "INVALID_REQUEST");
+    assertError(get("/v1/records/appointments?limit=0", api), 400, "LIMIT_OUT_OF_RANGE", "limit");
+    String path = "/v1/records/appointments/" + fx.uuid();
+    assertError(request("PATCH", path, "Bearer " + api, "{}".getBytes(StandardCharsets.UTF_8), true, "If-Match", "abc"),
+        400, "INVALID_REQUEST", "If-Match");
+    assertError(request("PATCH", path, "Bearer " + api, "{}".getBytes(StandardCharsets.UTF_8), true, "If-Match", "\"1\""),
+        404, "RECORD_NOT_FOUND");
+    ObjectNode bad = fx.appointment();
+    bad.remove("clinicId");
+    assertError(request("PUT", path, "Bearer " + api, bad.toString().getBytes(StandardCharsets.UTF_8), true, "If-None-Match", "*"),
+        422, "VALIDATION_FAILED", "/data/clinicId");
+    assertError(request("PUT", path, "Bearer " + api, "[1]".getBytes(StandardCharsets.UTF_8), true, "If-None-Match", "*"),
+        400, "INVALID_REQUEST");
+    assertError(post("/v1/admin/tenants/" + tenant + "/api-clients", ADMIN, "{}"), 400, "INVALID_REQUEST", "/name");
+    assertError(post("/v1/admin/tenants/nope/api-clients", ADMIN, "{\"name\":\"x\"}"), 404, "TENANT_NOT_FOUND");
+    assertError(post("/v1/admin/tenants/" + tenant + "/api-clients", token, "{\"name\":\"x\"}"), 403, "FORBIDDEN");
   }
 
   // ------------------------------------------------------------- helpers

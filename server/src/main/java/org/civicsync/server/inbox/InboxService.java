@@ -115,7 +115,7 @@ public final class InboxService {
       RecordKey key = new RecordKey(item.collection(), item.recordId());
       Optional<StoredRecord> current = Optional.ofNullable(tx.findRecords(List.of(key)).get(key));
       Mutation client = Json.mapper().convertValue(item.detail().get("client"), Mutation.class);
-      Optional<ObjectNode> data = known.isEmpty() ? Optional.empty() : target(known.get(), request, current, client);
+      Optional<ObjectNode> data = known.isEmpty() ? Optional.empty() : target(known.get(), request, current, client, item);
       long seq = tx.head();
       Optional<ServerRecord> record = current.map(c -> MutationRules.serverRecord(client, c.state()));
       if (data.isPresent()) {
@@ -147,7 +147,10 @@ public final class InboxService {
             current.isPresent() ? MutationOp.UPDATE : MutationOp.CREATE,
             current.map(StoredRecord::version).orElse(0L), next, hlc, now.toString());
         seq++;
-        MutationResult applied = MutationResult.applied(change.mutationId(), item.recordId(), version);
+        // The log entry says who resolved it (its device) and how; the item it resolves, with the
+        // person's comment, is the inbox item this mutation id is derived from.
+        MutationResult applied = MutationResult.merged(change.mutationId(), MutationRules.serverRecord(change, after), List.of(),
+            request.resolution());
         tx.appendLog(List.of(new LoggedMutation(seq, change, Digests.mutation(change), caller.deviceId(), applied, now, after)));
         tx.putRecords(List.of(StoredRecord.of(key, after, seq)));
         tx.putClaims(claims.changes());
@@ -162,7 +165,8 @@ public final class InboxService {
       resolution.put("resolvedAt", now.toString());
       record.filter(r -> data.isPresent()).ifPresent(r -> resolution.put("version", r.version()));
       idempotencyKey.ifPresent(k -> resolution.put("idempotencyKey", k));
-      if (item.mutationId() != null && item.deviceId() != null) {
+      boolean acknowledged = item.kind().equals("forced") && data.isEmpty();
+      if (item.mutationId() != null && item.deviceId() != null && !acknowledged) {
         // The device that made the parked or rejected change learns how it ended.
         List<String> dropped = new ArrayList<>();
         if (!request.resolution().equals("takeClient") && client.data() != null) {
@@ -188,10 +192,13 @@ public final class InboxService {
 
   /** The record's data after the resolution, or empty when it writes nothing (keep a tombstone). */
   private static Optional<ObjectNode> target(CollectionSchema schema, ResolveRequest request, Optional<StoredRecord> current,
-      Mutation client) {
+      Mutation client, InboxItem item) {
     boolean live = current.isPresent() && !current.get().deleted();
     switch (request.resolution()) {
       case "keepServer":
+        if (item.kind().equals("forced")) {
+          return Optional.empty(); // the forced change was applied; keeping it is an acknowledgement
+        }
         // A new version with the server's data: every device pulls the record again and settles.
         return live ? Optional.of(current.get().data().deepCopy()) : Optional.empty();
       case "takeClient":
@@ -221,17 +228,20 @@ public final class InboxService {
     ObjectNode out = next.deepCopy();
     schema.policy().fields().forEach((f, rule) -> {
       if (rule instanceof org.civicsync.core.conflicts.FieldRule.AppendOnly && cur.has(f)) {
-        com.fasterxml.jackson.databind.node.ArrayNode merged = out.has(f) && out.get(f).isArray()
-            ? (com.fasterxml.jackson.databind.node.ArrayNode) out.get(f).deepCopy() : Json.mapper().createArrayNode();
+        com.fasterxml.jackson.databind.node.ArrayNode given = out.has(f) && out.get(f).isArray()
+            ? (com.fasterxml.jackson.databind.node.ArrayNode) out.get(f) : Json.mapper().createArrayNode();
+        // Items the person's data left out go back first, in the order the record had them.
+        com.fasterxml.jackson.databind.node.ArrayNode merged = Json.mapper().createArrayNode();
         for (com.fasterxml.jackson.databind.JsonNode item : cur.get(f)) {
           boolean present = false;
-          for (com.fasterxml.jackson.databind.JsonNode x : merged) {
+          for (com.fasterxml.jackson.databind.JsonNode x : given) {
             present |= org.civicsync.core.conflicts.Settle.same(x, item);
           }
           if (!present) {
-            merged.insert(0, item);
+            merged.add(item);
           }
         }
+        merged.addAll(given);
         out.set(f, merged);
       }
       if (rule instanceof org.civicsync.core.conflicts.FieldRule.Monotonic m && cur.hasNonNull(f)

@@ -148,6 +148,22 @@ public final class PushService {
     return store.write(device.tenantId(), tx -> new Batch(tx, device.tenantId(), device.deviceId(), null, now).releaseOnly());
   }
 
+  /**
+   * One write of an online system (the records API), through the same rules, policies, event log
+   * and change feed as a push, but never merged: a base other than the current version is refused
+   * (412 with the current record), and the per-device order does not apply (an online system has
+   * no offline queue). A rejection is answered at once, so it opens no inbox item.
+   *
+   * @param digest the write's content digest (stable across retries of one Idempotency-Key)
+   * @throws ApiException {@code VERSION_MISMATCH} (412), {@code RECORD_NOT_FOUND} (404),
+   *     {@code IDEMPOTENCY_KEY_REUSED} (409)
+   */
+  public MutationResult writeOnline(Caller.Device writer, Mutation m, String digest) {
+    Instant now = clock.instant();
+    return store.write(writer.tenantId(),
+        tx -> new Batch(tx, writer.tenantId(), writer.deviceId(), writer.row().name(), now, true).online(m, digest));
+  }
+
   /** The state of one push (or one release) inside its write transaction. */
   private final class Batch {
     private final WriteTx tx;
@@ -166,9 +182,15 @@ public final class PushService {
     private final List<InboxItem> inbox = new ArrayList<>();
     private final List<OutcomeRow> outcomes = new ArrayList<>();
     private final ClaimLedger claims;
+    private final boolean online;
     private long seq;
 
     Batch(WriteTx tx, String tenantId, UUID deviceId, String deviceName, Instant now) {
+      this(tx, tenantId, deviceId, deviceName, now, false);
+    }
+
+    Batch(WriteTx tx, String tenantId, UUID deviceId, String deviceName, Instant now, boolean online) {
+      this.online = online;
       this.tx = tx;
       this.tenantId = tenantId;
       this.deviceId = deviceId;
@@ -215,7 +237,7 @@ public final class PushService {
         if (held != null && !held.deviceId().equals(deviceId)) {
           // Held for the device that first sent it; it applies in that device's order.
           out[i] = held.contentHash().equals(digests.get(i))
-              ? MutationResult.held(m.mutationId(), m.recordId(), 0).asReplay() : reused(m);
+              ? MutationResult.held(m.mutationId(), m.recordId(), held.deviceSeq()).asReplay() : reused(m);
           continue;
         }
         if (held != null || firstIndex.containsKey(m.mutationId())) {
@@ -250,6 +272,40 @@ public final class PushService {
       }
       flush();
       return List.of(out);
+    }
+
+    MutationResult online(Mutation m, String digest) {
+      seen.putAll(tx.findLogged(List.of(m.mutationId())));
+      LoggedMutation prior = seen.get(m.mutationId());
+      if (prior != null) {
+        if (!prior.contentHash().equals(digest)) {
+          throw new ApiException(ErrorCode.IDEMPOTENCY_KEY_REUSED, "this Idempotency-Key was used for another write",
+              "Idempotency-Key", 409, null);
+        }
+        return prior.result().asReplay();
+      }
+      RecordKey key = new RecordKey(m.collection(), m.recordId());
+      records.putAll(tx.findRecords(List.of(key)));
+      StoredRecord cur = records.get(key);
+      if (m.op() == org.civicsync.contracts.MutationOp.CREATE) {
+        if (cur != null) {
+          throw new ApiException(ErrorCode.VERSION_MISMATCH, "the record exists (version " + cur.version() + ")", "If-None-Match",
+              412, MutationRules.serverRecord(m, cur.state()));
+        }
+      } else {
+        if (cur == null || cur.deleted()) {
+          throw new ApiException(ErrorCode.RECORD_NOT_FOUND, "no record " + m.recordId() + " in " + m.collection(), null, 404,
+              cur == null ? null : MutationRules.serverRecord(m, cur.state()));
+        }
+        if (cur.version() != m.baseVersion()) {
+          throw new ApiException(ErrorCode.VERSION_MISMATCH, "If-Match names version " + m.baseVersion()
+              + " but the record is at version " + cur.version(), "If-Match", 412, MutationRules.serverRecord(m, cur.state()));
+        }
+      }
+      claims.prefetch(expectedClaims(List.of(m), records));
+      MutationResult r = decide(m, digest, deviceId);
+      flush();
+      return r;
     }
 
     int releaseOnly() {
@@ -337,7 +393,7 @@ public final class PushService {
         claims.hold(key, ClaimLedger.claimsOf(catalog.find(m.collection()).orElseThrow(), after));
       }
       outcome.parked().ifPresent(p -> inbox.add(conflictItem(m, sender, deviceName, p, outcome.result(), now)));
-      if (outcome.result().status() == MutationStatus.REJECTED
+      if (outcome.result().status() == MutationStatus.REJECTED && !online
           && !ErrorCode.CLOCK_SKEW.name().equals(outcome.result().error().code())) {
         // A clock-skew rejection is the device's to fix by sending the change again, not a person's.
         inbox.add(rejectedItem(m, sender, deviceName, current, outcome.result(), now));

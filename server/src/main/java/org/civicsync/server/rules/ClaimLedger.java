@@ -26,6 +26,7 @@ public final class ClaimLedger {
   private final WriteTx tx;
   private final Map<Claim, Set<UUID>> committed = new HashMap<>();
   private final Map<RecordKey, List<Claim>> changed = new LinkedHashMap<>();
+  private final Map<String, Integer> limits = new HashMap<>();
 
   public ClaimLedger(WriteTx tx) {
     this.tx = tx;
@@ -55,11 +56,34 @@ public final class ClaimLedger {
       }
       Set<UUID> holders = holders(wanted.get());
       holders.remove(key.recordId());
-      if (holders.size() >= r.limit()) {
-        return Optional.of(ErrorDetail.of(r.code(), r.breachMessage(after.data()), "/data/" + r.fields().get(0)));
+      int limit = limitOf(r, after);
+      if (holders.size() >= limit) {
+        return Optional.of(ErrorDetail.of(r.code(), r.breachMessage(after.data(), limit), "/data/" + r.fields().get(0)));
       }
     }
     return Optional.empty();
+  }
+
+  /**
+   * The rule's limit for this record: read from the table the rule names (e.g. a clinic's slot
+   * capacity) when it has one and the record is there, else the rule's own limit. Lookups are
+   * cached for the push, and read inside its transaction.
+   */
+  private int limitOf(RecordRuleSpec r, RecordState after) {
+    if (r.limitFrom().isEmpty()) {
+      return r.limit();
+    }
+    RecordRuleSpec.LimitFrom from = r.limitFrom().get();
+    Optional<Map<String, String>> lookup = from.lookup(after.data());
+    if (lookup.isEmpty()) {
+      return r.limit();
+    }
+    String cacheKey = from.collection() + "\n" + lookup.get();
+    return limits.computeIfAbsent(cacheKey, k -> tx.findByFields(from.collection(), lookup.get(), 1).stream()
+        .map(row -> row.data().get(from.field()))
+        .filter(v -> v != null && v.canConvertToInt() && v.asInt() >= 0 && v.isIntegralNumber())
+        .map(com.fasterxml.jackson.databind.JsonNode::asInt)
+        .findFirst().orElse(r.limit()));
   }
 
   /** Records that the record now holds these claims. */

@@ -2,6 +2,7 @@ package org.civicsync.server.store;
 
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
@@ -76,6 +77,18 @@ public interface ServerStore extends AutoCloseable {
 
   /** Devices, across tenants, holding a mutation received before {@code cutoff}. */
   List<DeviceKey> devicesWithHoldsBefore(Instant cutoff);
+
+  /** One record (tombstones included), read outside any write transaction. */
+  Optional<StoredRecord> findRecord(String tenantId, RecordKey key);
+
+  /**
+   * Live records (no tombstones) of one collection whose top-level fields equal the given values,
+   * ordered by record id, after {@code after} when given, at most {@code limit}. Filters are for
+   * scalar fields: a string compares as itself, a number or boolean as its JSON text ({@code 12},
+   * {@code true}); a JSON null or a missing field never matches; objects and arrays are not
+   * comparable portably and must not be filtered on.
+   */
+  List<StoredRecord> listRecords(String tenantId, String collection, Map<String, String> equals, Optional<UUID> after, int limit);
 
   /** Throws {@link StoreUnavailableException} unless the database answers now. */
   void ping();

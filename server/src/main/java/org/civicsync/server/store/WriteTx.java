@@ -35,6 +35,12 @@ public interface WriteTx {
    */
   Optional<RecordState> findVersion(RecordKey key, long version);
 
+  /**
+   * Live records of a collection whose scalar top-level fields equal the values (compared as
+   * {@link ServerStore#listRecords} does), at most {@code limit}, as this transaction sees them.
+   */
+  List<StoredRecord> findByFields(String collection, Map<String, String> equals, int limit);
+
   /** Appends entries to the event log; their sequence numbers are above {@link #head()}. */
   void appendLog(List<LoggedMutation> entries);
 

@@ -13,6 +13,25 @@ public sealed interface Caller {
    *
    * @param row the device as stored when the request was authenticated
    */
+  /**
+   * An online back-office system with an API-client credential: reads and writes records
+   * through the records API, in its tenant.
+   */
+  record ApiClient(DeviceRow row) implements Caller {
+    public java.util.UUID clientId() {
+      return row.deviceId();
+    }
+
+    public String tenantId() {
+      return row.tenantId();
+    }
+
+    /** The same identity as a device, for the write pipeline shared with pushes. */
+    public Device asWriter() {
+      return new Device(row);
+    }
+  }
+
   record Device(DeviceRow row) implements Caller {
     public UUID deviceId() {
       return row.deviceId();

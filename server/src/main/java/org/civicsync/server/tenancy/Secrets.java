@@ -19,6 +19,11 @@ public final class Secrets {
     return "csd_" + random256();
   }
 
+  /** An API-client token: {@code csk_} and 256 random bits, base64url. */
+  public static String newApiClientToken() {
+    return "csk_" + random256();
+  }
+
   /** An admin token: {@code csa_} and 256 random bits, base64url. */
   public static String newAdminToken() {
     return "csa_" + random256();

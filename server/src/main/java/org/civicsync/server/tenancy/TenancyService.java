@@ -66,7 +66,7 @@ public final class TenancyService {
       return new Caller.Admin();
     }
     return store.findDeviceByTokenHash(hash)
-        .<Caller>map(Caller.Device::new)
+        .<Caller>map(d -> DeviceRow.API_CLIENT.equals(d.kind()) ? new Caller.ApiClient(d) : new Caller.Device(d))
         .orElseThrow(() -> new ApiException(ErrorCode.UNAUTHENTICATED, "unknown or revoked token"));
   }
 
@@ -110,8 +110,24 @@ public final class TenancyService {
     String token = Secrets.newDeviceToken();
     UUID deviceId = UUID.randomUUID();
     store.insertDevice(new DeviceRow(deviceId, code.tenantId(), request.deviceName(), request.publicKey(),
-        Secrets.hash(token), now, null, null));
+        Secrets.hash(token), now, null, null, DeviceRow.DEVICE));
     return new EnrollResponse(deviceId, code.tenantId(), token);
+  }
+
+  /**
+   * Issues an API-client credential for an online back-office system of the tenant.
+   *
+   * @throws ApiException {@code TENANT_NOT_FOUND}
+   */
+  public org.civicsync.contracts.ApiClientCredential issueApiClient(String tenantId, org.civicsync.contracts.ApiClientRequest request) {
+    if (store.findTenant(tenantId).isEmpty()) {
+      throw new ApiException(ErrorCode.TENANT_NOT_FOUND, "no tenant '" + tenantId + "'", "tenantId");
+    }
+    String token = Secrets.newApiClientToken();
+    UUID id = UUID.randomUUID();
+    store.insertDevice(new DeviceRow(id, tenantId, request.name(), null, Secrets.hash(token), clock.instant(), null, null,
+        DeviceRow.API_CLIENT));
+    return new org.civicsync.contracts.ApiClientCredential(id, tenantId, request.name(), token);
   }
 
   private static boolean constantTimeEquals(String a, String b) {

@@ -31,7 +31,7 @@ class DefinitionFilesTest {
     Files.writeString(dir.resolve("README.txt"), "not a definition");
     CollectionCatalog catalog = DefinitionFiles.load(Optional.of(dir));
     assertThat(catalog.definitions()).extracting(d -> d.name())
-        .containsExactly("appointments", "subsidy_claims", "land_records", "relief_registrations");
+        .containsExactly("clinics", "appointments", "subsidy_claims", "land_records", "relief_registrations");
     assertThat(catalog.find("land_records").orElseThrow()
         .check(Json.mapper().createObjectNode().put("areaSqm", 10))).get()
         .satisfies(v -> assertThat(v.pointer()).isEqualTo("/parcelId"));
@@ -63,5 +63,13 @@ class DefinitionFilesTest {
         + "{\"status\":{\"enum\":[\"open\",\"closed\"]}}},\"policy\":{\"fields\":{\"status\":{\"kind\":\"monotonic\","
         + "\"order\":[\"open\",\"closd\"]}}}}");
     assertThatThrownBy(() -> DefinitionFiles.load(Optional.of(dir))).hasMessageContaining("'closd'");
+  }
+
+  @Test
+  void aCapacityReadFromAnUnknownCollectionStopsStartUp() throws Exception {
+    Files.writeString(dir.resolve("rooms.json"), "{\"name\":\"rooms\",\"schema\":{\"type\":\"object\",\"properties\":"
+        + "{\"site\":{\"type\":\"string\"}}},\"rules\":[{\"kind\":\"capacity\",\"fields\":[\"site\"],\"limit\":1,"
+        + "\"limitFrom\":{\"collection\":\"sites\",\"match\":{\"siteId\":\"site\"},\"field\":\"rooms\"}}]}");
+    assertThatThrownBy(() -> DefinitionFiles.load(Optional.of(dir))).hasMessageContaining("unknown collection 'sites'");
   }
 }

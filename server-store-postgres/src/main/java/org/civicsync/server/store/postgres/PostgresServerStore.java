@@ -10,6 +10,7 @@ import java.sql.SQLException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.Optional;
@@ -23,6 +24,7 @@ import org.civicsync.server.store.EnrollmentCodeRow;
 import org.civicsync.server.store.InboxItem;
 import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.PullPage;
+import org.civicsync.server.store.RecordKey;
 import org.civicsync.server.store.ServerStore;
 import org.civicsync.server.store.StoreUnavailableException;
 import org.civicsync.server.store.StoredRecord;
@@ -222,8 +224,8 @@ public final class PostgresServerStore implements ServerStore {
   @Override
   public void insertDevice(DeviceRow device) {
     update("storing device " + device.deviceId(),
-        "INSERT INTO devices (device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at, last_pull_at)"
-            + " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO devices (device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at, last_pull_at, kind)"
+            + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         ps -> {
           ps.setObject(1, device.deviceId());
           ps.setString(2, device.tenantId());
@@ -233,18 +235,16 @@ public final class PostgresServerStore implements ServerStore {
           ps.setObject(6, Sql.timestamp(device.enrolledAt()));
           Sql.setInstantOrNull(ps, 7, device.lastPushAt());
           Sql.setInstantOrNull(ps, 8, device.lastPullAt());
+          ps.setString(9, device.kind());
         });
   }
 
   @Override
   public Optional<DeviceRow> findDeviceByTokenHash(String tokenHash) {
     return queryOne("reading a device",
-        "SELECT device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at, last_pull_at"
-            + " FROM devices WHERE token_hash = ?",
+        "SELECT " + Sql.DEVICE_COLUMNS + " FROM devices WHERE token_hash = ?",
         ps -> ps.setString(1, tokenHash),
-        rs -> new DeviceRow(rs.getObject("device_id", UUID.class), rs.getString("tenant_id"), rs.getString("name"),
-            rs.getString("public_key"), rs.getString("token_hash"), Sql.instant(rs, "enrolled_at"),
-            Sql.instant(rs, "last_push_at"), Sql.instant(rs, "last_pull_at")));
+        Sql::device);
   }
 
   @Override
@@ -443,6 +443,44 @@ public final class PostgresServerStore implements ServerStore {
         "SELECT DISTINCT tenant_id, device_id FROM held_mutations WHERE received_at < ? ORDER BY tenant_id, device_id",
         ps -> ps.setObject(1, Sql.timestamp(cutoff)),
         rs -> new DeviceKey(rs.getString("tenant_id"), rs.getObject("device_id", UUID.class)));
+  }
+
+  @Override
+  public Optional<StoredRecord> findRecord(String tenantId, RecordKey key) {
+    // A primary-key probe.
+    return queryOne("reading record " + key.collection() + "/" + key.recordId() + " of tenant " + tenantId,
+        "SELECT " + Sql.RECORD_COLUMNS + " FROM records WHERE tenant_id = ? AND collection = ? AND record_id = ?",
+        ps -> {
+          ps.setString(1, tenantId);
+          ps.setString(2, key.collection());
+          ps.setObject(3, key.recordId());
+        },
+        Sql::storedRecord);
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * <p>One statement: each filter is {@code data ->> ? = ?}, the field name bound as a parameter
+   * like its value (field names are user input and never become SQL text). {@code ->>} yields a
+   * string field as the string and any other JSON value as jsonb's text of it (numbers as stored,
+   * e.g. {@code 12.50}; objects and arrays in jsonb's normal form); a JSON {@code null} or a
+   * missing field yields SQL NULL and so never matches.
+   *
+   * <p>The primary key {@code (tenant_id, collection, record_id)} serves the order and the {@code
+   * after} cursor: a range scan in record-id order that filters as it walks and stops at the
+   * limit. There is no index on the data; a very selective filter over a large collection
+   * therefore reads up to the whole collection. Record ids are ordered as PostgreSQL orders uuid:
+   * by their bytes unsigned, which is their text order.
+   */
+  @Override
+  public List<StoredRecord> listRecords(String tenantId, String collection, Map<String, String> equals, Optional<UUID> after,
+      int limit) {
+    Sql.RecordsByFields q = Sql.RecordsByFields.of(tenantId, collection, equals, after, limit);
+    if (q.empty()) {
+      return List.of();
+    }
+    return query("listing records of " + collection + " of tenant " + tenantId, q.sql(), q::bind, Sql::storedRecord);
   }
 
   @Override

@@ -230,6 +230,35 @@ final class PostgresWriteTx implements WriteTx {
     }
   }
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>One statement (none for a limit of 0), built and bound as {@link
+   * PostgresServerStore#listRecords} builds and binds its own, so the two compare alike; it runs
+   * on this transaction's connection and so sees the records this transaction has written.
+   *
+   * @throws IllegalArgumentException for a negative limit
+   */
+  @Override
+  public List<StoredRecord> findByFields(String collection, Map<String, String> equals, int limit) {
+    Sql.RecordsByFields q = Sql.RecordsByFields.of(tenantId, collection, equals, Optional.empty(), limit);
+    if (q.empty()) {
+      return List.of();
+    }
+    List<StoredRecord> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement(q.sql())) {
+      q.bind(ps);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(Sql.storedRecord(rs));
+        }
+      }
+    } catch (SQLException e) {
+      throw Sql.failure("finding records of " + collection + " by field", e);
+    }
+    return out;
+  }
+
   @Override
   public void appendLog(List<LoggedMutation> entries) {
     for (LoggedMutation e : entries) {

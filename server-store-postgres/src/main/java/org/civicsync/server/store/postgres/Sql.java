@@ -10,8 +10,15 @@ import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.TreeMap;
 import java.util.UUID;
 import org.civicsync.core.records.RecordState;
+import org.civicsync.server.store.DeviceRow;
 import org.civicsync.server.store.HeldMutation;
 import org.civicsync.server.store.InboxItem;
 import org.civicsync.server.store.LoggedMutation;
@@ -33,6 +40,8 @@ final class Sql {
   static final String INBOX_COLUMNS =
       "id, kind, status, collection, record_id, mutation_id, device_id, detail, created_at, resolved_at, resolution";
   static final String OUTCOME_COLUMNS = "seq, device_id, result, at";
+  static final String DEVICE_COLUMNS =
+      "device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at, last_pull_at, kind";
   static final String HELD_COLUMNS = "device_id, mutation, content_hash, received_at";
 
   private Sql() {}
@@ -109,10 +118,77 @@ final class Sql {
         instant(rs, "at"));
   }
 
+  /** A row of {@code devices} read through {@link #DEVICE_COLUMNS}. */
+  static DeviceRow device(ResultSet rs) throws SQLException {
+    return new DeviceRow(rs.getObject("device_id", UUID.class), rs.getString("tenant_id"), rs.getString("name"),
+        rs.getString("public_key"), rs.getString("token_hash"), instant(rs, "enrolled_at"), instant(rs, "last_push_at"),
+        instant(rs, "last_pull_at"), rs.getString("kind"));
+  }
+
   /** A row of {@code held_mutations} read through {@link #HELD_COLUMNS}. */
   static HeldMutation heldMutation(ResultSet rs) throws SQLException {
     return new HeldMutation(rs.getObject("device_id", UUID.class), StoreJson.mutation(rs.getString("mutation")),
         rs.getString("content_hash"), instant(rs, "received_at"));
+  }
+
+  /**
+   * The one statement that lists a tenant's live records of one collection by top-level field
+   * values, in record-id order, after a cursor when given, at most a limit: shared by {@link
+   * PostgresServerStore#listRecords} and {@link PostgresWriteTx#findByFields}, so that both compare
+   * alike. Each filter is {@code data ->> ? = ?}, the field name bound as a parameter like its value
+   * (field names are user input and never become SQL text). The filters are in a fixed order, so
+   * that equal queries are equal statements.
+   */
+  record RecordsByFields(String tenantId, String collection, List<Map.Entry<String, String>> filters, Optional<UUID> after,
+      int limit) {
+
+    /**
+     * @throws IllegalArgumentException for a negative limit
+     * @throws NullPointerException for a null field name or value
+     */
+    static RecordsByFields of(String tenantId, String collection, Map<String, String> equals, Optional<UUID> after, int limit) {
+      Objects.requireNonNull(equals, "equals");
+      Objects.requireNonNull(after, "after");
+      if (limit < 0) {
+        throw new IllegalArgumentException("limit must not be negative, got " + limit);
+      }
+      List<Map.Entry<String, String>> filters = new ArrayList<>(new TreeMap<>(equals).entrySet());
+      for (Map.Entry<String, String> f : filters) {
+        Objects.requireNonNull(f.getValue(), "value of field " + f.getKey());
+      }
+      return new RecordsByFields(tenantId, collection, List.copyOf(filters), after, limit);
+    }
+
+    /** A limit of 0 asks for nothing: no statement. */
+    boolean empty() {
+      return limit == 0;
+    }
+
+    String sql() {
+      StringBuilder sql = new StringBuilder("SELECT " + RECORD_COLUMNS
+          + " FROM records WHERE tenant_id = ? AND collection = ? AND NOT deleted");
+      if (after.isPresent()) {
+        sql.append(" AND record_id > ?");
+      }
+      for (int f = 0; f < filters.size(); f++) {
+        sql.append(" AND data ->> ?::text = ?::text");
+      }
+      return sql.append(" ORDER BY record_id LIMIT ?").toString();
+    }
+
+    void bind(PreparedStatement ps) throws SQLException {
+      int i = 1;
+      ps.setString(i++, tenantId);
+      ps.setString(i++, collection);
+      if (after.isPresent()) {
+        ps.setObject(i++, after.get());
+      }
+      for (Map.Entry<String, String> f : filters) {
+        ps.setString(i++, f.getKey());
+        ps.setString(i++, f.getValue());
+      }
+      ps.setInt(i, limit);
+    }
   }
 
   /**

@@ -17,7 +17,10 @@
  * in the same transaction as the records they follow from. Per-device order: {@code
  * device_progress} keeps how far each device's mutations have been processed (it only grows), and
  * {@code held_mutations} those that arrived after a gap in deviceSeq, until it fills; a push reads
- * both in one statement.
+ * both in one statement. {@code devices} holds field devices and the credentials of back-office
+ * API clients alike, told apart by {@code kind}; the records API lists a collection's live records
+ * filtered by top-level field values in one statement ({@code data ->> ?}, field names bound as
+ * parameters), walking the records' primary key in record-id order.
  *
  * <p>Gap-free change feed: every write transaction of a tenant first locks that tenant's row in
  * {@code tenant_heads} ({@code SELECT ... FOR UPDATE}) and holds it until commit. Writers of one

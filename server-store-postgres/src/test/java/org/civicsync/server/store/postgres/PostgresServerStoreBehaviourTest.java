@@ -44,6 +44,7 @@ import org.civicsync.server.projection.ProjectionRebuilder;
 import org.civicsync.server.push.PushService;
 import org.civicsync.server.store.DeviceKey;
 import org.civicsync.server.store.DeviceQueue;
+import org.civicsync.server.store.DeviceRow;
 import org.civicsync.server.store.EnrollmentCodeRow;
 import org.civicsync.server.store.HeldMutation;
 import org.civicsync.server.store.InboxItem;
@@ -173,8 +174,11 @@ class PostgresServerStoreBehaviourTest {
 
       assertThat(results).allMatch(r -> r.status() == MutationStatus.APPLIED);
       assertThat(phone.status()).isEqualTo(MutationStatus.APPLIED);
-      assertThat(forOne).as("statements for one booking").isEqualTo(plain + 1);
-      assertThat(forHundred).as("statements for 100 bookings: their slots are looked up together").isEqualTo(plain + 1);
+      // Slots are looked up together (one statement); each distinct clinic's slot capacity is one
+      // more lookup in the clinics table (cached for the push).
+      long clinics = hundred.stream().map(m -> m.data().path("clinicId").asText()).distinct().count();
+      assertThat(forOne).as("statements for one booking").isEqualTo(plain + 2);
+      assertThat(forHundred).as("statements for 100 bookings").isEqualTo(plain + 1 + clinics);
       assertThat(forUpdate).as("statements for an update keeping the slot").isEqualTo(plain);
     }
   }
@@ -1220,6 +1224,370 @@ class PostgresServerStoreBehaviourTest {
 
   private static UUID id(HeldMutation h) {
     return h.mutation().mutationId();
+  }
+
+  // ---------------------------------------------------------------- API clients and the records API
+
+  @Test
+  void aDeviceAndAnApiClientReadBackWithTheirKind() {
+    String tenant = newTenant();
+    Instant at = Instant.parse("2026-03-01T10:15:30.123456Z");
+    DeviceRow device = new DeviceRow(UUID.randomUUID(), tenant, "tablet", "pk", "hash-" + UUID.randomUUID(), at, null, null,
+        DeviceRow.DEVICE);
+    DeviceRow client = new DeviceRow(UUID.randomUUID(), tenant, "back office", null, "hash-" + UUID.randomUUID(), at, null, null,
+        DeviceRow.API_CLIENT);
+    store.insertDevice(device);
+    store.insertDevice(client);
+    assertThat(store.findDeviceByTokenHash(device.tokenHash())).contains(device);
+    assertThat(store.findDeviceByTokenHash(client.tokenHash())).contains(client);
+
+    store.markPulled(tenant, client.deviceId(), at.plusSeconds(1));
+    assertThat(store.findDeviceByTokenHash(client.tokenHash())).get()
+        .satisfies(d -> assertThat(d.kind()).isEqualTo(DeviceRow.API_CLIENT))
+        .satisfies(d -> assertThat(d.lastPullAt()).isEqualTo(at.plusSeconds(1)));
+  }
+
+  @Test
+  void aKindOtherThanDeviceOrApiClientIsABug() {
+    String tenant = newTenant();
+    for (String kind : new String[] {"admin", "Device", null}) {
+      DeviceRow odd = new DeviceRow(UUID.randomUUID(), tenant, "x", null, "hash-" + UUID.randomUUID(), Instant.now(), null, null,
+          kind);
+      assertThatThrownBy(() -> store.insertDevice(odd)).as(String.valueOf(kind))
+          .isInstanceOf(IllegalStateException.class).isNotInstanceOf(StoreUnavailableException.class);
+      assertThat(store.findDeviceByTokenHash(odd.tokenHash())).isEmpty();
+    }
+  }
+
+  /** Devices enrolled under schema version 3 have no kind; the migration to version 4 makes them devices. */
+  @Test
+  void migratingAVersion3DatabaseKeepsItsDevicesAsDevices() throws Exception {
+    String old = TestDatabases.freshSchema();
+    try {
+      PGSimpleDataSource raw = new PGSimpleDataSource();
+      raw.setURL(TestDatabases.jdbcUrl());
+      Flyway.configure(getClass().getClassLoader()).dataSource(raw).schemas(old).locations(PostgresServerStore.MIGRATIONS)
+          .target("3").load().migrate();
+      UUID deviceId = UUID.randomUUID();
+      try (Connection c = raw.getConnection(); Statement st = c.createStatement()) {
+        st.execute("SET search_path TO " + old);
+        st.execute("INSERT INTO tenants VALUES ('v3', now())");
+        st.execute("INSERT INTO tenant_heads VALUES ('v3', 0)");
+        st.execute("INSERT INTO devices (device_id, tenant_id, name, public_key, token_hash, enrolled_at)"
+            + " VALUES ('" + deviceId + "', 'v3', 'tablet', NULL, 'old-hash', '2026-03-01T10:15:30.123456Z')");
+      }
+      try (PostgresServerStore migrated = PostgresServerStore.open(PostgresConfig.of(TestDatabases.jdbcUrl()).withSchema(old))) {
+        assertThat(migrated.findDeviceByTokenHash("old-hash")).contains(new DeviceRow(deviceId, "v3", "tablet", null, "old-hash",
+            Instant.parse("2026-03-01T10:15:30.123456Z"), null, null, DeviceRow.DEVICE));
+        DeviceRow client = new DeviceRow(UUID.randomUUID(), "v3", "erp", null, "new-hash",
+            Instant.parse("2026-03-02T00:00:00Z"), null, null, DeviceRow.API_CLIENT);
+        migrated.insertDevice(client);
+        assertThat(migrated.findDeviceByTokenHash("new-hash")).contains(client);
+      }
+    } finally {
+      TestDatabases.dropSchema(old);
+    }
+  }
+
+  @Test
+  void listRecordsFiltersByOneFieldAndByTwo() {
+    String tenant = newTenant();
+    UUID a = rid(1);
+    UUID b = rid(2);
+    UUID c = rid(3);
+    UUID d = rid(4);
+    putRecords(tenant, List.of(
+        live("people", a, data().put("city", "Kandy").put("status", "active")),
+        live("people", b, data().put("city", "Galle").put("status", "active")),
+        live("people", c, data().put("city", "Kandy").put("status", "moved")),
+        live("people", d, data().put("status", "active"))));
+    Optional<UUID> start = Optional.empty();
+
+    assertThat(ids(store.listRecords(tenant, "people", Map.of(), start, 100))).containsExactly(a, b, c, d);
+    assertThat(ids(store.listRecords(tenant, "people", Map.of("city", "Kandy"), start, 100))).containsExactly(a, c);
+    assertThat(ids(store.listRecords(tenant, "people", Map.of("status", "active"), start, 100))).containsExactly(a, b, d);
+    assertThat(ids(store.listRecords(tenant, "people", Map.of("city", "Kandy", "status", "active"), start, 100)))
+        .containsExactly(a);
+    assertThat(ids(store.listRecords(tenant, "people", Map.of("city", "Galle", "status", "moved"), start, 100))).isEmpty();
+    assertThat(store.listRecords(tenant, "people", Map.of("city", "kandy"), start, 100)).as("case matters").isEmpty();
+    assertThat(store.listRecords(tenant, "people", Map.of("nosuchfield", "Kandy"), start, 100)).isEmpty();
+    assertThat(store.listRecords(tenant, "people", Map.of("city", ""), start, 100)).as("a missing field is not empty").isEmpty();
+
+    StoredRecord first = store.listRecords(tenant, "people", Map.of("city", "Kandy"), start, 1).get(0);
+    assertThat(first.collection()).isEqualTo("people");
+    assertThat(first.deleted()).isFalse();
+    assertThat(first.data()).isEqualTo(data().put("city", "Kandy").put("status", "active"));
+    assertThat(first.seq()).isPositive();
+  }
+
+  /**
+   * Values compare as text: a string field as the string, anything else as its JSON text as
+   * PostgreSQL writes it ({@code ->>}): so the string "12" and the number 12 both match "12", the
+   * number 12.50 keeps its scale, and an object is written in jsonb's normal form.
+   */
+  @Test
+  void aFieldMatchesTheTextOfItsValueWhetherStringNumberBooleanOrObject() {
+    String tenant = newTenant();
+    UUID text = rid(1);
+    UUID integer = rid(2);
+    UUID decimal = rid(3);
+    UUID bool = rid(4);
+    UUID object = rid(5);
+    UUID jsonNull = rid(6);
+    UUID textTrue = rid(7);
+    ObjectNode withObject = data();
+    withObject.putObject("code").put("b", 1).put("a", "x");
+    putRecords(tenant, List.of(
+        live("items", text, data().put("code", "12")),
+        live("items", integer, data().put("code", 12)),
+        live("items", decimal, data().put("code", new java.math.BigDecimal("12.50"))),
+        live("items", bool, data().put("code", true)),
+        live("items", object, withObject),
+        live("items", jsonNull, data().putNull("code")),
+        live("items", textTrue, data().put("code", "true"))));
+    Optional<UUID> start = Optional.empty();
+
+    assertThat(ids(store.listRecords(tenant, "items", Map.of("code", "12"), start, 100))).containsExactly(text, integer);
+    assertThat(ids(store.listRecords(tenant, "items", Map.of("code", "12.50"), start, 100))).containsExactly(decimal);
+    assertThat(store.listRecords(tenant, "items", Map.of("code", "12.5"), start, 100)).isEmpty();
+    assertThat(ids(store.listRecords(tenant, "items", Map.of("code", "true"), start, 100))).containsExactly(bool, textTrue);
+    assertThat(ids(store.listRecords(tenant, "items", Map.of("code", "{\"a\": \"x\", \"b\": 1}"), start, 100)))
+        .containsExactly(object);
+    assertThat(store.listRecords(tenant, "items", Map.of("code", "\"12\""), start, 100)).as("a string is not quoted").isEmpty();
+    assertThat(store.listRecords(tenant, "items", Map.of("code", "null"), start, 100))
+        .as("JSON null reads as SQL NULL, which equals nothing").isEmpty();
+  }
+
+  @Test
+  void listRecordsLeavesOutTombstones() {
+    String tenant = newTenant();
+    UUID live = rid(1);
+    UUID deleted = rid(2);
+    putRecords(tenant, List.of(live("people", live, data().put("city", "Kandy")),
+        new StoredRecord("people", deleted, 2, true, null, 2, Instant.now(), Map.of())));
+    assertThat(ids(store.listRecords(tenant, "people", Map.of(), Optional.empty(), 100))).containsExactly(live);
+    assertThat(store.findRecord(tenant, new RecordKey("people", deleted))).get()
+        .satisfies(r -> assertThat(r.deleted()).isTrue());
+  }
+
+  /**
+   * Pages follow the record id as PostgreSQL orders uuids: by their bytes unsigned, which is their
+   * text order (Java's {@code UUID.compareTo} would put {@code 8...} before {@code 0...}).
+   */
+  @Test
+  void listRecordsPagesInRecordIdOrderAfterACursor() {
+    String tenant = newTenant();
+    List<UUID> ordered = List.of(
+        UUID.fromString("00000000-0000-4000-8000-000000000001"),
+        UUID.fromString("0fffffff-0000-4000-8000-000000000000"),
+        UUID.fromString("7fffffff-ffff-4fff-bfff-ffffffffffff"),
+        UUID.fromString("80000000-0000-4000-8000-000000000000"),
+        UUID.fromString("ffffffff-ffff-4fff-bfff-fffffffffffe"));
+    List<StoredRecord> rows = new ArrayList<>();
+    for (int i = ordered.size() - 1; i >= 0; i--) {
+      rows.add(live("people", ordered.get(i), data().put("city", "Kandy").put("i", i)));
+    }
+    rows.add(live("people", rid(99), data().put("city", "Galle")));
+    putRecords(tenant, rows);
+    Map<String, String> kandy = Map.of("city", "Kandy");
+
+    List<UUID> page1 = ids(store.listRecords(tenant, "people", kandy, Optional.empty(), 2));
+    List<UUID> page2 = ids(store.listRecords(tenant, "people", kandy, Optional.of(page1.get(1)), 2));
+    List<UUID> page3 = ids(store.listRecords(tenant, "people", kandy, Optional.of(page2.get(1)), 2));
+    assertThat(page1).containsExactlyElementsOf(ordered.subList(0, 2));
+    assertThat(page2).containsExactlyElementsOf(ordered.subList(2, 4));
+    assertThat(page3).containsExactlyElementsOf(ordered.subList(4, 5));
+    assertThat(store.listRecords(tenant, "people", kandy, Optional.of(ordered.get(4)), 2)).isEmpty();
+    assertThat(ids(store.listRecords(tenant, "people", kandy, Optional.of(UUID.fromString("10000000-0000-4000-8000-000000000000")), 2)))
+        .as("a cursor that is no record id").containsExactlyElementsOf(ordered.subList(2, 4));
+    assertThat(store.listRecords(tenant, "people", kandy, Optional.empty(), 0)).isEmpty();
+    assertThatThrownBy(() -> store.listRecords(tenant, "people", kandy, Optional.empty(), -1))
+        .isInstanceOf(IllegalArgumentException.class);
+  }
+
+  @Test
+  void listRecordsKeepsToItsTenantAndCollection() {
+    String tenant = newTenant();
+    String otherTenant = newTenant();
+    UUID mine = rid(1);
+    putRecords(tenant, List.of(live("people", mine, data().put("city", "Kandy")),
+        live("places", rid(2), data().put("city", "Kandy")),
+        live("people2", rid(3), data().put("city", "Kandy"))));
+    putRecords(otherTenant, List.of(live("people", rid(4), data().put("city", "Kandy")),
+        live("people", mine, data().put("city", "Kandy"))));
+    assertThat(ids(store.listRecords(tenant, "people", Map.of("city", "Kandy"), Optional.empty(), 100))).containsExactly(mine);
+    assertThat(ids(store.listRecords(otherTenant, "people", Map.of("city", "Kandy"), Optional.empty(), 100)))
+        .containsExactly(mine, rid(4));
+    assertThat(store.listRecords(tenant, "nosuchcollection", Map.of(), Optional.empty(), 100)).isEmpty();
+    assertThat(store.listRecords("no-such-tenant", "people", Map.of(), Optional.empty(), 100)).isEmpty();
+    assertThat(store.findRecord(tenant, new RecordKey("people", mine))).get()
+        .satisfies(r -> assertThat(r.seq()).isEqualTo(1));
+    assertThat(store.findRecord(tenant, new RecordKey("places", mine))).isEmpty();
+    assertThat(store.findRecord("no-such-tenant", new RecordKey("people", mine))).isEmpty();
+  }
+
+  /** Field names are user input: bound as parameters, whatever they hold they are only names. */
+  @Test
+  void aFieldNameWithQuotesOrSqlInItIsOnlyAName() {
+    String tenant = newTenant();
+    String[] names = {
+        "a'b\"c", "x') OR ('1'='1", "city' OR 1=1 --", "'; DROP TABLE records; --", "what?", "$1", "\\", "data->>'city'",
+        "x\" = \"x"};
+    UUID odd = rid(1);
+    UUID plain = rid(2);
+    ObjectNode oddData = data().put("city", "Kandy");
+    for (String n : names) {
+      oddData.put(n, "v");
+    }
+    putRecords(tenant, List.of(live("people", odd, oddData), live("people", plain, data().put("city", "Kandy"))));
+
+    for (String n : names) {
+      assertThat(ids(store.listRecords(tenant, "people", Map.of(n, "v"), Optional.empty(), 100))).as(n).containsExactly(odd);
+      assertThat(store.listRecords(tenant, "people", Map.of(n, "w"), Optional.empty(), 100)).as(n).isEmpty();
+      assertThat(ids(store.listRecords(tenant, "people", Map.of(n, "v", "city", "Kandy"), Optional.empty(), 100))).as(n)
+          .containsExactly(odd);
+    }
+    assertThat(store.listRecords(tenant, "people", Map.of("city", "x' OR '1'='1"), Optional.empty(), 100)).isEmpty();
+    assertThat(store.listRecords(tenant, "people", Map.of("nosuch' OR '1'='1", "x' OR '1'='1"), Optional.empty(), 100)).isEmpty();
+    assertThat(store.listRecords(tenant, "people\" OR 1=1 --", Map.of(), Optional.empty(), 100)).isEmpty();
+    assertThat(ids(store.listRecords(tenant, "people", Map.of(), Optional.empty(), 100))).as("the table is still there")
+        .containsExactly(odd, plain);
+  }
+
+  @Test
+  void listingRecordsIsOneStatementHoweverManyFilters() {
+    String tenant = newTenant();
+    putRecords(tenant, List.of(live("people", rid(1), data().put("a", "1").put("b", 2).put("c", true))));
+    AtomicInteger executed = new AtomicInteger();
+    try (PostgresServerStore counted = countedStore(executed)) {
+      assertThat(cost(executed, () -> assertThat(counted.listRecords(tenant, "people", Map.of("a", "1", "b", "2", "c", "true"),
+          Optional.of(rid(0)), 10)).hasSize(1))).isEqualTo(1);
+      assertThat(cost(executed, () -> counted.listRecords(tenant, "people", Map.of(), Optional.empty(), 10))).isEqualTo(1);
+      assertThat(cost(executed, () -> counted.listRecords(tenant, "people", Map.of(), Optional.empty(), 0))).isZero();
+    }
+  }
+
+  // ---------------------------------------------------------------- finding records by field inside a write
+
+  @Test
+  void findByFieldsFindsLiveMatchesInRecordIdOrderUpToTheLimit() {
+    String tenant = newTenant();
+    UUID a = rid(1);
+    UUID b = rid(2);
+    UUID c = rid(3);
+    UUID gone = rid(4);
+    UUID e = rid(5);
+    putRecords(tenant, List.of(
+        live("people", e, data().put("city", "Kandy").put("status", "active")),
+        live("people", c, data().put("city", "Kandy").put("status", "moved")),
+        live("people", a, data().put("city", "Kandy").put("status", "active").put("age", 40)),
+        live("people", b, data().put("city", "Galle").put("status", "active")),
+        new StoredRecord("people", gone, 2, true, null, 2, Instant.now(), Map.of()),
+        live("places", rid(6), data().put("city", "Kandy"))));
+
+    store.write(tenant, tx -> {
+      assertThat(ids(tx.findByFields("people", Map.of("city", "Kandy"), 100))).containsExactly(a, c, e);
+      assertThat(ids(tx.findByFields("people", Map.of("city", "Kandy", "status", "active"), 100))).containsExactly(a, e);
+      assertThat(ids(tx.findByFields("people", Map.of("age", "40"), 100))).as("a number as its JSON text").containsExactly(a);
+      assertThat(ids(tx.findByFields("people", Map.of(), 100))).as("no tombstone, no other collection")
+          .containsExactly(a, b, c, e);
+      assertThat(ids(tx.findByFields("people", Map.of("city", "Kandy"), 2))).containsExactly(a, c);
+      assertThat(tx.findByFields("people", Map.of("city", "kandy"), 100)).as("case matters").isEmpty();
+      assertThat(tx.findByFields("people", Map.of("city", "Kandy"), 0)).isEmpty();
+      assertThatThrownBy(() -> tx.findByFields("people", Map.of(), -1)).isInstanceOf(IllegalArgumentException.class);
+      StoredRecord first = tx.findByFields("people", Map.of("status", "active"), 1).get(0);
+      assertThat(first.key()).isEqualTo(new RecordKey("people", a));
+      assertThat(first.deleted()).isFalse();
+      assertThat(first.data()).isEqualTo(data().put("city", "Kandy").put("status", "active").put("age", 40));
+      assertThat(first.seq()).isEqualTo(3);
+      return null;
+    });
+    assertThat(ids(store.write(tenant, tx -> tx.findByFields("people", Map.of("city", "Kandy"), 100))))
+        .as("as listRecords finds them").isEqualTo(ids(store.listRecords(tenant, "people", Map.of("city", "Kandy"),
+            Optional.empty(), 100)));
+  }
+
+  @Test
+  void findByFieldsSeesWhatItsOwnTransactionWroteAndNothingOfAnotherTenant() {
+    String tenant = newTenant();
+    String otherTenant = newTenant();
+    UUID old = rid(1);
+    UUID fresh = rid(2);
+    UUID deletedNow = rid(3);
+    putRecords(tenant, List.of(live("people", old, data().put("city", "Kandy")),
+        live("people", deletedNow, data().put("city", "Kandy"))));
+    putRecords(otherTenant, List.of(live("people", rid(7), data().put("city", "Kandy")),
+        live("people", fresh, data().put("city", "Kandy"))));
+
+    List<UUID> seenInside = store.write(tenant, tx -> {
+      tx.putRecords(List.of(
+          new StoredRecord("people", fresh, 1, false, data().put("city", "Kandy"), 3, Instant.now(), Map.of()),
+          new StoredRecord("people", deletedNow, 2, true, null, 4, Instant.now(), Map.of())));
+      tx.advanceHead(4);
+      return ids(tx.findByFields("people", Map.of("city", "Kandy"), 100));
+    });
+    assertThat(seenInside).containsExactly(old, fresh);
+    assertThat(ids(store.write(otherTenant, tx -> tx.findByFields("people", Map.of("city", "Kandy"), 100))))
+        .containsExactly(fresh, rid(7));
+    List<StoredRecord> ofEmptyTenant = store.write(newTenant(), tx -> tx.findByFields("people", Map.of(), 100));
+    assertThat(ofEmptyTenant).isEmpty();
+
+    // A write that is rolled back is seen inside its transaction only.
+    UUID rolledBack = rid(5);
+    assertThatThrownBy(() -> store.write(tenant, tx -> {
+      tx.putRecords(List.of(new StoredRecord("people", rolledBack, 1, false, data().put("city", "Kandy"), 5, Instant.now(),
+          Map.of())));
+      assertThat(ids(tx.findByFields("people", Map.of("city", "Kandy"), 100))).containsExactly(old, fresh, rolledBack);
+      throw new IllegalStateException("roll back");
+    })).hasMessageContaining("roll back");
+    assertThat(ids(store.write(tenant, tx -> tx.findByFields("people", Map.of("city", "Kandy"), 100))))
+        .containsExactly(old, fresh);
+  }
+
+  @Test
+  void findByFieldsIsOneStatementHoweverManyFiltersAndNoneForALimitOfZero() {
+    String tenant = newTenant();
+    putRecords(tenant, List.of(live("people", rid(1), data().put("a", "1").put("b", 2).put("c", true))));
+    AtomicInteger executed = new AtomicInteger();
+    try (PostgresServerStore counted = countedStore(executed)) {
+      counted.write(tenant, tx -> {
+        assertThat(cost(executed, () -> assertThat(tx.findByFields("people", Map.of("a", "1", "b", "2", "c", "true"), 10))
+            .hasSize(1))).isEqualTo(1);
+        assertThat(cost(executed, () -> tx.findByFields("people", Map.of(), 10))).isEqualTo(1);
+        assertThat(cost(executed, () -> tx.findByFields("people", Map.of("a", "1"), 0))).isZero();
+        return null;
+      });
+    }
+  }
+
+  private static ObjectNode data() {
+    return Json.mapper().createObjectNode();
+  }
+
+  private static UUID rid(int n) {
+    return UUID.fromString(String.format("00000000-0000-4000-8000-%012d", n));
+  }
+
+  private static StoredRecord live(String collection, UUID recordId, ObjectNode data) {
+    return new StoredRecord(collection, recordId, 1, false, data, 1, Instant.now(), Map.of());
+  }
+
+  /** Writes the records with seqs 1, 2, ... in list order. */
+  private void putRecords(String tenant, List<StoredRecord> rows) {
+    List<StoredRecord> numbered = new ArrayList<>();
+    for (StoredRecord r : rows) {
+      numbered.add(new StoredRecord(r.collection(), r.recordId(), r.version(), r.deleted(), r.data(), numbered.size() + 1L,
+          r.updatedAt(), r.fieldHlc()));
+    }
+    store.write(tenant, tx -> {
+      tx.putRecords(numbered);
+      tx.advanceHead(numbered.size());
+      return null;
+    });
+  }
+
+  private static List<UUID> ids(List<StoredRecord> records) {
+    return records.stream().map(StoredRecord::recordId).toList();
   }
 
   /** The held mutation as the store keeps it: its time to the microsecond. */

@@ -21,7 +21,6 @@ import java.util.UUID;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import java.util.function.Function;
-import org.civicsync.contracts.MutationStatus;
 import org.civicsync.server.store.DeviceRow;
 import org.civicsync.core.records.RecordState;
 import org.civicsync.server.store.EnrollmentCodeRow;
@@ -165,7 +164,8 @@ public final class SqliteServerStore implements ServerStore {
   public void insertDevice(DeviceRow d) {
     inWriteTransaction(c -> {
       try (PreparedStatement ps = c.prepareStatement(
-          "INSERT INTO devices (device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at, last_pull_at) VALUES (?,?,?,?,?,?,?,?)")) {
+          "INSERT INTO devices (device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at, last_pull_at, kind)"
+              + " VALUES (?,?,?,?,?,?,?,?,?)")) {
         ps.setString(1, d.deviceId().toString());
         ps.setString(2, d.tenantId());
         ps.setString(3, d.name());
@@ -174,6 +174,7 @@ public final class SqliteServerStore implements ServerStore {
         ps.setString(6, d.enrolledAt().toString());
         ps.setString(7, text(d.lastPushAt()));
         ps.setString(8, text(d.lastPullAt()));
+        ps.setString(9, d.kind());
         ps.executeUpdate();
       }
       return null;
@@ -182,10 +183,11 @@ public final class SqliteServerStore implements ServerStore {
 
   @Override
   public Optional<DeviceRow> findDeviceByTokenHash(String tokenHash) {
-    return query("SELECT device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at, last_pull_at FROM devices WHERE token_hash = ?",
+    return query("SELECT device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at, last_pull_at, kind"
+            + " FROM devices WHERE token_hash = ?",
         ps -> ps.setString(1, tokenHash),
         rs -> new DeviceRow(UUID.fromString(rs.getString(1)), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
-            Instant.parse(rs.getString(6)), instant(rs.getString(7)), instant(rs.getString(8)))).stream().findFirst();
+            Instant.parse(rs.getString(6)), instant(rs.getString(7)), instant(rs.getString(8)), rs.getString(9))).stream().findFirst();
   }
 
   @Override
@@ -322,6 +324,51 @@ public final class SqliteServerStore implements ServerStore {
   }
 
   @Override
+  public Optional<StoredRecord> findRecord(String tenantId, RecordKey key) {
+    return query("SELECT collection, record_id, version, deleted, data, seq, updated_at, field_hlc FROM records"
+        + " WHERE tenant_id = ? AND collection = ? AND record_id = ?", ps -> {
+          ps.setString(1, tenantId);
+          ps.setString(2, key.collection());
+          ps.setString(3, key.recordId().toString());
+        }, SqliteServerStore::record).stream().findFirst();
+  }
+
+  @Override
+  public List<StoredRecord> listRecords(String tenantId, String collection, Map<String, String> equals, Optional<UUID> after, int limit) {
+    List<String> args = new ArrayList<>();
+    String sql = byFields(tenantId, collection, equals, after, args);
+    return query(sql, ps -> {
+      for (int i = 0; i < args.size(); i++) {
+        ps.setString(i + 1, args.get(i));
+      }
+      ps.setInt(args.size() + 1, limit);
+    }, SqliteServerStore::record);
+  }
+
+  /** Live records of a collection by scalar field values; {@code args} receives the parameters but the limit. */
+  private static String byFields(String tenantId, String collection, Map<String, String> equals, Optional<UUID> after,
+      List<String> args) {
+    StringBuilder sql = new StringBuilder("SELECT collection, record_id, version, deleted, data, seq, updated_at, field_hlc FROM records"
+        + " WHERE tenant_id = ? AND collection = ? AND deleted = 0");
+    args.add(tenantId);
+    args.add(collection);
+    for (Map.Entry<String, String> e : equals.entrySet()) {
+      // A string compares as itself, anything else as its JSON text; the path is bound, not spliced.
+      sql.append(" AND (CASE json_type(data, ?) WHEN 'text' THEN data ->> ? ELSE data -> ? END) = ?");
+      String path = "$.\"" + e.getKey().replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
+      args.add(path);
+      args.add(path);
+      args.add(path);
+      args.add(e.getValue());
+    }
+    after.ifPresent(a -> {
+      sql.append(" AND record_id > ?");
+      args.add(a.toString());
+    });
+    return sql.append(" ORDER BY record_id LIMIT ?").toString();
+  }
+
+  @Override
   public void ping() {
     query("SELECT 1", ps -> { }, rs -> rs.getInt(1));
   }
@@ -350,57 +397,25 @@ public final class SqliteServerStore implements ServerStore {
     @Override
     public Map<UUID, LoggedMutation> findLogged(Collection<UUID> ids) {
       Map<UUID, LoggedMutation> out = new HashMap<>();
-      List<UUID> all = new ArrayList<>(ids);
-      for (int from = 0; from < all.size(); from += CHUNK) {
-        List<UUID> chunk = all.subList(from, Math.min(all.size(), from + CHUNK));
-        String sql = "SELECT seq, mutation, content_hash, device_id, result, received_at, after_state FROM mutation_log WHERE tenant_id = ? AND mutation_id IN ("
-            + "?,".repeat(chunk.size() - 1) + "?)";
-        sql(() -> {
-          try (PreparedStatement ps = c.prepareStatement(sql)) {
-            ps.setString(1, tenant);
-            for (int i = 0; i < chunk.size(); i++) {
-              ps.setString(i + 2, chunk.get(i).toString());
-            }
-            try (ResultSet rs = ps.executeQuery()) {
-              while (rs.next()) {
-                LoggedMutation e = logged(rs);
-                out.put(e.mutation().mutationId(), e);
-              }
-            }
-          }
-          return null;
-        });
-      }
+      eachIn("SELECT seq, mutation, content_hash, device_id, result, received_at, after_state FROM mutation_log"
+          + " WHERE tenant_id = ? AND mutation_id", "", ids, rs -> {
+            LoggedMutation e = logged(rs);
+            out.put(e.mutation().mutationId(), e);
+          });
       return out;
     }
 
     @Override
     public Map<RecordKey, StoredRecord> findRecords(Collection<RecordKey> keys) {
       Map<RecordKey, StoredRecord> out = new HashMap<>();
-      List<RecordKey> all = new ArrayList<>(keys);
-      for (int from = 0; from < all.size(); from += CHUNK) {
-        List<RecordKey> chunk = all.subList(from, Math.min(all.size(), from + CHUNK));
-        // Record ids are random UUIDs: select by id, then keep the rows whose collection matches.
-        String sql = "SELECT collection, record_id, version, deleted, data, seq, updated_at, field_hlc FROM records WHERE tenant_id = ? AND record_id IN ("
-            + "?,".repeat(chunk.size() - 1) + "?)";
-        sql(() -> {
-          try (PreparedStatement ps = c.prepareStatement(sql)) {
-            ps.setString(1, tenant);
-            for (int i = 0; i < chunk.size(); i++) {
-              ps.setString(i + 2, chunk.get(i).recordId().toString());
+      // Record ids are random UUIDs: select by id, then keep the rows whose collection matches.
+      eachIn("SELECT collection, record_id, version, deleted, data, seq, updated_at, field_hlc FROM records"
+          + " WHERE tenant_id = ? AND record_id", "", keys.stream().map(RecordKey::recordId).toList(), rs -> {
+            StoredRecord r = record(rs);
+            if (keys.contains(r.key())) {
+              out.put(r.key(), r);
             }
-            try (ResultSet rs = ps.executeQuery()) {
-              while (rs.next()) {
-                StoredRecord r = record(rs);
-                if (keys.contains(r.key())) {
-                  out.put(r.key(), r);
-                }
-              }
-            }
-          }
-          return null;
-        });
-      }
+          });
       return out;
     }
 
@@ -486,27 +501,10 @@ public final class SqliteServerStore implements ServerStore {
     @Override
     public Map<UUID, org.civicsync.contracts.MutationResult> latestOutcomes(Collection<UUID> mutationIds) {
       Map<UUID, org.civicsync.contracts.MutationResult> out = new HashMap<>();
-      List<UUID> all = new ArrayList<>(mutationIds);
-      for (int from = 0; from < all.size(); from += CHUNK) {
-        List<UUID> chunk = all.subList(from, Math.min(all.size(), from + CHUNK));
-        String sql = "SELECT result FROM outcomes WHERE tenant_id = ? AND mutation_id IN (" + "?,".repeat(chunk.size() - 1)
-            + "?) ORDER BY seq";
-        sql(() -> {
-          try (PreparedStatement ps = c.prepareStatement(sql)) {
-            ps.setString(1, tenant);
-            for (int i = 0; i < chunk.size(); i++) {
-              ps.setString(i + 2, chunk.get(i).toString());
-            }
-            try (ResultSet rs = ps.executeQuery()) {
-              while (rs.next()) {
-                org.civicsync.contracts.MutationResult r = StoreJson.result(rs.getString(1));
-                out.put(r.mutationId(), r); // ascending seq: the last one seen is the latest
-              }
-            }
-          }
-          return null;
-        });
-      }
+      eachIn("SELECT result FROM outcomes WHERE tenant_id = ? AND mutation_id", " ORDER BY seq", mutationIds, rs -> {
+        org.civicsync.contracts.MutationResult r = StoreJson.result(rs.getString(1));
+        out.put(r.mutationId(), r); // ascending seq: the last one seen is the latest
+      });
       return out;
     }
 
@@ -555,27 +553,11 @@ public final class SqliteServerStore implements ServerStore {
     @Override
     public Map<UUID, HeldMutation> findHeld(Collection<UUID> mutationIds) {
       Map<UUID, HeldMutation> out = new HashMap<>();
-      List<UUID> all = new ArrayList<>(mutationIds);
-      for (int from = 0; from < all.size(); from += CHUNK) {
-        List<UUID> chunk = all.subList(from, Math.min(all.size(), from + CHUNK));
-        String sql = "SELECT device_id, mutation, content_hash, received_at FROM held_mutations WHERE tenant_id = ? AND mutation_id IN ("
-            + "?,".repeat(chunk.size() - 1) + "?)";
-        sql(() -> {
-          try (PreparedStatement ps = c.prepareStatement(sql)) {
-            ps.setString(1, tenant);
-            for (int i = 0; i < chunk.size(); i++) {
-              ps.setString(i + 2, chunk.get(i).toString());
-            }
-            try (ResultSet rs = ps.executeQuery()) {
-              while (rs.next()) {
-                HeldMutation h = heldMutation(rs);
-                out.put(h.mutation().mutationId(), h);
-              }
-            }
-          }
-          return null;
-        });
-      }
+      eachIn("SELECT device_id, mutation, content_hash, received_at FROM held_mutations WHERE tenant_id = ? AND mutation_id", "",
+          mutationIds, rs -> {
+            HeldMutation h = heldMutation(rs);
+            out.put(h.mutation().mutationId(), h);
+          });
       return out;
     }
 
@@ -613,6 +595,53 @@ public final class SqliteServerStore implements ServerStore {
         }
         return null;
       });
+    }
+
+    @Override
+    public List<StoredRecord> findByFields(String collection, Map<String, String> equals, int limit) {
+      List<String> args = new ArrayList<>();
+      String q = byFields(tenant, collection, equals, Optional.empty(), args);
+      return sql(() -> {
+        List<StoredRecord> out = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement(q)) {
+          for (int i = 0; i < args.size(); i++) {
+            ps.setString(i + 1, args.get(i));
+          }
+          ps.setInt(args.size() + 1, limit);
+          try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+              out.add(record(rs));
+            }
+          }
+        }
+        return out;
+      });
+    }
+
+    /**
+     * Runs {@code select + " IN (?, …)" + suffix} over the ids in chunks (SQLite caps host
+     * parameters), the tenant bound first, feeding each row to {@code row}.
+     */
+    private void eachIn(String select, String suffix, Collection<?> ids, RowConsumer row) {
+      List<String> all = ids.stream().map(Object::toString).distinct().toList();
+      for (int from = 0; from < all.size(); from += CHUNK) {
+        List<String> chunk = all.subList(from, Math.min(all.size(), from + CHUNK));
+        String q = select + " IN (" + "?,".repeat(chunk.size() - 1) + "?)" + suffix;
+        sql(() -> {
+          try (PreparedStatement ps = c.prepareStatement(q)) {
+            ps.setString(1, tenant);
+            for (int i = 0; i < chunk.size(); i++) {
+              ps.setString(i + 2, chunk.get(i));
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+              while (rs.next()) {
+                row.accept(rs);
+              }
+            }
+          }
+          return null;
+        });
+      }
     }
 
     @Override
@@ -824,6 +853,11 @@ public final class SqliteServerStore implements ServerStore {
   }
 
   @FunctionalInterface
+  private interface RowConsumer {
+    void accept(ResultSet rs) throws SQLException;
+  }
+
+  @FunctionalInterface
   private interface RowMapper<T> {
     T map(ResultSet rs) throws SQLException;
   }
@@ -888,10 +922,5 @@ public final class SqliteServerStore implements ServerStore {
     } finally {
       writer.unlock();
     }
-  }
-
-  /** Whether the status string of a log row means applied; kept for audits reading raw rows. */
-  static boolean applied(String status) {
-    return MutationStatus.APPLIED.wire().equals(status);
   }
 }
