@@ -44,7 +44,7 @@ public enum ErrorCode {
   CLOCK_SKEW(200, "The mutation's hlc is further ahead of the server's clock than the configured skew (default 24 h). Correct the device clock, reset the stored clock reading, and send the change again as a new mutation (new mutationId)."),
   INVALID_TRANSITION(200, "The change moves a monotonic field (e.g. an appointment's status) to a value it may not reach from the value the client saw."),
   UNIQUE_VIOLATION(200, "A unique rule of the collection is breached (e.g. a second open subsidy claim for the same farmer, crop and season); the message says which."),
-  CAPACITY_EXCEEDED(200, "A capacity rule of the collection is breached (e.g. the appointment slot is already booked); the message is written for the clerk."),
+  CAPACITY_EXCEEDED(200, "A capacity rule of the collection is breached (e.g. the appointment slot is full); the message is written for the clerk."),
   RULE_VIOLATION(200, "A rule written in Java for this deployment refused the change; the message says why.");
 
   private final int httpStatus;

@@ -165,7 +165,8 @@ public final class MutationRules {
   private static Outcome park(Mutation m, RecordState base, RecordState cur, List<String> fields) {
     UUID conflictId = conflictId(m);
     ErrorDetail e = ErrorDetail.of(ErrorCode.VERSION_CONFLICT, fields.isEmpty()
-        ? "the record changed since version " + m.baseVersion() + " and this collection settles changes by review; parked as " + conflictId
+        ? "the record changed since version " + m.baseVersion() + " and this collection's changes need a person's decision; parked as "
+            + conflictId
         : "the change to " + String.join(", ", fields) + " made against version " + m.baseVersion()
             + " needs a person's decision (changed on the server too, or reviewed by policy); parked as " + conflictId,
         "/baseVersion");

@@ -194,7 +194,9 @@ final class HttpApi {
       };
       case "GET /v1/sync/outcomes" -> ctx -> {
         Caller.Device d = device(ctx);
-        ctx.json(pull.outcomes(d, Optional.ofNullable(ctx.queryParam("cursor")), Optional.ofNullable(ctx.queryParam("limit"))));
+        // `since` is accepted as another name for the cursor, as issue 3 first wrote it.
+        Optional<String> cursor = Optional.ofNullable(ctx.queryParam("cursor")).or(() -> Optional.ofNullable(ctx.queryParam("since")));
+        ctx.json(pull.outcomes(d, cursor, Optional.ofNullable(ctx.queryParam("limit"))));
       };
       case "GET /v1/inbox" -> ctx -> {
         // Until roles arrive (issue 4) every enrolled device of the tenant may act as supervisor.

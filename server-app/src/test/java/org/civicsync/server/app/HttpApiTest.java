@@ -396,6 +396,8 @@ class HttpApiTest {
     assertValid("outcomes-response.schema.json", json(outcomes));
     assertThat(json(outcomes).at("/outcomes/0/resolution").asText()).isEqualTo("takeClient");
     assertThat(json(outcomes).at("/outcomes/0/record/data/patientPhone").asText()).isEqualTo("+94770000002");
+    assertThat(json(get("/v1/sync/outcomes?since=" + json(outcomes).get("cursor").asText(), token)).get("outcomes"))
+        .as("since is the cursor's other name").isEmpty();
   }
 
   @Test
@@ -459,14 +461,21 @@ class HttpApiTest {
     HttpResponse<String> put = request("PUT", path, "Bearer " + api, replaced.toString().getBytes(StandardCharsets.UTF_8), true,
         "If-Match", "\"2\"");
     assertThat(json(put).at("/data").has("patientPhone")).as("PUT replaces the whole data").isFalse();
+    ObjectNode shorter = replaced.deepCopy();
+    shorter.remove("notes");
+    byte[] shorterBody = shorter.toString().getBytes(StandardCharsets.UTF_8);
+    HttpResponse<String> put1 = request("PUT", path, "Bearer " + api, shorterBody, true, "If-Match", "\"3\"", "Idempotency-Key", "r1");
+    HttpResponse<String> put2 = request("PUT", path, "Bearer " + api, shorterBody, true, "If-Match", "\"3\"", "Idempotency-Key", "r1");
+    assertThat(put2.statusCode()).as("a retried replacement is recognised: %s", put2.body()).isEqualTo(200);
+    assertThat(json(put2).get("version")).isEqualTo(json(put1).get("version"));
 
     assertThat(pullAll()).as("back-office writes flow to devices").singleElement()
-        .satisfies(c -> assertThat(c.get("version").asLong()).isEqualTo(3));
+        .satisfies(c -> assertThat(c.get("version").asLong()).isEqualTo(4));
     HttpResponse<String> list = get("/v1/records/appointments?clinicId=" + data.get("clinicId").asText() + "&limit=10", api);
     assertValid("records-page.schema.json", json(list));
     assertThat(json(list).get("records")).hasSize(1);
 
-    HttpResponse<String> deleted = request("DELETE", path, "Bearer " + api, new byte[0], false, "If-Match", "\"3\"");
+    HttpResponse<String> deleted = request("DELETE", path, "Bearer " + api, new byte[0], false, "If-Match", "\"4\"");
     assertThat(deleted.statusCode()).isEqualTo(200);
     assertError(get(path, api), 404, "RECORD_NOT_FOUND");
   }

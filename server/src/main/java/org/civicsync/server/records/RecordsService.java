@@ -108,6 +108,14 @@ public final class RecordsService {
           "send If-Match with the version the write is based on (its ETag), or If-None-Match: * to create", "If-Match");
     }
     MutationOp op = create ? MutationOp.CREATE : kind == Write.DELETE ? MutationOp.DELETE : MutationOp.UPDATE;
+    long base = create ? 0 : ifMatch.get();
+    // The idempotency digest covers what the caller sent (method, precondition, body), not what the
+    // server derives from the record, so a retry with the same key and body is recognised even
+    // after the first attempt changed the record.
+    ObjectNode intent = Json.mapper().createObjectNode().put("collection", collection).put("recordId", recordId.toString())
+        .put("method", kind.name()).put("create", create).put("baseVersion", base);
+    body.ifPresent(b -> intent.set("body", b));
+    String digest = Digests.of(intent);
     ObjectNode data = body.orElse(null);
     if (kind == Write.PUT && !create) {
       // Replace: every field the current record has and the new data lacks is removed. The
@@ -123,15 +131,6 @@ public final class RecordsService {
         }
       }
     }
-    long base = create ? 0 : ifMatch.get();
-    // The idempotency digest covers what the caller asked for, not the server's stamps, so a
-    // retry with the same key and body is recognised.
-    ObjectNode intent = Json.mapper().createObjectNode().put("collection", collection).put("recordId", recordId.toString())
-        .put("op", op.wire()).put("baseVersion", base);
-    if (data != null) {
-      intent.set("data", data);
-    }
-    String digest = Digests.of(intent);
     UUID mutationId = idempotencyKey
         .map(k -> UUID.nameUUIDFromBytes(("civicsync-api\n" + client.clientId() + "\n" + k).getBytes(StandardCharsets.UTF_8)))
         .orElseGet(UUID::randomUUID);
@@ -147,7 +146,7 @@ public final class RecordsService {
     ServerRecord record = r.record() != null ? r.record()
         : store.findRecord(client.tenantId(), new RecordKey(collection, recordId))
             .map(x -> MutationRules.serverRecord(m, x.state())).orElseThrow();
-    return new Written(record, create && !Boolean.TRUE.equals(r.replayed()));
+    return new Written(record, create);
   }
 
   /** A write's answer. */
