@@ -298,10 +298,7 @@ public final class InMemoryServerStore implements ServerStore {
     public List<StoredRecord> findByFields(String collection, Map<String, String> equals, int limit) {
       return t.records.values().stream()
           .filter(r -> r.collection().equals(collection) && !r.deleted())
-          .filter(r -> equals.entrySet().stream().allMatch(e -> {
-            com.fasterxml.jackson.databind.JsonNode v = r.data().get(e.getKey());
-            return v != null && !v.isNull() && (v.isTextual() ? v.textValue() : v.toString()).equals(e.getValue());
-          }))
+          .filter(r -> fieldsEqual(r, equals))
           .sorted(java.util.Comparator.comparing(r -> r.recordId().toString()))
           .limit(limit).toList();
     }
@@ -465,13 +462,18 @@ public final class InMemoryServerStore implements ServerStore {
       return t.records.values().stream()
           .filter(r -> r.collection().equals(collection) && !r.deleted())
           .filter(r -> after.map(a -> r.recordId().toString().compareTo(a.toString()) > 0).orElse(true))
-          .filter(r -> equals.entrySet().stream().allMatch(e -> {
-            com.fasterxml.jackson.databind.JsonNode v = r.data().get(e.getKey());
-            return v != null && !v.isNull() && (v.isTextual() ? v.textValue() : v.toString()).equals(e.getValue());
-          }))
+          .filter(r -> fieldsEqual(r, equals))
           .sorted(java.util.Comparator.comparing(r -> r.recordId().toString()))
           .limit(limit).toList();
     }
+  }
+
+  /** The scalar-field comparison of {@link ServerStore#listRecords}: strings as themselves, others as JSON text. */
+  private static boolean fieldsEqual(StoredRecord r, Map<String, String> equals) {
+    return equals.entrySet().stream().allMatch(e -> {
+      com.fasterxml.jackson.databind.JsonNode v = r.data().get(e.getKey());
+      return v != null && !v.isNull() && (v.isTextual() ? v.textValue() : v.toString()).equals(e.getValue());
+    });
   }
 
   @Override
