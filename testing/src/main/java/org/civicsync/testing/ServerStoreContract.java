@@ -496,6 +496,18 @@ public abstract class ServerStoreContract {
     assertThat(r.record().version()).isEqualTo(3);
     assertThat(r.record().data().path("patientPhone").asText()).isEqualTo("+94770000002");
     assertThat(pullAll(device, Set.of()).get(0).version()).as("flows to every device through pull").isEqualTo(3);
+    List<org.civicsync.server.store.LoggedMutation> log = new ArrayList<>();
+    store.write(device.tenantId(), tx -> {
+      tx.forEachLogged(log::add);
+      return null;
+    });
+    assertThat(log.get(log.size() - 1)).as("the event log records who resolved it, how and why").satisfies(e -> {
+      assertThat(e.deviceId()).isEqualTo(device.deviceId());
+      assertThat(e.note().path("resolution").asText()).isEqualTo("takeClient");
+      assertThat(e.note().path("comment").asText()).isEqualTo("patient confirmed new number");
+      assertThat(e.note().path("inboxItem").asText()).isEqualTo(parked.conflictId().toString());
+    });
+    assertThat(log.get(0).note()).as("a device's own mutation carries no note").isNull();
     OutcomesResponse outcomes = pull.outcomes(device, Optional.empty(), Optional.empty());
     assertThat(outcomes.outcomes()).singleElement().satisfies(o -> {
       assertThat(o.mutationId()).isEqualTo(parked.mutationId());

@@ -147,11 +147,14 @@ public final class InboxService {
             current.isPresent() ? MutationOp.UPDATE : MutationOp.CREATE,
             current.map(StoredRecord::version).orElse(0L), next, hlc, now.toString());
         seq++;
-        // The log entry says who resolved it (its device) and how; the item it resolves, with the
-        // person's comment, is the inbox item this mutation id is derived from.
         MutationResult applied = MutationResult.merged(change.mutationId(), MutationRules.serverRecord(change, after), List.of(),
             request.resolution());
-        tx.appendLog(List.of(new LoggedMutation(seq, change, Digests.mutation(change), caller.deviceId(), applied, now, after)));
+        // Who (the device), how and why go into the event log with the change itself.
+        ObjectNode note = Json.mapper().createObjectNode().put("inboxItem", id.toString()).put("resolution", request.resolution());
+        if (request.comment() != null) {
+          note.put("comment", request.comment());
+        }
+        tx.appendLog(List.of(new LoggedMutation(seq, change, Digests.mutation(change), caller.deviceId(), applied, now, after, note)));
         tx.putRecords(List.of(StoredRecord.of(key, after, seq)));
         tx.putClaims(claims.changes());
         record = Optional.of(MutationRules.serverRecord(change, after));

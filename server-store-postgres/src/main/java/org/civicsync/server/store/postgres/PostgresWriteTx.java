@@ -52,9 +52,9 @@ final class PostgresWriteTx implements WriteTx {
 
   private static final String APPEND_LOG =
       "INSERT INTO mutation_log (tenant_id, mutation_id, seq, device_id, collection, record_id, op, content_hash,"
-          + " mutation, result, status, received_at, record_version, after_state)"
+          + " mutation, result, status, received_at, record_version, after_state, note)"
           + " SELECT ?, u.* FROM unnest(?::uuid[], ?::bigint[], ?::uuid[], ?::text[], ?::uuid[], ?::text[], ?::text[],"
-          + " ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::bigint[], ?::text[]) AS u";
+          + " ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::bigint[], ?::text[], ?::text[]) AS u";
 
   private static final String PUT_RECORDS =
       "INSERT INTO records (tenant_id, collection, record_id, version, deleted, data, seq, updated_at, field_hlc)"
@@ -287,6 +287,7 @@ final class PostgresWriteTx implements WriteTx {
     String[] receivedAt = new String[n];
     Long[] recordVersions = new Long[n];
     String[] afterStates = new String[n];
+    String[] notes = new String[n];
     for (int i = 0; i < n; i++) {
       LoggedMutation e = entries.get(i);
       mutationIds[i] = e.mutation().mutationId();
@@ -304,6 +305,9 @@ final class PostgresWriteTx implements WriteTx {
         recordVersions[i] = e.after().version();
         afterStates[i] = StoreJson.write(Sql.stored(e.after()));
       }
+      if (e.note() != null) {
+        notes[i] = StoreJson.write(e.note());
+      }
     }
     try (PreparedStatement ps = c.prepareStatement(APPEND_LOG)) {
       ps.setString(1, tenantId);
@@ -320,6 +324,7 @@ final class PostgresWriteTx implements WriteTx {
       ps.setArray(12, Sql.array(c, "text", receivedAt));
       ps.setArray(13, Sql.array(c, "int8", recordVersions));
       ps.setArray(14, Sql.array(c, "text", afterStates));
+      ps.setArray(15, Sql.array(c, "text", notes));
       ps.executeUpdate();
     } catch (SQLException e) {
       throw Sql.failure("appending to the event log", e);

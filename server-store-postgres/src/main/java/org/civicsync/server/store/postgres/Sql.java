@@ -35,7 +35,7 @@ final class Sql {
    */
   static final int CHUNK = 5_000;
 
-  static final String LOG_COLUMNS = "seq, mutation, content_hash, device_id, result, received_at, after_state";
+  static final String LOG_COLUMNS = "seq, mutation, content_hash, device_id, result, received_at, after_state, note";
   static final String RECORD_COLUMNS = "collection, record_id, version, deleted, data, seq, updated_at, field_hlc";
   static final String INBOX_COLUMNS =
       "id, kind, status, collection, record_id, mutation_id, device_id, detail, created_at, resolved_at, resolution";
@@ -93,9 +93,10 @@ final class Sql {
 
   static LoggedMutation loggedMutation(ResultSet rs) throws SQLException {
     String after = rs.getString("after_state");
+    String note = rs.getString("note");
     return new LoggedMutation(rs.getLong("seq"), StoreJson.mutation(rs.getString("mutation")), rs.getString("content_hash"),
         rs.getObject("device_id", UUID.class), StoreJson.result(rs.getString("result")), instant(rs, "received_at"),
-        after == null ? null : StoreJson.state(after));
+        after == null ? null : StoreJson.state(after), note == null ? null : StoreJson.object(note));
   }
 
   static StoredRecord storedRecord(ResultSet rs) throws SQLException {

@@ -9,7 +9,8 @@
  * replay answers byte for byte as the first time. Each log entry that changed a record also keeps
  * the record's state after it ({@code after_state}, text as well, with its version beside it in an
  * indexed column): the base a stale change is merged against, and what projections are rebuilt
- * from. Parked conflicts go to {@code inbox_items} (a resolution fills in its {@code resolved_at}
+ * from. A change the server originated (a supervisor's resolution) carries a note for the audit
+ * trail ({@code note}, JSONB, empty for a device's own mutation). Parked conflicts go to {@code inbox_items} (a resolution fills in its {@code resolved_at}
  * and {@code resolution}); a mutation's final result when it changed after the first answer goes
  * to {@code outcomes} (text, like the log's results), numbered from the tenant's change counter;
  * the claims of the collections' unique and

@@ -628,6 +628,39 @@ class PostgresServerStoreBehaviourTest {
         .extracting(InboxItem::createdAt).containsExactly(micros);
   }
 
+  /**
+   * A log entry's note (what the server adds to a change it originated) is written in the same
+   * statement as the rest of the entry and read back equal by findLogged and forEachLogged; an
+   * entry without one (a device's own mutation) reads back without one, next to one that has it.
+   */
+  @Test
+  void aLogEntrysNoteIsReadBackAsWrittenAndAMissingNoteStaysMissing() {
+    String tenant = newTenant();
+    Mutation own = fx.create(fx.uuid());
+    Mutation resolved = fx.create(fx.uuid());
+    ObjectNode note = Json.mapper().createObjectNode().put("inboxItem", UUID.randomUUID().toString())
+        .put("resolution", "takeClient").put("comment", "patient confirmed \"new\" number – ünïcode");
+    store.write(tenant, tx -> {
+      tx.appendLog(List.of(
+          new LoggedMutation(1, own, "h", UUID.randomUUID(), MutationResult.applied(own.mutationId(), own.recordId(), 1),
+              Instant.now(), null),
+          new LoggedMutation(2, resolved, "h", UUID.randomUUID(),
+              MutationResult.applied(resolved.mutationId(), resolved.recordId(), 1), Instant.now(), null, note)));
+      tx.advanceHead(2);
+      return null;
+    });
+    Map<UUID, LoggedMutation> found =
+        store.write(tenant, tx -> tx.findLogged(List.of(own.mutationId(), resolved.mutationId())));
+    List<LoggedMutation> streamed = new ArrayList<>();
+    store.write(tenant, tx -> {
+      tx.forEachLogged(streamed::add);
+      return null;
+    });
+    assertThat(found.get(own.mutationId()).note()).isNull();
+    assertThat(found.get(resolved.mutationId()).note()).isEqualTo(note);
+    assertThat(streamed).extracting(LoggedMutation::note).containsExactly(null, note);
+  }
+
   @Test
   void redeemingAnEnrollmentCodeReturnsItAsItWasBeforeThatUse() {
     String tenant = newTenant();

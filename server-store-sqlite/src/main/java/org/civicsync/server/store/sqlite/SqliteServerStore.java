@@ -397,7 +397,7 @@ public final class SqliteServerStore implements ServerStore {
     @Override
     public Map<UUID, LoggedMutation> findLogged(Collection<UUID> ids) {
       Map<UUID, LoggedMutation> out = new HashMap<>();
-      eachIn("SELECT seq, mutation, content_hash, device_id, result, received_at, after_state FROM mutation_log"
+      eachIn("SELECT seq, mutation, content_hash, device_id, result, received_at, after_state, note FROM mutation_log"
           + " WHERE tenant_id = ? AND mutation_id", "", ids, rs -> {
             LoggedMutation e = logged(rs);
             out.put(e.mutation().mutationId(), e);
@@ -649,7 +649,7 @@ public final class SqliteServerStore implements ServerStore {
       sql(() -> {
         try (PreparedStatement ps = c.prepareStatement(
             "INSERT INTO mutation_log (tenant_id, mutation_id, seq, device_id, collection, record_id, op, status, content_hash, mutation, result,"
-                + " received_at, record_version, after_state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) {
+                + " received_at, record_version, after_state, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) {
           for (LoggedMutation e : entries) {
             ps.setString(1, tenant);
             ps.setString(2, e.mutation().mutationId().toString());
@@ -670,6 +670,7 @@ public final class SqliteServerStore implements ServerStore {
               ps.setLong(13, e.after().version());
               ps.setString(14, StoreJson.write(e.after()));
             }
+            ps.setString(15, e.note() == null ? null : StoreJson.write(e.note()));
             ps.addBatch();
           }
           ps.executeBatch();
@@ -707,7 +708,7 @@ public final class SqliteServerStore implements ServerStore {
     public void forEachLogged(Consumer<LoggedMutation> consumer) {
       sql(() -> {
         try (PreparedStatement ps = c.prepareStatement(
-            "SELECT seq, mutation, content_hash, device_id, result, received_at, after_state FROM mutation_log WHERE tenant_id = ? ORDER BY seq")) {
+            "SELECT seq, mutation, content_hash, device_id, result, received_at, after_state, note FROM mutation_log WHERE tenant_id = ? ORDER BY seq")) {
           ps.setString(1, tenant);
           try (ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
@@ -820,7 +821,7 @@ public final class SqliteServerStore implements ServerStore {
   private static LoggedMutation logged(ResultSet rs) throws SQLException {
     return new LoggedMutation(rs.getLong(1), StoreJson.mutation(rs.getString(2)), rs.getString(3),
         UUID.fromString(rs.getString(4)), StoreJson.result(rs.getString(5)), Instant.parse(rs.getString(6)),
-        rs.getString(7) == null ? null : StoreJson.state(rs.getString(7)));
+        rs.getString(7) == null ? null : StoreJson.state(rs.getString(7)), rs.getString(8) == null ? null : StoreJson.object(rs.getString(8)));
   }
 
   private static StoredRecord record(ResultSet rs) throws SQLException {
