@@ -69,23 +69,42 @@ final class Bodies {
     if (!gzip && declared != null && declared.matches("[0-9]{1,18}") && Long.parseLong(declared) > maxBytes) {
       throw tooLarge();
     }
-    try (InputStream raw = ctx.bodyInputStream(); InputStream in = gzip ? new GZIPInputStream(raw) : raw) {
+    InputStream raw = ctx.bodyInputStream();
+    try (InputStream in = gzip ? new GZIPInputStream(raw) : raw) {
       ByteArrayOutputStream out = new ByteArrayOutputStream();
       byte[] buf = new byte[16 * 1024];
       long total = 0;
       for (int n; (n = in.read(buf)) > 0; ) {
         total += n;
         if (total > maxBytes) {
-          throw tooLarge();
+          throw drained(raw, tooLarge());
         }
         out.write(buf, 0, n);
       }
       return out.toByteArray();
     } catch (ZipException | java.io.EOFException e) {
-      throw new ApiException(ErrorCode.MALFORMED_JSON, "the gzip body is corrupt: " + e.getMessage());
+      throw drained(raw, new ApiException(ErrorCode.MALFORMED_JSON, "the gzip body is corrupt: " + e.getMessage()));
     } catch (IOException e) {
-      throw new ApiException(ErrorCode.MALFORMED_JSON, "the body could not be read: " + e.getMessage());
+      throw drained(raw, new ApiException(ErrorCode.MALFORMED_JSON, "the body could not be read: " + e.getMessage()));
     }
+  }
+
+  /**
+   * Reads and discards what is left of a refused body (up to the size limit) before the error is
+   * answered: a client still uploading would otherwise see the connection close under it and never
+   * read why — on a slow link, a retry of the same bad upload.
+   */
+  private ApiException drained(InputStream raw, ApiException e) {
+    try {
+      byte[] buf = new byte[16 * 1024];
+      long left = maxBytes;
+      for (int n; left > 0 && (n = raw.read(buf)) > 0; ) {
+        left -= n;
+      }
+    } catch (IOException ignored) {
+      // The connection is gone; there is nobody left to answer.
+    }
+    return e;
   }
 
   private ApiException tooLarge() {
