@@ -7,7 +7,9 @@ public enum ChangeOp {
   /** The record exists; the change carries its whole data at that version. */
   UPSERT,
   /** The record was deleted (a tombstone, without data). */
-  DELETE;
+  DELETE,
+  /** The record left the caller's scope: drop the local copy (the record still exists elsewhere). */
+  REMOVE;
 
   @JsonValue
   public String wire() {

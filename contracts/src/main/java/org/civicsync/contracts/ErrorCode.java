@@ -13,11 +13,21 @@ public enum ErrorCode {
   INVALID_REQUEST(400, "The body or a parameter does not match the contract schema; `field` points at the first offending place."),
   LIMIT_OUT_OF_RANGE(400, "`limit` is not an integer in the route's range (pull and outcomes: 1 to 5000; inbox: 1 to 1000)."),
   CURSOR_INVALID(400, "The cursor was not issued by this server for this tenant and collection filter, or is ahead of the server (e.g. after a restore from backup): pull again from the beginning."),
-  UNAUTHENTICATED(401, "The bearer token is missing, unknown or revoked."),
-  FORBIDDEN(403, "The token is valid but may not do this (e.g. a device token on the admin API)."),
+  JSON_LIMITS_EXCEEDED(400, "The JSON nests deeper than 64 levels or holds a string longer than 1 MiB; nothing was read further."),
+  UNAUTHENTICATED(401, "The bearer token is missing or unknown."),
+  TOKEN_EXPIRED(401, "The device's access token has expired. Renew it without a password: POST /v1/devices/challenge, sign the challenge with the device key, POST /v1/devices/token; then retry (signed mutations made offline stay valid)."),
+  CHALLENGE_INVALID(401, "The token request's challenge is unknown, used or expired, or its signature does not verify with the device's key: ask for a new challenge."),
+  FORBIDDEN(403, "The caller may not do this: a device token on the admin API, or a role without the action on the collection. Inside a push result: the user's roles do not grant create, update or delete on the collection; the change is rejected and listed in the inbox."),
+  DEVICE_REVOKED(403, "An admin revoked this device: its tokens no longer work and its pushes are refused. What it sent before stays. Enroll again with a new code if this was a mistake."),
   NOT_FOUND(404, "No such route or resource."),
   METHOD_NOT_ALLOWED(405, "The route exists but not with this method."),
-  IDEMPOTENCY_KEY_REUSED(409, "This Idempotency-Key was already used for a different write by this API client; the first write stands."),
+  IDEMPOTENCY_KEY_REUSED(422, "This Idempotency-Key was already used by this caller for a request with a different body; the first request stands."),
+  RATE_LIMITED(429, "Too many requests from this device, API client or address; wait for the seconds in Retry-After."),
+  USER_NOT_FOUND(404, "No user with this id in the tenant."),
+  USER_EXISTS(409, "A user with this id already exists (PUT …/users/{userId} replaces one)."),
+  DEVICE_NOT_FOUND(404, "No device with this id."),
+  ORG_UNIT_UNKNOWN(422, "The request names an org unit (parent or assignment) that does not exist in the tenant."),
+  ORG_UNIT_CYCLE(409, "The new parent would make the org unit its own ancestor."),
   VERSION_MISMATCH(412, "If-Match names a version that is not the record's current one: nothing was written; the body carries the current record."),
   PRECONDITION_REQUIRED(428, "A write to an existing record needs If-Match with the version it was based on (or If-None-Match: * to create)."),
   TENANT_EXISTS(409, "A tenant with this id already exists."),
@@ -45,7 +55,9 @@ public enum ErrorCode {
   INVALID_TRANSITION(200, "The change moves a monotonic field (e.g. an appointment's status) to a value it may not reach from the value the client saw."),
   UNIQUE_VIOLATION(200, "A unique rule of the collection is breached (e.g. a second open subsidy claim for the same farmer, crop and season); the message says which."),
   CAPACITY_EXCEEDED(200, "A capacity rule of the collection is breached (e.g. the appointment slot is full); the message is written for the clerk."),
-  RULE_VIOLATION(200, "A rule written in Java for this deployment refused the change; the message says why.");
+  RULE_VIOLATION(200, "A rule written in Java for this deployment refused the change; the message says why."),
+  BAD_SIGNATURE(200, "The mutation's signature does not verify with the sending device's key over the tenant, the device and the mutation's canonical content (altered, replayed into another tenant or from another device, or forged). Nothing was recorded, not even the mutationId."),
+  OUT_OF_SCOPE(200, "The record's org unit (before or after the change) is outside the user's assigned org units; the change is rejected and listed in the inbox.");
 
   private final int httpStatus;
   private final String description;

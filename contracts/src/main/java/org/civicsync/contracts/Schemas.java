@@ -25,6 +25,10 @@ public final class Schemas {
   public static final String INBOX_ITEM = "inbox-item.schema.json";
   public static final String RESOLVE_REQUEST = "resolve-request.schema.json";
   public static final String API_CLIENT_REQUEST = "api-client-request.schema.json";
+  public static final String CHALLENGE_REQUEST = "challenge-request.schema.json";
+  public static final String TOKEN_REQUEST = "token-request.schema.json";
+  public static final String USER_REQUEST = "user-request.schema.json";
+  public static final String ORG_UNIT_REQUEST = "org-unit-request.schema.json";
 
   /** Every schema file of the contract. */
   public static final List<String> ALL =
@@ -55,7 +59,21 @@ public final class Schemas {
           "outcomes-response.schema.json",
           API_CLIENT_REQUEST,
           "api-client-credential.schema.json",
-          "records-page.schema.json");
+          "records-page.schema.json",
+          CHALLENGE_REQUEST,
+          "challenge.schema.json",
+          TOKEN_REQUEST,
+          "token.schema.json",
+          USER_REQUEST,
+          "user.schema.json",
+          "users-response.schema.json",
+          ORG_UNIT_REQUEST,
+          "org-unit.schema.json",
+          "org-units-response.schema.json",
+          "device.schema.json",
+          "devices-response.schema.json",
+          "audit-verification.schema.json",
+          "record-trail.schema.json");
 
   private Schemas() {}
 

@@ -42,7 +42,17 @@ class GoldenFilesTest {
       Map.entry("tenant", Tenant.class),
       Map.entry("enrollment-code-request", EnrollmentCodeRequest.class),
       Map.entry("enrollment-code", EnrollmentCode.class),
-      Map.entry("sync-status", SyncStatus.class));
+      Map.entry("sync-status", SyncStatus.class),
+      Map.entry("user-request", org.civicsync.contracts.UserRequest.class),
+      Map.entry("user", org.civicsync.contracts.User.class),
+      Map.entry("org-unit-request", org.civicsync.contracts.OrgUnitRequest.class),
+      Map.entry("org-unit", org.civicsync.contracts.OrgUnit.class),
+      Map.entry("challenge-request", org.civicsync.contracts.ChallengeRequest.class),
+      Map.entry("challenge", org.civicsync.contracts.Challenge.class),
+      Map.entry("token-request", org.civicsync.contracts.TokenRequest.class),
+      Map.entry("token", org.civicsync.contracts.Token.class),
+      Map.entry("audit-verification", org.civicsync.contracts.AuditVerification.class),
+      Map.entry("record-trail", org.civicsync.contracts.RecordTrail.class));
 
   static List<String> goldenFiles() throws Exception {
     URL dir = GoldenFilesTest.class.getClassLoader().getResource("org/civicsync/contracts/examples");

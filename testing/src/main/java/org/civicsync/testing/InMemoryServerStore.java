@@ -14,6 +14,15 @@ import java.util.UUID;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import org.civicsync.server.store.DeviceRow;
+import org.civicsync.server.store.AuditEntry;
+import org.civicsync.server.store.AuditHead;
+import org.civicsync.server.store.ChallengeRow;
+import org.civicsync.server.store.MovedRecord;
+import org.civicsync.server.store.OrgUnitRow;
+import org.civicsync.server.store.PullQuery;
+import org.civicsync.server.store.ReadTx;
+import org.civicsync.server.store.ScopeMove;
+import org.civicsync.server.store.UserRow;
 import org.civicsync.core.records.RecordState;
 import org.civicsync.core.rules.Claim;
 import org.civicsync.server.store.EnrollmentCodeRow;
@@ -39,9 +48,9 @@ public final class InMemoryServerStore implements ServerStore {
   private final Object lock = new Object();
   private final Map<String, TenantRow> tenants = new TreeMap<>();
   private final Map<String, Tenant> data = new HashMap<>();
-  private final Map<String, EnrollmentCodeRow> codes = new HashMap<>();
-  private final Map<String, DeviceRow> devicesByToken = new HashMap<>();
   private final Map<String, String> settings = new HashMap<>();
+  private final Map<UUID, List<ChallengeRow>> challenges = new HashMap<>();
+  private final Map<String, Set<String>> snapshots = new HashMap<>();
 
   private static final class Tenant {
     long head;
@@ -53,6 +62,13 @@ public final class InMemoryServerStore implements ServerStore {
     final TreeMap<Long, OutcomeRow> outcomes = new TreeMap<>();
     final Map<UUID, Long> progress = new HashMap<>();
     final Map<UUID, HeldMutation> held = new LinkedHashMap<>();
+    final Map<String, EnrollmentCodeRow> codes = new HashMap<>();
+    final Map<UUID, DeviceRow> devices = new LinkedHashMap<>();
+    final Map<String, UserRow> users = new TreeMap<>();
+    final Map<String, OrgUnitRow> orgUnits = new TreeMap<>();
+    final List<ScopeMove> moves = new ArrayList<>();
+    final List<AuditEntry> audit = new ArrayList<>();
+    AuditHead auditHead = AuditHead.EMPTY;
 
     Tenant copy() {
       Tenant t = new Tenant();
@@ -65,6 +81,13 @@ public final class InMemoryServerStore implements ServerStore {
       t.outcomes.putAll(outcomes);
       t.progress.putAll(progress);
       t.held.putAll(held);
+      t.codes.putAll(codes);
+      t.devices.putAll(devices);
+      t.users.putAll(users);
+      t.orgUnits.putAll(orgUnits);
+      t.moves.addAll(moves);
+      t.audit.addAll(audit);
+      t.auditHead = auditHead;
       return t;
     }
   }
@@ -96,45 +119,104 @@ public final class InMemoryServerStore implements ServerStore {
   }
 
   @Override
-  public void insertEnrollmentCode(EnrollmentCodeRow code) {
+  public Optional<EnrollmentCodeRow> findEnrollmentCode(String codeHash) {
     synchronized (lock) {
-      codes.put(code.codeHash(), code);
-    }
-  }
-
-  @Override
-  public Optional<EnrollmentCodeRow> redeemEnrollmentCode(String codeHash, Instant now) {
-    synchronized (lock) {
-      EnrollmentCodeRow c = codes.get(codeHash);
-      if (c == null || !now.isBefore(c.expiresAt()) || c.uses() >= c.maxUses()) {
-        return Optional.empty();
-      }
-      codes.put(codeHash, new EnrollmentCodeRow(c.codeHash(), c.tenantId(), c.label(), c.createdAt(), c.expiresAt(), c.maxUses(), c.uses() + 1));
-      return Optional.of(c);
-    }
-  }
-
-  @Override
-  public void insertDevice(DeviceRow device) {
-    synchronized (lock) {
-      devicesByToken.put(device.tokenHash(), device);
+      return data.values().stream().map(t -> t.codes.get(codeHash)).filter(java.util.Objects::nonNull).findFirst();
     }
   }
 
   @Override
   public Optional<DeviceRow> findDeviceByTokenHash(String tokenHash) {
     synchronized (lock) {
-      return Optional.ofNullable(devicesByToken.get(tokenHash));
+      return data.values().stream().flatMap(t -> t.devices.values().stream()).filter(d -> d.tokenHash().equals(tokenHash)).findFirst();
+    }
+  }
+
+  @Override
+  public Optional<DeviceRow> findDevice(UUID deviceId) {
+    synchronized (lock) {
+      return data.values().stream().map(t -> t.devices.get(deviceId)).filter(java.util.Objects::nonNull).findFirst();
+    }
+  }
+
+  @Override
+  public List<DeviceRow> devices(String tenantId) {
+    synchronized (lock) {
+      Tenant t = data.get(tenantId);
+      return t == null ? List.of() : t.devices.values().stream()
+          .sorted(java.util.Comparator.comparing(DeviceRow::enrolledAt).thenComparing(d -> d.deviceId().toString())).toList();
+    }
+  }
+
+  @Override
+  public Optional<UserRow> findUser(String tenantId, String userId) {
+    synchronized (lock) {
+      Tenant t = data.get(tenantId);
+      return t == null ? Optional.empty() : Optional.ofNullable(t.users.get(userId));
+    }
+  }
+
+  @Override
+  public List<UserRow> users(String tenantId) {
+    synchronized (lock) {
+      Tenant t = data.get(tenantId);
+      return t == null ? List.of() : List.copyOf(t.users.values());
+    }
+  }
+
+  @Override
+  public List<OrgUnitRow> orgUnits(String tenantId) {
+    synchronized (lock) {
+      Tenant t = data.get(tenantId);
+      return t == null ? List.of() : List.copyOf(t.orgUnits.values());
+    }
+  }
+
+  @Override
+  public void insertChallenge(ChallengeRow challenge) {
+    synchronized (lock) {
+      challenges.computeIfAbsent(challenge.deviceId(), k -> new ArrayList<>()).add(challenge);
+    }
+  }
+
+  @Override
+  public Optional<ChallengeRow> takeChallenge(UUID deviceId, String challenge, Instant now) {
+    synchronized (lock) {
+      List<ChallengeRow> list = challenges.getOrDefault(deviceId, new ArrayList<>());
+      Optional<ChallengeRow> found = list.stream().filter(c -> c.challenge().equals(challenge)).findFirst();
+      found.ifPresent(list::remove);
+      list.removeIf(c -> !c.expiresAt().isAfter(now));
+      return found.filter(c -> c.expiresAt().isAfter(now));
+    }
+  }
+
+  @Override
+  public void putScopeSnapshot(String tenantId, String snapshotId, Set<String> keys) {
+    synchronized (lock) {
+      snapshots.putIfAbsent(tenantId + "\n" + snapshotId, Set.copyOf(keys));
+    }
+  }
+
+  @Override
+  public Optional<Set<String>> scopeSnapshot(String tenantId, String snapshotId) {
+    synchronized (lock) {
+      return Optional.ofNullable(snapshots.get(tenantId + "\n" + snapshotId));
     }
   }
 
   @Override
   public void markPulled(String tenantId, UUID deviceId, Instant at) {
     synchronized (lock) {
-      devicesByToken.replaceAll((h, d) -> d.deviceId().equals(deviceId)
-          ? new DeviceRow(d.deviceId(), d.tenantId(), d.name(), d.publicKey(), d.tokenHash(), d.enrolledAt(), d.lastPushAt(), at, d.kind())
-          : d);
+      Tenant t = data.get(tenantId);
+      if (t != null) {
+        t.devices.computeIfPresent(deviceId, (id, d) -> withSyncTimes(d, d.lastPushAt(), at));
+      }
     }
+  }
+
+  private static DeviceRow withSyncTimes(DeviceRow d, Instant push, Instant pull) {
+    return new DeviceRow(d.deviceId(), d.tenantId(), d.name(), d.publicKey(), d.tokenHash(), d.enrolledAt(), push, pull, d.kind(),
+        d.userId(), d.tokenExpiresAt(), d.revokedAt());
   }
 
   @Override
@@ -159,12 +241,8 @@ public final class InMemoryServerStore implements ServerStore {
         throw new IllegalArgumentException("no tenant " + tenantId);
       }
       Tenant draft = current.copy();
-      Map<UUID, Instant> pushed = new HashMap<>();
-      T result = work.apply(new Tx(draft, pushed));
+      T result = work.apply(new Tx(draft, tenantId));
       data.put(tenantId, draft);
-      pushed.forEach((id, at) -> devicesByToken.replaceAll((h, d) -> d.deviceId().equals(id)
-          ? new DeviceRow(d.deviceId(), d.tenantId(), d.name(), d.publicKey(), d.tokenHash(), d.enrolledAt(), at, d.lastPullAt(), d.kind())
-          : d));
       return result;
     }
   }
@@ -172,12 +250,83 @@ public final class InMemoryServerStore implements ServerStore {
   private static final class Tx implements WriteTx {
     private final Tenant t;
     private final long startHead;
-    private final Map<UUID, Instant> pushed;
+    private final String tenantId;
 
-    Tx(Tenant t, Map<UUID, Instant> pushed) {
+    Tx(Tenant t, String tenantId) {
       this.t = t;
       this.startHead = t.head;
-      this.pushed = pushed;
+      this.tenantId = tenantId;
+    }
+
+    @Override
+    public void insertEnrollmentCode(EnrollmentCodeRow code) {
+      t.codes.put(code.codeHash(), code);
+    }
+
+    @Override
+    public Optional<EnrollmentCodeRow> redeemEnrollmentCode(String codeHash, Instant now) {
+      EnrollmentCodeRow c = t.codes.get(codeHash);
+      if (c == null || !now.isBefore(c.expiresAt()) || c.uses() >= c.maxUses()) {
+        return Optional.empty();
+      }
+      t.codes.put(codeHash, new EnrollmentCodeRow(c.codeHash(), c.tenantId(), c.label(), c.createdAt(), c.expiresAt(), c.maxUses(),
+          c.uses() + 1, c.userId()));
+      return Optional.of(c);
+    }
+
+    @Override
+    public void insertDevice(DeviceRow device) {
+      if (t.devices.putIfAbsent(device.deviceId(), device) != null) {
+        throw new IllegalStateException("device exists: " + device.deviceId());
+      }
+    }
+
+    @Override
+    public void renewToken(UUID deviceId, String tokenHash, Instant expiresAt) {
+      t.devices.computeIfPresent(deviceId, (id, d) -> new DeviceRow(d.deviceId(), d.tenantId(), d.name(), d.publicKey(), tokenHash,
+          d.enrolledAt(), d.lastPushAt(), d.lastPullAt(), d.kind(), d.userId(), expiresAt, d.revokedAt()));
+    }
+
+    @Override
+    public boolean revokeDevice(UUID deviceId, Instant at) {
+      DeviceRow d = t.devices.get(deviceId);
+      if (d == null) {
+        return false;
+      }
+      if (d.revokedAt() == null) {
+        t.devices.put(deviceId, new DeviceRow(d.deviceId(), d.tenantId(), d.name(), d.publicKey(), d.tokenHash(), d.enrolledAt(),
+            d.lastPushAt(), d.lastPullAt(), d.kind(), d.userId(), d.tokenExpiresAt(), at));
+      }
+      return true;
+    }
+
+    @Override
+    public void putUser(UserRow user) {
+      t.users.put(user.userId(), user);
+    }
+
+    @Override
+    public void putOrgUnit(OrgUnitRow unit) {
+      t.orgUnits.put(unit.orgUnitId(), unit);
+    }
+
+    @Override
+    public void recordMoves(List<ScopeMove> moves) {
+      t.moves.addAll(moves);
+    }
+
+    @Override
+    public AuditHead auditHead() {
+      return t.auditHead;
+    }
+
+    @Override
+    public void appendAudit(AuditEntry entry) {
+      if (entry.seq() != t.auditHead.seq() + 1 || !entry.prevHash().equals(t.auditHead.hash())) {
+        throw new IllegalStateException("audit entry " + entry.seq() + " does not follow the head " + t.auditHead);
+      }
+      t.audit.add(entry);
+      t.auditHead = new AuditHead(entry.seq(), entry.hash());
     }
 
     @Override
@@ -359,6 +508,7 @@ public final class InMemoryServerStore implements ServerStore {
       t.records.clear();
       t.bySeq.clear();
       t.claims.clear();
+      t.moves.clear();
     }
 
     @Override
@@ -371,7 +521,7 @@ public final class InMemoryServerStore implements ServerStore {
 
     @Override
     public void markPushed(UUID deviceId, Instant at) {
-      pushed.put(deviceId, at);
+      t.devices.computeIfPresent(deviceId, (id, d) -> withSyncTimes(d, at, d.lastPullAt()));
     }
   }
 
@@ -384,25 +534,74 @@ public final class InMemoryServerStore implements ServerStore {
   }
 
   @Override
-  public PullPage pull(String tenantId, long afterSeq, int limit, Set<String> collections) {
+  public PullPage pull(String tenantId, PullQuery q) {
     synchronized (lock) {
       Tenant t = data.get(tenantId);
-      List<StoredRecord> out = new ArrayList<>();
       if (t == null) {
-        return new PullPage(out, false);
+        return new PullPage(List.of(), List.of(), false, 0);
       }
-      boolean more = false;
-      for (StoredRecord r : t.bySeq.tailMap(afterSeq, false).values()) {
-        if (!collections.isEmpty() && !collections.contains(r.collection())) {
-          continue;
-        }
-        if (out.size() == limit) {
-          more = true;
-          break;
-        }
-        out.add(r);
+      List<StoredRecord> rows = t.bySeq.tailMap(q.afterSeq(), false).values().stream()
+          .filter(r -> q.collections().isEmpty() || q.collections().contains(r.collection()))
+          .filter(r -> q.visibleKeys().map(keys -> r.scopeKey() == null ? q.includeUnscoped() : keys.contains(r.scopeKey())).orElse(true))
+          .limit(q.limit() + 1L).toList();
+      List<MovedRecord> moves = t.moves.stream()
+          .filter(m -> m.seq() > q.afterSeq() && q.moveFromKeys().contains(m.fromKey()))
+          .filter(m -> q.collections().isEmpty() || q.collections().contains(m.collection()))
+          .sorted(java.util.Comparator.comparingLong(ScopeMove::seq))
+          .limit(q.limit() + 1L)
+          .map(m -> new MovedRecord(m, Optional.ofNullable(t.records.get(new RecordKey(m.collection(), m.recordId())))
+              .map(StoredRecord::scopeKey)))
+          .toList();
+      boolean more = rows.size() > q.limit() || moves.size() > q.limit();
+      return new PullPage(rows.subList(0, Math.min(rows.size(), q.limit())), moves.subList(0, Math.min(moves.size(), q.limit())),
+          more, t.head);
+    }
+  }
+
+  @Override
+  public <T> T read(String tenantId, Function<ReadTx, T> work) {
+    Tenant snapshot;
+    synchronized (lock) {
+      Tenant t = data.get(tenantId);
+      if (t == null) {
+        throw new IllegalArgumentException("no tenant " + tenantId);
       }
-      return new PullPage(out, more);
+      snapshot = t.copy();
+    }
+    return work.apply(new ReadTx() {
+      @Override
+      public AuditHead auditHead() {
+        return snapshot.auditHead;
+      }
+
+      @Override
+      public List<AuditEntry> audit(long afterSeq, int limit) {
+        return snapshot.audit.stream().filter(e -> e.seq() > afterSeq).limit(limit).toList();
+      }
+
+      @Override
+      public List<LoggedMutation> logged(long afterSeq, int limit) {
+        return snapshot.log.values().stream().filter(e -> e.seq() > afterSeq)
+            .sorted(java.util.Comparator.comparingLong(LoggedMutation::seq)).limit(limit).toList();
+      }
+
+      @Override
+      public List<OutcomeRow> outcomeRows(long afterSeq, int limit) {
+        return snapshot.outcomes.tailMap(afterSeq, false).values().stream().limit(limit).toList();
+      }
+    });
+  }
+
+  @Override
+  public List<LoggedMutation> recordLog(String tenantId, RecordKey key, int limit) {
+    synchronized (lock) {
+      Tenant t = data.get(tenantId);
+      if (t == null) {
+        return List.of();
+      }
+      return t.log.values().stream()
+          .filter(e -> e.mutation().collection().equals(key.collection()) && e.mutation().recordId().equals(key.recordId()))
+          .sorted(java.util.Comparator.comparingLong(LoggedMutation::seq)).limit(limit).toList();
     }
   }
 
@@ -481,4 +680,65 @@ public final class InMemoryServerStore implements ServerStore {
 
   @Override
   public void close() {}
+
+  /** Direct edits of the stored rows, for the contract's tamper tests. */
+  ServerStoreContract.Tampering tampering() {
+    return new ServerStoreContract.Tampering() {
+      private LoggedMutation at(Tenant t, long seq) {
+        return t.log.values().stream().filter(e -> e.seq() == seq).findFirst().orElseThrow();
+      }
+
+      private LoggedMutation withSeq(LoggedMutation e, long seq, org.civicsync.contracts.Mutation m) {
+        return new LoggedMutation(seq, m, e.contentHash(), e.deviceId(), e.result(), e.receivedAt(), e.after(), e.note());
+      }
+
+      @Override
+      public void alterLogEntry(String tenantId, long seq) {
+        synchronized (lock) {
+          Tenant t = data.get(tenantId);
+          LoggedMutation e = at(t, seq);
+          com.fasterxml.jackson.databind.node.ObjectNode d = e.mutation().data().deepCopy();
+          d.put("patientName", "Tampered");
+          org.civicsync.contracts.Mutation m = e.mutation();
+          t.log.put(m.mutationId(), withSeq(e, seq, new org.civicsync.contracts.Mutation(m.mutationId(), m.deviceSeq(), m.collection(),
+              m.recordId(), m.op(), m.baseVersion(), d, m.hlc(), m.clientTime(), m.signature())));
+        }
+      }
+
+      @Override
+      public void deleteLogEntry(String tenantId, long seq) {
+        synchronized (lock) {
+          Tenant t = data.get(tenantId);
+          t.log.remove(at(t, seq).mutation().mutationId());
+        }
+      }
+
+      @Override
+      public void swapLogEntries(String tenantId, long seqA, long seqB) {
+        synchronized (lock) {
+          Tenant t = data.get(tenantId);
+          LoggedMutation a = at(t, seqA);
+          LoggedMutation b = at(t, seqB);
+          t.log.put(a.mutation().mutationId(), withSeq(a, seqB, a.mutation()));
+          t.log.put(b.mutation().mutationId(), withSeq(b, seqA, b.mutation()));
+        }
+      }
+
+      @Override
+      public void alterAuditEntry(String tenantId, long auditSeq) {
+        synchronized (lock) {
+          Tenant t = data.get(tenantId);
+          t.audit.replaceAll(e -> e.seq() == auditSeq
+              ? new AuditEntry(e.seq(), e.at(), e.content().replace("\"v\":1", "\"v\":2"), e.prevHash(), e.hash()) : e);
+        }
+      }
+
+      @Override
+      public void deleteAuditEntry(String tenantId, long auditSeq) {
+        synchronized (lock) {
+          data.get(tenantId).audit.removeIf(e -> e.seq() == auditSeq);
+        }
+      }
+    };
+  }
 }

@@ -353,7 +353,7 @@ public abstract class ServerStoreContract {
           Mutation m = own.create(own.uuid(), booking.deepCopy().put("patientName", "patient of " + d.deviceId()));
           fs.add(pool.submit(() -> {
             go.await();
-            return push.push(d, new PushRequest(List.of(m))).results().get(0);
+            return push.push(d, TestDevices.signed(d, List.of(m))).results().get(0);
           }));
         }
         go.countDown();
@@ -457,7 +457,7 @@ public abstract class ServerStoreContract {
         in -> in.after().data().path("patientName").asText().isBlank() || !in.after().data().path("patientName").asText().startsWith("Test ")
             ? Optional.empty() : Optional.of("test patients may not be booked in production")));
     ObjectNode data = fx.appointment().put("patientName", "Test Patient");
-    MutationResult r = strict.push(device, new PushRequest(List.of(fx.create(fx.uuid(), data)))).results().get(0);
+    MutationResult r = strict.push(device, TestDevices.signed(device, List.of(fx.create(fx.uuid(), data)))).results().get(0);
     assertThat(r.status()).isEqualTo(MutationStatus.REJECTED);
     assertThat(r.error().code()).isEqualTo("RULE_VIOLATION");
     assertThat(r.error().message()).isEqualTo("test patients may not be booked in production");
@@ -516,7 +516,7 @@ public abstract class ServerStoreContract {
       assertThat(o.record().version()).isEqualTo(3);
     });
     assertThat(pull.outcomes(device, Optional.of(outcomes.cursor()), Optional.empty()).outcomes()).isEmpty();
-    MutationResult replay = push.push(device, new PushRequest(List.of(storedMutation(parked.mutationId())))).results().get(0);
+    MutationResult replay = push.push(device, TestDevices.signed(device, List.of(storedMutation(parked.mutationId())))).results().get(0);
     assertThat(replay.status()).as("a replay now answers with the final outcome").isEqualTo(MutationStatus.MERGED);
     assertThat(replay.replayed()).isTrue();
   }
@@ -689,13 +689,13 @@ public abstract class ServerStoreContract {
     FakeClock clock = new FakeClock(Instant.now());
     PushService timed = new PushService(store, catalog, clock, java.time.Duration.ofHours(24), List.of(), java.time.Duration.ofDays(5));
     Mutation third = withSeq(fx.create(fx.uuid()), 3);
-    assertThat(timed.push(device, new PushRequest(List.of(third))).results().get(0).status()).isEqualTo(MutationStatus.HELD);
+    assertThat(timed.push(device, TestDevices.signed(device, List.of(third))).results().get(0).status()).isEqualTo(MutationStatus.HELD);
     assertThat(store.devicesWithHoldsBefore(clock.instant().plusSeconds(1)))
         .contains(new org.civicsync.server.store.DeviceKey(device.tenantId(), device.deviceId()));
-    assertThat(timed.releaseExpired(new org.civicsync.server.store.DeviceKey(device.tenantId(), device.deviceId())))
+    assertThat(timed.releaseExpired(new org.civicsync.server.store.DeviceKey(device.tenantId(), device.deviceId()), device.access()))
         .as("not yet expired").isZero();
     clock.advance(java.time.Duration.ofDays(5).plusMinutes(1));
-    assertThat(timed.releaseExpired(new org.civicsync.server.store.DeviceKey(device.tenantId(), device.deviceId()))).isEqualTo(1);
+    assertThat(timed.releaseExpired(new org.civicsync.server.store.DeviceKey(device.tenantId(), device.deviceId()), device.access())).isEqualTo(1);
     assertThat(pullAll(device, Set.of())).extracting(Change::recordId).containsExactly(third.recordId());
     assertThat(store.inbox(device.tenantId(), Optional.of("open"), Optional.of("forced"), Optional.empty(), 10)).singleElement()
         .satisfies(i -> {
@@ -793,7 +793,7 @@ public abstract class ServerStoreContract {
     for (int i = 0; i < senders; i++) {
       fs.add(pool.submit(() -> {
         go.await();
-        return push.push(device, new PushRequest(batch));
+        return push.push(device, TestDevices.signed(device, batch));
       }));
     }
     go.countDown();
@@ -912,7 +912,7 @@ public abstract class ServerStoreContract {
     Mutation create = fx.create(fx.uuid());
     push(create);
     assertThat(pullAll(other, Set.of())).isEmpty();
-    MutationResult inOther = push.push(other, new PushRequest(List.of(create))).results().get(0);
+    MutationResult inOther = push.push(other, TestDevices.signed(other, List.of(create))).results().get(0);
     assertThat(inOther.status()).isEqualTo(MutationStatus.APPLIED);
     assertThat(inOther.replayed()).as("same mutationId in another tenant is a new mutation").isNull();
     assertThat(pullAll(other, Set.of())).hasSize(1);
@@ -925,7 +925,8 @@ public abstract class ServerStoreContract {
   @Test
   void enrollmentCodeIsUsableOnlyUpToMaxUsesAndUntilItExpires() throws Exception {
     String tenant = newTenant();
-    EnrollmentCode code = tenancy.issueEnrollmentCode(tenant, new EnrollmentCodeRequest("team", 1, 3));
+    tenancy.putUser(tenant, "team-lead", new org.civicsync.contracts.UserRequest("team-lead", List.of("fieldWorker"), List.of()), true);
+    EnrollmentCode code = tenancy.issueEnrollmentCode(tenant, new EnrollmentCodeRequest("team-lead", "team", 1, 3));
     int senders = 8;
     ExecutorService pool = Executors.newFixedThreadPool(senders);
     AtomicInteger ok = new AtomicInteger();
@@ -933,7 +934,8 @@ public abstract class ServerStoreContract {
     for (int i = 0; i < senders; i++) {
       fs.add(pool.submit(() -> {
         try {
-          tenancy.enroll(new EnrollRequest(code.code().toLowerCase(java.util.Locale.ROOT), "tablet", null));
+          tenancy.enroll(new EnrollRequest(code.code().toLowerCase(java.util.Locale.ROOT), "tablet",
+              org.civicsync.core.signing.Ed25519.generate().publicKey().encoded()));
           ok.incrementAndGet();
         } catch (ApiException e) {
           assertThat(e.code()).isEqualTo(ErrorCode.ENROLLMENT_CODE_INVALID);
@@ -946,18 +948,23 @@ public abstract class ServerStoreContract {
     pool.shutdown();
     assertThat(ok.get()).isEqualTo(3);
     TenancyService later = new TenancyService(store, Clock.fixed(Instant.now().plusSeconds(7200), java.time.ZoneOffset.UTC));
-    EnrollmentCode fresh = tenancy.issueEnrollmentCode(tenant, new EnrollmentCodeRequest(null, 1, 5));
-    assertThatThrownBy(() -> later.enroll(new EnrollRequest(fresh.code(), "late tablet", null)))
+    EnrollmentCode fresh = tenancy.issueEnrollmentCode(tenant, new EnrollmentCodeRequest("team-lead", null, 1, 5));
+    assertThatThrownBy(() -> later.enroll(new EnrollRequest(fresh.code(), "late tablet",
+        org.civicsync.core.signing.Ed25519.generate().publicKey().encoded())))
         .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.ENROLLMENT_CODE_INVALID));
   }
 
   @Test
   void tokensAuthenticateTheirDeviceAndPushAndPullTimesAreRecorded() {
     String tenant = newTenant();
-    EnrollResponse e = tenancy.enroll(new EnrollRequest(tenancy.issueEnrollmentCode(tenant, new EnrollmentCodeRequest(null, null, null)).code(), "t", null));
+    tenancy.putUser(tenant, "u1", new org.civicsync.contracts.UserRequest("u1", List.of("admin"), List.of()), true);
+    org.civicsync.core.signing.Ed25519.KeyPair keys = org.civicsync.core.signing.Ed25519.generate();
+    EnrollResponse e = tenancy.enroll(new EnrollRequest(tenancy.issueEnrollmentCode(tenant, new EnrollmentCodeRequest("u1", null, null, null)).code(),
+        "t", keys.publicKey().encoded()));
+    TestDevices.remember(e.deviceId(), keys);
     Caller.Device d = (Caller.Device) tenancy.authenticate(Optional.of(e.token()));
     assertThat(d.row().lastPushAt()).isNull();
-    push.push(d, new PushRequest(List.of(fx.create(fx.uuid()))));
+    push.push(d, TestDevices.signed(d, List.of(fx.create(fx.uuid()))));
     pull.pull(d, Optional.empty(), Optional.empty(), Optional.empty());
     Caller.Device again = (Caller.Device) tenancy.authenticate(Optional.of(e.token()));
     assertThat(again.row().lastPushAt()).isNotNull();
@@ -983,7 +990,7 @@ public abstract class ServerStoreContract {
     assertThatThrownBy(() -> store.write(device.tenantId(), tx -> {
       tx.appendLog(List.of(new org.civicsync.server.store.LoggedMutation(head + 1, m, "x", device.deviceId(),
           MutationResult.applied(m.mutationId(), m.recordId(), 1), Instant.now(), null)));
-      tx.putRecords(List.of(new StoredRecord("appointments", m.recordId(), 1, false, m.data(), head + 1, Instant.now(), java.util.Map.of())));
+      tx.putRecords(List.of(new StoredRecord("appointments", m.recordId(), 1, false, m.data(), head + 1, Instant.now(), java.util.Map.of(), null)));
       tx.advanceHead(head + 1);
       throw new IllegalStateException("boom");
     })).hasMessage("boom");
@@ -1006,9 +1013,9 @@ public abstract class ServerStoreContract {
     push(fx.update(ids.get(21), 7, Fixtures.patch("status", "completed")));
     push(fx.update(ids.get(22), 1, Fixtures.patch("patientPhone", "+94770000001")));
     push(fx.update(ids.get(22), 1, Fixtures.patch("clinicId", "clinic-merged")));
-    PullPage before = store.pull(device.tenantId(), 0, 5000, Set.of());
+    PullPage before = store.pull(device.tenantId(), org.civicsync.server.store.PullQuery.all(0, 5000, Set.of()));
     int n = new ProjectionRebuilder(store, catalog).rebuild(device.tenantId());
-    PullPage after = store.pull(device.tenantId(), 0, 5000, Set.of());
+    PullPage after = store.pull(device.tenantId(), org.civicsync.server.store.PullQuery.all(0, 5000, Set.of()));
     assertThat(n).isEqualTo(30);
     assertThat(after.records()).usingRecursiveFieldByFieldElementComparator().containsExactlyElementsOf(before.records());
   }
@@ -1066,7 +1073,7 @@ public abstract class ServerStoreContract {
             batch.add(f.create(id));
             mine.add(id);
           }
-          List<MutationResult> rs = push.push(dev, new PushRequest(batch)).results();
+          List<MutationResult> rs = push.push(dev, TestDevices.signed(dev, batch)).results();
           for (MutationResult r : rs) {
             assertThat(r.status()).isEqualTo(MutationStatus.APPLIED);
             versions.put(r.recordId(), r.version());
@@ -1176,6 +1183,400 @@ public abstract class ServerStoreContract {
     }
   }
 
+  // ---------------------------------------------------------------- signatures, tokens, revocation
+
+  @Test
+  void pushWithAlteredSignatureIsRejectedAndOccupiesNothing() {
+    Mutation m = TestDevices.sign(device, fx.create(fx.uuid()));
+    ObjectNode changed = m.data().deepCopy();
+    changed.put("patientName", "Someone Else");
+    Mutation altered = new Mutation(m.mutationId(), m.deviceSeq(), m.collection(), m.recordId(), m.op(), m.baseVersion(), changed,
+        m.hlc(), m.clientTime(), m.signature());
+    MutationResult r = push.push(device, new PushRequest(List.of(altered))).results().get(0);
+    assertThat(r.status()).isEqualTo(MutationStatus.REJECTED);
+    assertThat(r.error().code()).isEqualTo(ErrorCode.BAD_SIGNATURE.name());
+    assertThat(store.head(device.tenantId())).as("nothing recorded").isZero();
+    assertThat(push.push(device, new PushRequest(List.of(m))).results().get(0).status())
+        .as("the genuine mutation still has its mutationId and deviceSeq").isEqualTo(MutationStatus.APPLIED);
+  }
+
+  @Test
+  void signatureOfAnotherDeviceOrTenantDoesNotVerify() {
+    Caller.Device sibling = newDevice(device.tenantId());
+    Caller.Device foreign = newDevice(newTenant());
+    Mutation mine = TestDevices.sign(device, fx.create(fx.uuid()));
+    assertThat(push.push(sibling, new PushRequest(List.of(mine))).results().get(0).error().code())
+        .as("replayed from another device").isEqualTo(ErrorCode.BAD_SIGNATURE.name());
+    assertThat(push.push(foreign, new PushRequest(List.of(mine))).results().get(0).error().code())
+        .as("replayed into another tenant").isEqualTo(ErrorCode.BAD_SIGNATURE.name());
+    Mutation forged = mine.withSignature(TestDevices.keys(sibling.deviceId()).privateKey().sign(
+        org.civicsync.core.signing.Envelopes.mutationSigningInput(device.tenantId(), device.deviceId(), mine)));
+    assertThat(push.push(device, new PushRequest(List.of(forged))).results().get(0).error().code())
+        .as("signed with another key").isEqualTo(ErrorCode.BAD_SIGNATURE.name());
+    assertThat(store.head(device.tenantId())).isZero();
+    assertThat(push.push(device, new PushRequest(List.of(mine))).results().get(0).status()).isEqualTo(MutationStatus.APPLIED);
+  }
+
+  @Test
+  void aBatchWithOneBadSignatureAppliesTheOthers() {
+    Mutation a = TestDevices.sign(device, fx.create(fx.uuid()));
+    Mutation b = TestDevices.sign(device, fx.create(fx.uuid())).withSignature(a.signature());
+    Mutation c = TestDevices.sign(device, fx.create(fx.uuid()));
+    List<MutationResult> rs = push.push(device, new PushRequest(List.of(a, b, c))).results();
+    assertThat(rs).extracting(MutationResult::status)
+        .containsExactly(MutationStatus.APPLIED, MutationStatus.REJECTED, MutationStatus.HELD);
+    assertThat(rs.get(1).error().code()).isEqualTo(ErrorCode.BAD_SIGNATURE.name());
+    assertThat(rs.get(2).waitingFor()).as("c waits for the deviceSeq the bad copy of b could not take").isEqualTo(b.deviceSeq());
+  }
+
+  @Test
+  void expiredTokenIsRefusedUntilRenewedByKeyAndMutationsSignedOfflineStillApply() {
+    FakeClock clock = new FakeClock(Instant.now());
+    TenancyService timed = new TenancyService(store, clock, java.time.Duration.ofHours(24));
+    String tenant = newTenant();
+    timed.putUser(tenant, "nurse", new org.civicsync.contracts.UserRequest("nurse", List.of("admin"), List.of()), true);
+    org.civicsync.core.signing.Ed25519.KeyPair keys = org.civicsync.core.signing.Ed25519.generate();
+    EnrollResponse e = timed.enroll(new EnrollRequest(
+        timed.issueEnrollmentCode(tenant, new EnrollmentCodeRequest("nurse", null, null, null)).code(), "tablet", keys.publicKey().encoded()));
+    TestDevices.remember(e.deviceId(), keys);
+    assertThat(e.expiresAt()).isEqualTo(clock.instant().plus(java.time.Duration.ofHours(24)));
+    Caller.Device d = (Caller.Device) timed.authenticate(Optional.of(e.token()));
+    Mutation offline = TestDevices.sign(d, fx.create(fx.uuid()));
+    clock.advance(java.time.Duration.ofDays(21));
+    assertThatThrownBy(() -> timed.authenticate(Optional.of(e.token())))
+        .isInstanceOfSatisfying(ApiException.class, x -> assertThat(x.code()).isEqualTo(ErrorCode.TOKEN_EXPIRED));
+    org.civicsync.contracts.Challenge ch = timed.challenge(new org.civicsync.contracts.ChallengeRequest(e.deviceId()));
+    String sig = keys.privateKey().sign(org.civicsync.core.signing.Envelopes.tokenSigningInput(tenant, e.deviceId(), ch.challenge()));
+    org.civicsync.contracts.Token t = timed.renewToken(new org.civicsync.contracts.TokenRequest(e.deviceId(), ch.challenge(), sig));
+    assertThatThrownBy(() -> timed.renewToken(new org.civicsync.contracts.TokenRequest(e.deviceId(), ch.challenge(), sig)))
+        .as("a challenge is single use")
+        .isInstanceOfSatisfying(ApiException.class, x -> assertThat(x.code()).isEqualTo(ErrorCode.CHALLENGE_INVALID));
+    Caller.Device renewed = (Caller.Device) timed.authenticate(Optional.of(t.token()));
+    assertThat(push.push(renewed, new PushRequest(List.of(offline))).results().get(0).status()).isEqualTo(MutationStatus.APPLIED);
+  }
+
+  @Test
+  void challengeSignedWithAnotherKeyOrAfterItExpiredIsRefused() {
+    FakeClock clock = new FakeClock(Instant.now());
+    TenancyService timed = new TenancyService(store, clock);
+    org.civicsync.contracts.Challenge ch = timed.challenge(new org.civicsync.contracts.ChallengeRequest(device.deviceId()));
+    String wrong = org.civicsync.core.signing.Ed25519.generate().privateKey()
+        .sign(org.civicsync.core.signing.Envelopes.tokenSigningInput(device.tenantId(), device.deviceId(), ch.challenge()));
+    assertThatThrownBy(() -> timed.renewToken(new org.civicsync.contracts.TokenRequest(device.deviceId(), ch.challenge(), wrong)))
+        .isInstanceOfSatisfying(ApiException.class, x -> assertThat(x.code()).isEqualTo(ErrorCode.CHALLENGE_INVALID));
+    org.civicsync.contracts.Challenge late = timed.challenge(new org.civicsync.contracts.ChallengeRequest(device.deviceId()));
+    clock.advance(TenancyService.CHALLENGE_TTL.plusSeconds(1));
+    String right = TestDevices.keys(device.deviceId()).privateKey()
+        .sign(org.civicsync.core.signing.Envelopes.tokenSigningInput(device.tenantId(), device.deviceId(), late.challenge()));
+    assertThatThrownBy(() -> timed.renewToken(new org.civicsync.contracts.TokenRequest(device.deviceId(), late.challenge(), right)))
+        .isInstanceOfSatisfying(ApiException.class, x -> assertThat(x.code()).isEqualTo(ErrorCode.CHALLENGE_INVALID));
+  }
+
+  @Test
+  void revokedDeviceLosesItsTokenAndRenewalButWhatItAppliedStays() {
+    String tenant = device.tenantId();
+    String token = tokenOf(device);
+    UUID id = fx.uuid();
+    push(fx.create(id));
+    org.civicsync.contracts.Device view = tenancy.revoke(device.deviceId());
+    assertThat(view.revokedAt()).isNotNull();
+    assertThatThrownBy(() -> tenancy.authenticate(Optional.of(token)))
+        .isInstanceOfSatisfying(ApiException.class, x -> assertThat(x.code()).isEqualTo(ErrorCode.DEVICE_REVOKED));
+    assertThatThrownBy(() -> tenancy.challenge(new org.civicsync.contracts.ChallengeRequest(device.deviceId())))
+        .isInstanceOfSatisfying(ApiException.class, x -> assertThat(x.code()).isEqualTo(ErrorCode.DEVICE_REVOKED));
+    Caller.Device admin = newDevice(tenant);
+    assertThat(pullAll(admin, Set.of())).extracting(Change::recordId).containsExactly(id);
+  }
+
+  // ---------------------------------------------------------------- tenant isolation
+
+  @Test
+  void anotherTenantReusingMutationAndRecordIdsLearnsNothingAndChangesNothing() {
+    UUID id = fx.uuid();
+    Mutation create = fx.create(id);
+    push(create);
+    Caller.Device other = newDevice(newTenant());
+    Mutation sameIds = new Mutation(create.mutationId(), create.deviceSeq(), create.collection(), id, MutationOp.CREATE, 0,
+        fx.appointment(), create.hlc(), create.clientTime());
+    MutationResult r = push.push(other, TestDevices.signed(other, List.of(sameIds))).results().get(0);
+    assertThat(r.status()).as("no MUTATION_ID_REUSED, no RECORD_EXISTS: B's ids are B's own").isEqualTo(MutationStatus.APPLIED);
+    assertThat(r.replayed()).isNull();
+    Mutation update = fx.update(id, 1, Fixtures.patch("status", "cancelled"));
+    push.push(other, TestDevices.signed(other, List.of(new Mutation(update.mutationId(), 2, update.collection(), id, MutationOp.UPDATE, 1,
+        update.data(), update.hlc(), update.clientTime()))));
+    assertThat(pullAll(device, Set.of())).singleElement().satisfies(c -> assertThat(c.data().path("status").asText()).isEqualTo("booked"));
+    assertThat(pullAll(other, Set.of())).singleElement().satisfies(c -> assertThat(c.data().path("status").asText()).isEqualTo("cancelled"));
+    assertThat(store.recordLog(device.tenantId(), new org.civicsync.server.store.RecordKey("appointments", id), 10)).hasSize(1);
+  }
+
+  // ---------------------------------------------------------------- roles and scopes
+
+  /** country → district-n, district-s → clinic-n1, clinic-n2 (under n), clinic-s1 (under s). */
+  private void orgTree(String tenant) {
+    tenancy.putOrgUnit(tenant, "country", new org.civicsync.contracts.OrgUnitRequest(null, "Country"));
+    tenancy.putOrgUnit(tenant, "district-n", new org.civicsync.contracts.OrgUnitRequest("country", "North"));
+    tenancy.putOrgUnit(tenant, "district-s", new org.civicsync.contracts.OrgUnitRequest("country", "South"));
+    tenancy.putOrgUnit(tenant, "clinic-n1", new org.civicsync.contracts.OrgUnitRequest("district-n", "North 1"));
+    tenancy.putOrgUnit(tenant, "clinic-n2", new org.civicsync.contracts.OrgUnitRequest("district-n", "North 2"));
+    tenancy.putOrgUnit(tenant, "clinic-s1", new org.civicsync.contracts.OrgUnitRequest("district-s", "South 1"));
+  }
+
+  private Mutation booking(String clinic) {
+    ObjectNode d = fx.appointment();
+    d.put("clinicId", clinic);
+    return fx.create(fx.uuid(), d);
+  }
+
+  @Test
+  void eachRoleMayTakeExactlyTheActionsItsCollectionGrants() {
+    String tenant = device.tenantId();
+    orgTree(tenant);
+    Caller.Device worker = TestDevices.enroll(tenancy, tenant, "worker", List.of("fieldWorker"), List.of("clinic-n1"));
+    Caller.Device supervisor = TestDevices.enroll(tenancy, tenant, "super", List.of("supervisor"), List.of("district-n"));
+    Caller.Device auditor = TestDevices.enroll(tenancy, tenant, "auditor", List.of("auditor"), List.of("country"));
+    Fixtures wf = new Fixtures(fx.uuid().getMostSignificantBits());
+    ObjectNode data = fx.appointment();
+    data.put("clinicId", "clinic-n1");
+    UUID id = wf.uuid();
+    assertThat(push.push(worker, TestDevices.signed(worker, List.of(wf.create(id, data)))).results().get(0).status())
+        .as("fieldWorker creates").isEqualTo(MutationStatus.APPLIED);
+    assertThat(push.push(worker, TestDevices.signed(worker, List.of(wf.update(id, 1, Fixtures.patch("status", "checked_in")))))
+        .results().get(0).status()).as("fieldWorker updates").isEqualTo(MutationStatus.APPLIED);
+    MutationResult del = push.push(worker, TestDevices.signed(worker, List.of(wf.delete(id, 2)))).results().get(0);
+    assertThat(del.error().code()).as("fieldWorker may not delete").isEqualTo(ErrorCode.FORBIDDEN.name());
+    ObjectNode clinic = Json.mapper().createObjectNode().put("clinicId", "clinic-n1").put("name", "North 1");
+    assertThat(push.push(worker, TestDevices.signed(worker, List.of(wf.mutation("clinics", wf.uuid(), MutationOp.CREATE, 0, clinic))))
+        .results().get(0).error().code()).as("fieldWorker may not create clinics").isEqualTo(ErrorCode.FORBIDDEN.name());
+    Fixtures af = new Fixtures(fx.uuid().getMostSignificantBits());
+    assertThat(push.push(auditor, TestDevices.signed(auditor, List.of(af.create(af.uuid(), data.deepCopy())))).results().get(0)
+        .error().code()).as("auditor writes nothing").isEqualTo(ErrorCode.FORBIDDEN.name());
+    assertThat(pullAll(auditor, Set.of())).as("auditor reads no records").isEmpty();
+    assertThatThrownBy(() -> inbox.list(worker, Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty()))
+        .isInstanceOfSatisfying(ApiException.class, x -> assertThat(x.code()).isEqualTo(ErrorCode.FORBIDDEN));
+    List<InboxItemView> items = inbox.list(supervisor, Optional.of("open"), Optional.of("rejected"), Optional.empty(), Optional.empty()).items();
+    assertThat(items).as("the supervisor of the district sees the worker's refused delete, not the auditor's (no clinic scope check"
+        + " passes for country-wide auditor writes in the north only)").anySatisfy(i -> assertThat(i.mutationId()).isEqualTo(del.mutationId()));
+    Fixtures sf = new Fixtures(fx.uuid().getMostSignificantBits());
+    assertThat(push.push(supervisor, TestDevices.signed(supervisor, List.of(sf.delete(id, 2)))).results().get(0).status())
+        .as("supervisor deletes").isEqualTo(MutationStatus.APPLIED);
+  }
+
+  @Test
+  void pullHoldsExactlyTheRecordsInTheUsersOrgUnitsAndWritesOutsideAreRefused() {
+    String tenant = device.tenantId();
+    orgTree(tenant);
+    Map<String, UUID> byClinic = new HashMap<>();
+    for (String c : List.of("clinic-n1", "clinic-n2", "clinic-s1", "nowhere")) {
+      Mutation m = booking(c);
+      push(m);
+      byClinic.put(c, m.recordId());
+    }
+    Caller.Device north = TestDevices.enroll(tenancy, tenant, "north", List.of("fieldWorker"), List.of("district-n"));
+    assertThat(pullAll(north, Set.of("appointments"))).extracting(Change::recordId)
+        .containsExactlyInAnyOrder(byClinic.get("clinic-n1"), byClinic.get("clinic-n2"));
+    Fixtures nf = new Fixtures(fx.uuid().getMostSignificantBits());
+    ObjectNode south = fx.appointment();
+    south.put("clinicId", "clinic-s1");
+    MutationResult create = push.push(north, TestDevices.signed(north, List.of(nf.create(nf.uuid(), south)))).results().get(0);
+    assertThat(create.error().code()).isEqualTo(ErrorCode.OUT_OF_SCOPE.name());
+    MutationResult update = push.push(north, TestDevices.signed(north, List.of(
+        nf.update(byClinic.get("clinic-s1"), 1, Fixtures.patch("status", "cancelled"))))).results().get(0);
+    assertThat(update.error().code()).as("a record outside").isEqualTo(ErrorCode.OUT_OF_SCOPE.name());
+    MutationResult move = push.push(north, TestDevices.signed(north, List.of(
+        nf.update(byClinic.get("clinic-n1"), 1, Fixtures.patch("clinicId", "clinic-s1"))))).results().get(0);
+    assertThat(move.error().code()).as("moving one of its records outside").isEqualTo(ErrorCode.OUT_OF_SCOPE.name());
+    assertThat(pullAll(device, Set.of())).as("nothing changed").allSatisfy(c -> assertThat(c.version()).isEqualTo(1));
+  }
+
+  @Test
+  void aScopeChangeConvergesWithRemovesAndUpsertsWithoutAFullDownload() {
+    String tenant = device.tenantId();
+    orgTree(tenant);
+    Map<UUID, String> clinicOf = new HashMap<>();
+    for (String c : List.of("clinic-n1", "clinic-n1", "clinic-n2", "clinic-s1", "clinic-s1")) {
+      Mutation m = booking(c);
+      push(m);
+      clinicOf.put(m.recordId(), c);
+    }
+    Caller.Device worker = TestDevices.enroll(tenancy, tenant, "mover", List.of("fieldWorker"), List.of("clinic-n1", "clinic-n2"));
+    Map<UUID, Change> local = new HashMap<>();
+    String cursor = syncInto(local, worker, Optional.empty()).cursor();
+    assertThat(local.keySet()).allSatisfy(id -> assertThat(clinicOf.get(id)).startsWith("clinic-n"));
+    assertThat(local).hasSize(3);
+    tenancy.putUser(tenant, "mover", new org.civicsync.contracts.UserRequest("mover", List.of("fieldWorker"), List.of("clinic-n2", "district-s")), true);
+    Caller.Device moved = (Caller.Device) tenancy.authenticate(Optional.of(tokenOf(worker)));
+    List<Change> seen = new ArrayList<>();
+    Sync s = syncInto(local, moved, Optional.of(cursor));
+    seen.addAll(s.changes());
+    assertThat(local.keySet()).containsExactlyInAnyOrderElementsOf(clinicOf.entrySet().stream()
+        .filter(e -> !e.getValue().equals("clinic-n1")).map(Map.Entry::getKey).toList());
+    assertThat(seen).filteredOn(c -> c.op() == ChangeOp.REMOVE).extracting(Change::recordId)
+        .containsExactlyInAnyOrderElementsOf(clinicOf.entrySet().stream().filter(e -> e.getValue().equals("clinic-n1")).map(Map.Entry::getKey).toList());
+    assertThat(seen).filteredOn(c -> c.op() == ChangeOp.UPSERT).extracting(Change::recordId)
+        .as("only what entered the scope is sent, not what stayed")
+        .containsExactlyInAnyOrderElementsOf(clinicOf.entrySet().stream().filter(e -> e.getValue().equals("clinic-s1")).map(Map.Entry::getKey).toList());
+    // Later changes flow as before, in the new scope.
+    Mutation late = booking("clinic-s1");
+    push(late);
+    Sync after = syncInto(local, moved, Optional.of(s.cursor()));
+    assertThat(after.changes()).extracting(Change::recordId).containsExactly(late.recordId());
+  }
+
+  @Test
+  void aRecordMovedToAnotherUnitArrivesAsARemoveForThoseWhoSawItThere() {
+    String tenant = device.tenantId();
+    orgTree(tenant);
+    Mutation m = booking("clinic-n1");
+    push(m);
+    Caller.Device north = TestDevices.enroll(tenancy, tenant, "n-worker", List.of("fieldWorker"), List.of("clinic-n1"));
+    Caller.Device south = TestDevices.enroll(tenancy, tenant, "s-worker", List.of("fieldWorker"), List.of("clinic-s1"));
+    Map<UUID, Change> nLocal = new HashMap<>();
+    Map<UUID, Change> sLocal = new HashMap<>();
+    String nc = syncInto(nLocal, north, Optional.empty()).cursor();
+    String sc = syncInto(sLocal, south, Optional.empty()).cursor();
+    assertThat(nLocal).containsOnlyKeys(m.recordId());
+    assertThat(sLocal).isEmpty();
+    push(fx.update(m.recordId(), 1, Fixtures.patch("clinicId", "clinic-s1")));
+    Sync n = syncInto(nLocal, north, Optional.of(nc));
+    assertThat(n.changes()).singleElement().satisfies(c -> assertThat(c.op()).isEqualTo(ChangeOp.REMOVE));
+    assertThat(nLocal).isEmpty();
+    syncInto(sLocal, south, Optional.of(sc));
+    assertThat(sLocal).containsOnlyKeys(m.recordId());
+    assertThat(sLocal.get(m.recordId()).version()).isEqualTo(2);
+  }
+
+  private record Sync(List<Change> changes, String cursor) {}
+
+  /** Pulls until no more, applying changes to a local model as a client would. */
+  private Sync syncInto(Map<UUID, Change> local, Caller.Device d, Optional<String> from) {
+    List<Change> all = new ArrayList<>();
+    Optional<String> cursor = from;
+    while (true) {
+      PullResponse page = pull.pull(d, cursor, Optional.of("2"), Optional.empty());
+      for (Change c : page.changes()) {
+        all.add(c);
+        if (c.op() == ChangeOp.REMOVE || c.op() == ChangeOp.DELETE) {
+          local.remove(c.recordId());
+        } else {
+          local.put(c.recordId(), c);
+        }
+      }
+      cursor = Optional.of(page.cursor());
+      if (!page.hasMore()) {
+        return new Sync(all, page.cursor());
+      }
+    }
+  }
+
+  private String tokenOf(Caller.Device d) {
+    // Tests renew by key: the token itself is never stored in clear.
+    org.civicsync.contracts.Challenge ch = tenancy.challenge(new org.civicsync.contracts.ChallengeRequest(d.deviceId()));
+    return tenancy.renewToken(new org.civicsync.contracts.TokenRequest(d.deviceId(), ch.challenge(), TestDevices.keys(d.deviceId())
+        .privateKey().sign(org.civicsync.core.signing.Envelopes.tokenSigningInput(d.tenantId(), d.deviceId(), ch.challenge())))).token();
+  }
+
+  // ---------------------------------------------------------------- audit chain
+
+  @Test
+  void theAuditChainVerifiesAndCoversMutationsOutcomesResolutionsAndAdminActions() {
+    org.civicsync.server.audit.AuditVerifier verifier = new org.civicsync.server.audit.AuditVerifier(store);
+    UUID id = fx.uuid();
+    push(fx.create(id));
+    push(fx.update(id, 1, Fixtures.patch("patientPhone", "+94770000001")));
+    MutationResult parked = push(fx.update(id, 1, Fixtures.patch("patientPhone", "+94770000002"))).get(0);
+    assertThat(parked.status()).isEqualTo(MutationStatus.CONFLICT);
+    inbox.resolve(device, parked.conflictId(), new ResolveRequest("takeClient", null, "patient called"), Optional.empty());
+    tenancy.revoke(newDevice(device.tenantId()).deviceId());
+    org.civicsync.contracts.AuditVerification v = verifier.verify(device.tenantId());
+    assertThat(v.ok()).as("%s", v.firstBroken()).isTrue();
+    assertThat(v.logEntries()).isEqualTo(4);
+    assertThat(v.outcomes()).isEqualTo(1);
+    assertThat(v.entries()).isGreaterThanOrEqualTo(8);
+    String content = store.read(device.tenantId(), r -> r.audit(0, 1000)).stream().map(org.civicsync.server.store.AuditEntry::content)
+        .reduce("", String::concat);
+    assertThat(content).contains("tenant.created", "user.put", "enrollmentCode.issued", "device.enrolled", "device.revoked", "\"resolved\"");
+    org.civicsync.contracts.RecordTrail trail = new org.civicsync.server.audit.RecordTrails(store, catalog).trail(device.tenantId(), "appointments", id);
+    assertThat(trail.entries()).extracting(org.civicsync.contracts.RecordTrail.Entry::status)
+        .containsExactly(MutationStatus.APPLIED, MutationStatus.APPLIED, MutationStatus.CONFLICT, MutationStatus.MERGED);
+    assertThat(trail.entries().get(0).userId()).isEqualTo(device.access().userId());
+    assertThat(trail.entries().get(3).note().path("comment").asText()).isEqualTo("patient called");
+  }
+
+  @Test
+  void verifyNamesTheRowThatWasAlteredDeletedOrReordered() {
+    org.civicsync.server.audit.AuditVerifier verifier = new org.civicsync.server.audit.AuditVerifier(store);
+    for (int round = 0; round < 6; round++) {
+      String tenant = newTenant();
+      Caller.Device d = newDevice(tenant);
+      Fixtures f = new Fixtures(round * 31L + 7);
+      List<Mutation> ms = new ArrayList<>();
+      for (int i = 0; i < 5; i++) {
+        ms.add(f.create(f.uuid()));
+      }
+      push.push(d, TestDevices.signed(d, ms.subList(0, 3)));
+      push.push(d, TestDevices.signed(d, ms.subList(3, 5)));
+      assertThat(verifier.verify(tenant).ok()).isTrue();
+      long[] seqs = store.read(tenant, r -> r.logged(0, 100)).stream().mapToLong(org.civicsync.server.store.LoggedMutation::seq).toArray();
+      long victim = seqs[2];
+      long lastAudit = store.read(tenant, r -> r.auditHead()).seq();
+      String table;
+      switch (round) {
+        case 0 -> { tampering().alterLogEntry(tenant, victim); table = "mutation_log"; }
+        case 1 -> { tampering().deleteLogEntry(tenant, victim); table = "mutation_log"; }
+        case 2 -> { tampering().swapLogEntries(tenant, seqs[1], seqs[2]); table = "mutation_log"; victim = seqs[1]; }
+        case 3 -> { tampering().alterAuditEntry(tenant, lastAudit - 1); table = "audit_log"; victim = lastAudit - 1; }
+        case 4 -> { tampering().deleteAuditEntry(tenant, lastAudit - 1); table = "audit_log"; victim = lastAudit - 1; }
+        default -> { tampering().deleteAuditEntry(tenant, lastAudit); table = "audit_log"; victim = lastAudit; }
+      }
+      org.civicsync.contracts.AuditVerification v = verifier.verify(tenant);
+      int r = round;
+      assertThat(v.ok()).as("round %s", r).isFalse();
+      assertThat(v.firstBroken().table()).as("round %s: %s", r, v.firstBroken()).isEqualTo(table);
+      assertThat(v.firstBroken().seq()).as("round %s: %s", r, v.firstBroken()).isEqualTo(victim);
+    }
+  }
+
+  @Test
+  void rowsWrittenBeforeTheAuditChainExistedAreAdoptedOnceThenVerified() {
+    String tenant = "legacy-" + UUID.randomUUID().toString().substring(0, 8);
+    store.createTenant(new org.civicsync.server.store.TenantRow(tenant, Instant.now()));
+    Mutation m = fx.create(fx.uuid());
+    // Written through the plain store, as a database from before the chain holds it.
+    store.write(tenant, tx -> {
+      tx.appendLog(List.of(new org.civicsync.server.store.LoggedMutation(1, m, "legacy", UUID.randomUUID(),
+          MutationResult.applied(m.mutationId(), m.recordId(), 1), Instant.now(), null)));
+      tx.advanceHead(1);
+      return null;
+    });
+    org.civicsync.server.audit.AuditVerifier verifier = new org.civicsync.server.audit.AuditVerifier(store);
+    assertThat(verifier.verify(tenant).ok()).as("unvouched rows are reported").isFalse();
+    assertThat(org.civicsync.server.audit.AuditAdoption.adoptAll(store, Clock.systemUTC())).contains(tenant);
+    assertThat(verifier.verify(tenant).ok()).isTrue();
+    assertThat(verifier.verify(tenant).logEntries()).isEqualTo(1);
+    long head = store.read(tenant, r -> r.auditHead()).seq();
+    org.civicsync.server.audit.AuditAdoption.adoptAll(store, Clock.systemUTC());
+    assertThat(store.read(tenant, r -> r.auditHead()).seq()).as("adopted once").isEqualTo(head);
+  }
+
+  /** Direct changes to the store's tables, as an attacker with database access would make them. */
+  protected abstract Tampering tampering();
+
+  /** What {@link #tampering()} must be able to do, each on one row of one tenant. */
+  public interface Tampering {
+    /** Changes the stored content of the log entry (e.g. a field of its mutation's data). */
+    void alterLogEntry(String tenantId, long seq);
+
+    void deleteLogEntry(String tenantId, long seq);
+
+    /** Exchanges the seqs of two log entries. */
+    void swapLogEntries(String tenantId, long seqA, long seqB);
+
+    /** Changes the content of an audit entry, leaving its hash. */
+    void alterAuditEntry(String tenantId, long auditSeq);
+
+    void deleteAuditEntry(String tenantId, long auditSeq);
+  }
+
   // ---------------------------------------------------------------- helpers
 
   private String newTenant() {
@@ -1185,9 +1586,7 @@ public abstract class ServerStoreContract {
   }
 
   private Caller.Device newDevice(String tenant) {
-    EnrollmentCode code = tenancy.issueEnrollmentCode(tenant, new EnrollmentCodeRequest(null, null, null));
-    EnrollResponse e = tenancy.enroll(new EnrollRequest(code.code(), "tablet", null));
-    return (Caller.Device) tenancy.authenticate(Optional.of(e.token()));
+    return TestDevices.enroll(tenancy, tenant);
   }
 
   /** The mutation as the tenant's log holds it (to send it again). */
@@ -1196,7 +1595,7 @@ public abstract class ServerStoreContract {
   }
 
   private List<MutationResult> push(Mutation... ms) {
-    PushResponse r = push.push(device, new PushRequest(List.of(ms)));
+    PushResponse r = push.push(device, TestDevices.signed(device, List.of(ms)));
     assertThat(r.results()).hasSize(ms.length);
     for (int i = 0; i < ms.length; i++) {
       assertThat(r.results().get(i).mutationId()).isEqualTo(ms[i].mutationId());

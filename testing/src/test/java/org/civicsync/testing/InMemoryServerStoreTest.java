@@ -7,4 +7,9 @@ class InMemoryServerStoreTest extends ServerStoreContract {
   protected ServerStore openStore() {
     return new InMemoryServerStore();
   }
+
+  @Override
+  protected Tampering tampering() {
+    return ((InMemoryServerStore) store).tampering();
+  }
 }

@@ -13,11 +13,14 @@ public final class Digests {
   private Digests() {}
 
   /**
-   * The content digest of a mutation: SHA-256 of the JCS form of the mutation object. Two sends of
-   * the same mutation have the same digest however their JSON was spaced or ordered.
+   * The content digest of a mutation: SHA-256 of the JCS form of the mutation object without its
+   * signature (the signature is bound to that content, so it adds nothing). Two sends of the same
+   * mutation have the same digest however their JSON was spaced or ordered.
    */
   public static String mutation(Mutation mutation) {
-    return sha256Hex(Jcs.canonicalBytes(Json.mapper().valueToTree(mutation)));
+    com.fasterxml.jackson.databind.node.ObjectNode tree = Json.mapper().valueToTree(mutation);
+    tree.remove("signature");
+    return sha256Hex(Jcs.canonicalBytes(tree));
   }
 
   /** SHA-256 of the JCS form of any JSON value. */

@@ -88,6 +88,11 @@ public final class CollectionCatalog {
     return byName.containsKey(name);
   }
 
+  /** Every collection name, in the order given. */
+  public java.util.Set<String> names() {
+    return java.util.Collections.unmodifiableSet(byName.keySet());
+  }
+
   /** Every definition, in the order given. */
   public List<CollectionDefinition> definitions() {
     return byName.values().stream().map(CollectionSchema::definition).toList();

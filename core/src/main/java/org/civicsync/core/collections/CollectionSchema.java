@@ -17,6 +17,7 @@ public final class CollectionSchema {
   private final Map<String, JsonNode> defaults;
   private final org.civicsync.core.conflicts.ConflictPolicy policy;
   private final java.util.List<org.civicsync.core.rules.RecordRuleSpec> rules;
+  private final org.civicsync.core.access.Grants grants;
 
   private CollectionSchema(CollectionDefinition definition) {
     this.definition = definition;
@@ -32,6 +33,7 @@ public final class CollectionSchema {
     this.defaults = Map.copyOf(d);
     this.policy = org.civicsync.core.conflicts.ConflictPolicy.parse(definition.policy());
     this.rules = java.util.List.copyOf(org.civicsync.core.rules.RecordRuleSpec.parse(definition.name(), definition.rules()));
+    this.grants = org.civicsync.core.access.Grants.parse(definition.access());
     crossCheck();
   }
 
@@ -44,6 +46,10 @@ public final class CollectionSchema {
     JsonNode props = definition.schema().path("properties");
     if (!props.isObject()) {
       return;
+    }
+    if (definition.scopeField() != null && !"string".equals(props.path(definition.scopeField()).path("type").asText())) {
+      throw new IllegalArgumentException("collection '" + name() + "': scopeField '" + definition.scopeField()
+          + "' must be a string field the record schema declares");
     }
     java.util.List<String> named = new java.util.ArrayList<>(policy.fields().keySet());
     rules.forEach(r -> named.addAll(r.fields()));
@@ -68,6 +74,29 @@ public final class CollectionSchema {
         }
       }
     });
+  }
+
+  /** Which role may take which action on this collection. */
+  public org.civicsync.core.access.Grants grants() {
+    return grants;
+  }
+
+  /** The field naming a record's org unit, if the collection is scoped. */
+  public Optional<String> scopeField() {
+    return Optional.ofNullable(definition.scopeField());
+  }
+
+  /**
+   * The scope key of a record with this data: the scope field's text, {@code ""} when a scoped
+   * record lacks it (visible to unrestricted callers only), {@code null} for an unscoped
+   * collection or a tombstone's absent data in an unscoped collection.
+   */
+  public String scopeKey(ObjectNode data) {
+    if (definition.scopeField() == null) {
+      return null;
+    }
+    JsonNode v = data == null ? null : data.get(definition.scopeField());
+    return v != null && v.isTextual() ? v.textValue() : "";
   }
 
   /** The collection's declarative server-authoritative rules. */

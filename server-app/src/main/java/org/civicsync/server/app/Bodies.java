@@ -21,7 +21,20 @@ import org.civicsync.server.ApiException;
  * inflate into gigabytes), parsed as one JSON value.
  */
 final class Bodies {
+  /** Deepest nesting a body may have: records are flat; 64 leaves room and stops stack games. */
+  static final int MAX_DEPTH = 64;
+  /** Longest string a body may hold. */
+  static final int MAX_STRING = 1 << 20;
+  private static final com.fasterxml.jackson.databind.ObjectMapper READER = limited();
+
   private final long maxBytes;
+
+  private static com.fasterxml.jackson.databind.ObjectMapper limited() {
+    com.fasterxml.jackson.databind.ObjectMapper m = Json.mapper().copy();
+    m.getFactory().setStreamReadConstraints(com.fasterxml.jackson.core.StreamReadConstraints.builder()
+        .maxNestingDepth(MAX_DEPTH).maxStringLength(MAX_STRING).build());
+    return m;
+  }
 
   Bodies(long maxBytes) {
     this.maxBytes = maxBytes;
@@ -38,7 +51,7 @@ final class Bodies {
       throw new ApiException(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send Content-Type: application/json, not " + type);
     }
     try {
-      JsonNode node = Json.mapper().readTree(bytes);
+      JsonNode node = READER.readTree(bytes);
       if (node == null || node.isMissingNode()) {
         throw new ApiException(ErrorCode.MALFORMED_JSON, "the body is empty; a JSON object is required");
       }
@@ -47,6 +60,9 @@ final class Bodies {
         throw new ApiException(ErrorCode.INVALID_REQUEST, unsafe.get().message(), unsafe.get().pointer());
       }
       return node;
+    } catch (com.fasterxml.jackson.core.exc.StreamConstraintsException e) {
+      throw new ApiException(ErrorCode.JSON_LIMITS_EXCEEDED, "the body nests deeper than " + MAX_DEPTH
+          + " levels or holds a string longer than " + MAX_STRING + " characters");
     } catch (JsonProcessingException e) {
       throw new ApiException(ErrorCode.MALFORMED_JSON, "the body is not well-formed JSON: " + e.getOriginalMessage());
     } catch (IOException e) {

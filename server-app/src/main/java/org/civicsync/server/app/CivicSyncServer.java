@@ -42,20 +42,29 @@ public final class CivicSyncServer implements AutoCloseable {
     CollectionCatalog catalog = DefinitionFiles.load(config.collectionsDir());
     ServerStore store = Stores.open(config);
     try {
-      TenancyService tenancy = new TenancyService(store, clock);
+      java.util.List<String> adopted = org.civicsync.server.audit.AuditAdoption.adoptAll(store, clock);
+      if (!adopted.isEmpty()) {
+        // Data from before the audit chain also predates scope keys: rebuild those projections.
+        org.civicsync.server.projection.ProjectionRebuilder rebuilder = new org.civicsync.server.projection.ProjectionRebuilder(store, catalog);
+        adopted.forEach(rebuilder::rebuild);
+        org.slf4j.LoggerFactory.getLogger(CivicSyncServer.class).info("audit chain started, projection rebuilt for {} tenant(s) with earlier data",
+            adopted.size());
+      }
+      TenancyService tenancy = new TenancyService(store, clock, config.security().tokenTtl());
       Optional<String> generated = tenancy.ensureAdminToken(config.adminToken());
       Optional<EnrollmentCode> demoCode = Optional.empty();
       if (config.demo()) {
         tenancy.ensureTenant(DEMO_TENANT);
-        demoCode = Optional.of(tenancy.issueEnrollmentCode(DEMO_TENANT, new EnrollmentCodeRequest("demo", 24, 20)));
+        provisionDemo(tenancy);
+        demoCode = Optional.of(tenancy.issueEnrollmentCode(DEMO_TENANT, new EnrollmentCodeRequest(DEMO_USER, "demo", 24, 20)));
       }
       PushService push = new PushService(store, catalog, clock, config.maxClockSkew(), javaRules(), config.holdWindow());
       HttpApi api = new HttpApi(store, catalog, tenancy, push,
           new PullService(store, catalog, clock), new org.civicsync.server.inbox.InboxService(store, catalog, clock, javaRules()),
           new org.civicsync.server.records.RecordsService(store, catalog, push, clock),
-          config.maxBodyBytes(), clock);
+          config.maxBodyBytes(), clock, config.security());
       Javalin http = HttpApi.create(api, config.host(), config.port()).start();
-      return new CivicSyncServer(store, http, generated, demoCode, startSweeper(store, push, config, clock));
+      return new CivicSyncServer(store, http, generated, demoCode, startSweeper(store, push, tenancy, config, clock));
     } catch (RuntimeException e) {
       store.close();
       throw e;
@@ -66,8 +75,8 @@ public final class CivicSyncServer implements AutoCloseable {
    * Once a minute, forces through the held mutations of devices whose hold window has ended: a
    * device that never pushes again must not keep its later changes waiting for ever.
    */
-  private static java.util.concurrent.ScheduledExecutorService startSweeper(ServerStore store, PushService push, ServerConfig config,
-      Clock clock) {
+  private static java.util.concurrent.ScheduledExecutorService startSweeper(ServerStore store, PushService push, TenancyService tenancy,
+      ServerConfig config, Clock clock) {
     java.util.concurrent.ScheduledExecutorService s = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "civicsync-hold-sweeper");
       t.setDaemon(true);
@@ -76,7 +85,9 @@ public final class CivicSyncServer implements AutoCloseable {
     s.scheduleWithFixedDelay(() -> {
       try {
         for (org.civicsync.server.store.DeviceKey d : store.devicesWithHoldsBefore(clock.instant().minus(config.holdWindow()))) {
-          push.releaseExpired(d);
+          // Held changes are decided with their sender's access as it is now (a revoked device's too:
+          // revocation stops new pushes, not what was accepted before).
+          store.findDevice(d.deviceId()).ifPresent(row -> push.releaseExpired(d, tenancy.accessOf(row)));
         }
       } catch (RuntimeException e) {
         // Logged and retried next minute; a sweep changes nothing unless it commits.
@@ -84,6 +95,22 @@ public final class CivicSyncServer implements AutoCloseable {
       }
     }, 1, 1, java.util.concurrent.TimeUnit.MINUTES);
     return s;
+  }
+
+  /** The demo user devices enroll for with the printed code. */
+  static final String DEMO_USER = "demo-nurse";
+
+  /**
+   * A small org tree (country, province, two clinics) and one user with the fieldWorker and
+   * supervisor roles for the province, so the README's first push is in scope.
+   */
+  private static void provisionDemo(TenancyService tenancy) {
+    tenancy.putOrgUnit(DEMO_TENANT, "lk", new org.civicsync.contracts.OrgUnitRequest(null, "Sri Lanka"));
+    tenancy.putOrgUnit(DEMO_TENANT, "uva", new org.civicsync.contracts.OrgUnitRequest("lk", "Uva Province"));
+    tenancy.putOrgUnit(DEMO_TENANT, "clinic-badulla-03", new org.civicsync.contracts.OrgUnitRequest("uva", "Badulla MOH clinic 3"));
+    tenancy.putOrgUnit(DEMO_TENANT, "clinic-bandarawela-01", new org.civicsync.contracts.OrgUnitRequest("uva", "Bandarawela clinic 1"));
+    tenancy.putUser(DEMO_TENANT, DEMO_USER, new org.civicsync.contracts.UserRequest(DEMO_USER,
+        java.util.List.of(org.civicsync.core.access.Role.FIELD_WORKER, org.civicsync.core.access.Role.SUPERVISOR), java.util.List.of("uva")), true);
   }
 
   /** The deployment's Java rules, found with {@link java.util.ServiceLoader}. */

@@ -73,13 +73,28 @@ final class HttpApi {
       new Route("GET", "/v1/records/{collection}/{recordId}"),
       new Route("PUT", "/v1/records/{collection}/{recordId}"),
       new Route("PATCH", "/v1/records/{collection}/{recordId}"),
-      new Route("DELETE", "/v1/records/{collection}/{recordId}"));
+      new Route("DELETE", "/v1/records/{collection}/{recordId}"),
+      new Route("POST", "/v1/admin/tenants/{tenantId}/users"),
+      new Route("GET", "/v1/admin/tenants/{tenantId}/users"),
+      new Route("PUT", "/v1/admin/tenants/{tenantId}/users/{userId}"),
+      new Route("GET", "/v1/admin/tenants/{tenantId}/org-units"),
+      new Route("PUT", "/v1/admin/tenants/{tenantId}/org-units/{orgUnitId}"),
+      new Route("GET", "/v1/admin/tenants/{tenantId}/devices"),
+      new Route("POST", "/v1/admin/devices/{deviceId}/revoke"),
+      new Route("POST", "/v1/devices/challenge"),
+      new Route("POST", "/v1/devices/token"),
+      new Route("GET", "/v1/admin/audit/verify"),
+      new Route("GET", "/v1/audit/records/{collection}/{recordId}"));
 
   private static final SchemaChecker CREATE_TENANT = SchemaChecker.contract(Schemas.CREATE_TENANT_REQUEST);
   private static final SchemaChecker CODE_REQUEST = SchemaChecker.contract(Schemas.ENROLLMENT_CODE_REQUEST);
   private static final SchemaChecker ENROLL = SchemaChecker.contract(Schemas.ENROLL_REQUEST);
   private static final SchemaChecker RESOLVE = SchemaChecker.contract(Schemas.RESOLVE_REQUEST);
   private static final SchemaChecker API_CLIENT = SchemaChecker.contract(Schemas.API_CLIENT_REQUEST);
+  private static final SchemaChecker USER = SchemaChecker.contract(Schemas.USER_REQUEST);
+  private static final SchemaChecker ORG_UNIT = SchemaChecker.contract(Schemas.ORG_UNIT_REQUEST);
+  private static final SchemaChecker CHALLENGE = SchemaChecker.contract(Schemas.CHALLENGE_REQUEST);
+  private static final SchemaChecker TOKEN = SchemaChecker.contract(Schemas.TOKEN_REQUEST);
 
   private final ServerStore store;
   private final CollectionCatalog catalog;
@@ -90,10 +105,25 @@ final class HttpApi {
   private final RecordsService records;
   private final Bodies bodies;
   private final java.time.Clock clock;
+  private final AdminIdempotency adminKeys;
+  private final org.civicsync.server.audit.AuditVerifier audits;
+  private final org.civicsync.server.audit.RecordTrails trails;
+  private final RateLimiter limiter;
+  private final java.util.Set<String> corsOrigins;
 
   HttpApi(ServerStore store, CollectionCatalog catalog, TenancyService tenancy, PushService push, PullService pull,
       InboxService inbox, RecordsService records, long maxBodyBytes, java.time.Clock clock) {
+    this(store, catalog, tenancy, push, pull, inbox, records, maxBodyBytes, clock, ServerConfig.Security.defaults());
+  }
+
+  HttpApi(ServerStore store, CollectionCatalog catalog, TenancyService tenancy, PushService push, PullService pull,
+      InboxService inbox, RecordsService records, long maxBodyBytes, java.time.Clock clock, ServerConfig.Security security) {
+    this.adminKeys = new AdminIdempotency(store);
+    this.limiter = new RateLimiter(security.requestsPerMinute(), System::nanoTime);
+    this.corsOrigins = java.util.Set.copyOf(security.corsOrigins());
     this.records = records;
+    this.audits = new org.civicsync.server.audit.AuditVerifier(store);
+    this.trails = new org.civicsync.server.audit.RecordTrails(store, catalog);
     this.store = store;
     this.catalog = catalog;
     this.tenancy = tenancy;
@@ -117,6 +147,7 @@ final class HttpApi {
       cfg.http.prefer405over404 = true;
       // Bodies are read as streams and capped by Bodies after decompression.
       cfg.http.maxRequestSize = Long.MAX_VALUE;
+      cfg.routes.before(this::guard);
       for (Route r : ROUTES) {
         Handler h = handler(r);
         switch (r.method()) {
@@ -161,16 +192,55 @@ final class HttpApi {
         }
         ctx.contentType("application/json").result(Schemas.text(file));
       };
-      case "POST /v1/admin/tenants" -> ctx -> {
+      case "POST /v1/admin/tenants" -> ctx -> adminWrite(ctx, false, body -> new AdminIdempotency.Answer(201,
+          tenancy.createTenant(parse(body, CREATE_TENANT, CreateTenantRequest.class))));
+      case "POST /v1/admin/tenants/{tenantId}/enrollment-codes" -> ctx -> adminWrite(ctx, true, body -> new AdminIdempotency.Answer(201,
+          tenancy.issueEnrollmentCode(ctx.pathParam("tenantId"), parse(body, CODE_REQUEST, EnrollmentCodeRequest.class))));
+      case "POST /v1/admin/tenants/{tenantId}/users" -> ctx -> adminWrite(ctx, false, body -> {
+        org.civicsync.contracts.UserRequest req = parse(body, USER, org.civicsync.contracts.UserRequest.class);
+        if (req.userId() == null) {
+          throw new ApiException(ErrorCode.INVALID_REQUEST, "userId is required here (PUT …/users/{userId} takes it from the path)", "/userId");
+        }
+        return new AdminIdempotency.Answer(201, tenancy.putUser(ctx.pathParam("tenantId"), req.userId(), req, false));
+      });
+      case "PUT /v1/admin/tenants/{tenantId}/users/{userId}" -> ctx -> adminWrite(ctx, false, body -> {
+        org.civicsync.contracts.UserRequest req = parse(body, USER, org.civicsync.contracts.UserRequest.class);
+        if (req.userId() != null && !req.userId().equals(ctx.pathParam("userId"))) {
+          throw new ApiException(ErrorCode.INVALID_REQUEST, "the body's userId differs from the path's", "/userId");
+        }
+        return new AdminIdempotency.Answer(200, tenancy.putUser(ctx.pathParam("tenantId"), ctx.pathParam("userId"), req, true));
+      });
+      case "GET /v1/admin/tenants/{tenantId}/users" -> ctx -> {
         admin(ctx);
-        CreateTenantRequest req = parse(bodies.json(ctx, false), CREATE_TENANT, CreateTenantRequest.class);
-        ctx.status(201).json(tenancy.createTenant(req));
+        ctx.json(new org.civicsync.contracts.UsersResponse(tenancy.users(ctx.pathParam("tenantId"))));
       };
-      case "POST /v1/admin/tenants/{tenantId}/enrollment-codes" -> ctx -> {
+      case "PUT /v1/admin/tenants/{tenantId}/org-units/{orgUnitId}" -> ctx -> adminWrite(ctx, false, body -> new AdminIdempotency.Answer(200,
+          tenancy.putOrgUnit(ctx.pathParam("tenantId"), ctx.pathParam("orgUnitId"),
+              parse(body, ORG_UNIT, org.civicsync.contracts.OrgUnitRequest.class))));
+      case "GET /v1/admin/tenants/{tenantId}/org-units" -> ctx -> {
         admin(ctx);
-        EnrollmentCodeRequest req = parse(bodies.json(ctx, true), CODE_REQUEST, EnrollmentCodeRequest.class);
-        ctx.status(201).json(tenancy.issueEnrollmentCode(ctx.pathParam("tenantId"), req));
+        ctx.json(new org.civicsync.contracts.OrgUnitsResponse(tenancy.orgUnits(ctx.pathParam("tenantId"))));
       };
+      case "GET /v1/admin/tenants/{tenantId}/devices" -> ctx -> {
+        admin(ctx);
+        ctx.json(new org.civicsync.contracts.DevicesResponse(tenancy.devices(ctx.pathParam("tenantId"))));
+      };
+      case "POST /v1/admin/devices/{deviceId}/revoke" -> ctx -> adminWrite(ctx, true, body -> {
+        UUID id;
+        try {
+          id = UUID.fromString(ctx.pathParam("deviceId"));
+        } catch (IllegalArgumentException e) {
+          throw new ApiException(ErrorCode.DEVICE_NOT_FOUND, "no device " + ctx.pathParam("deviceId"), "deviceId", 404, null);
+        }
+        return new AdminIdempotency.Answer(200, tenancy.revoke(id));
+      });
+      case "POST /v1/devices/challenge" -> ctx -> ctx.json(tenancy.challenge(parse(bodies.json(ctx, false), CHALLENGE,
+          org.civicsync.contracts.ChallengeRequest.class)));
+      case "POST /v1/devices/token" -> ctx -> ctx.json(tenancy.renewToken(parse(bodies.json(ctx, false), TOKEN,
+          org.civicsync.contracts.TokenRequest.class)));
+      case "GET /v1/admin/audit/verify" -> ctx -> ctx.json(audits.verify(auditTenant(ctx)));
+      case "GET /v1/audit/records/{collection}/{recordId}" -> ctx -> ctx.json(trails.trail(auditTenant(ctx), ctx.pathParam("collection"),
+          recordId(ctx)));
       case "POST /v1/devices/enroll" -> ctx -> {
         EnrollRequest req = parse(bodies.json(ctx, false), ENROLL, EnrollRequest.class);
         ctx.status(201).json(tenancy.enroll(req));
@@ -199,7 +269,6 @@ final class HttpApi {
         ctx.json(pull.outcomes(d, cursor, Optional.ofNullable(ctx.queryParam("limit"))));
       };
       case "GET /v1/inbox" -> ctx -> {
-        // Until roles arrive (issue 4) every enrolled device of the tenant may act as supervisor.
         Caller.Device d = device(ctx);
         ctx.json(inbox.list(d, Optional.ofNullable(ctx.queryParam("status")), Optional.ofNullable(ctx.queryParam("kind")),
             Optional.ofNullable(ctx.queryParam("collection")), Optional.ofNullable(ctx.queryParam("limit"))));
@@ -215,11 +284,8 @@ final class HttpApi {
         ResolveRequest req = parse(bodies.json(ctx, false), RESOLVE, ResolveRequest.class);
         ctx.json(inbox.resolve(d, id, req, Optional.ofNullable(ctx.header("Idempotency-Key")).filter(k -> !k.isBlank())));
       };
-      case "POST /v1/admin/tenants/{tenantId}/api-clients" -> ctx -> {
-        admin(ctx);
-        ApiClientRequest req = parse(bodies.json(ctx, false), API_CLIENT, ApiClientRequest.class);
-        ctx.status(201).json(tenancy.issueApiClient(ctx.pathParam("tenantId"), req));
-      };
+      case "POST /v1/admin/tenants/{tenantId}/api-clients" -> ctx -> adminWrite(ctx, false, body -> new AdminIdempotency.Answer(201,
+          tenancy.issueApiClient(ctx.pathParam("tenantId"), parse(body, API_CLIENT, ApiClientRequest.class))));
       case "GET /v1/records/{collection}" -> ctx -> {
         Caller.ApiClient c = apiClient(ctx);
         Map<String, String> equals = new java.util.LinkedHashMap<>();
@@ -244,6 +310,83 @@ final class HttpApi {
       case "DELETE /v1/records/{collection}/{recordId}" -> ctx -> recordWrite(ctx, RecordsService.Write.DELETE);
       default -> throw new IllegalStateException("no handler for " + r);
     };
+  }
+
+  /** An admin write: admin token, body read and parsed, Idempotency-Key honoured. */
+  private void adminWrite(Context ctx, boolean emptyIsObject, java.util.function.Function<JsonNode, AdminIdempotency.Answer> work) {
+    admin(ctx);
+    JsonNode body = bodies.json(ctx, emptyIsObject);
+    Optional<String> key = Optional.ofNullable(ctx.header("Idempotency-Key")).filter(k -> !k.isBlank());
+    AdminIdempotency.Answer a = key.isPresent()
+        ? adminKeys.run(key.get(), ctx.method() + " " + ctx.path(), body, () -> work.apply(body))
+        : work.apply(body);
+    ctx.status(a.status()).json(a.body());
+  }
+
+  /**
+   * The tenant whose audit trail the caller may read: the admin token names one with {@code
+   * ?tenant=}; a device whose user is an auditor or admin reads its own tenant's.
+   */
+  private String auditTenant(Context ctx) {
+    Caller c = tenancy.authenticate(bearer(ctx));
+    Optional<String> asked = Optional.ofNullable(ctx.queryParam("tenant")).filter(t -> !t.isBlank());
+    if (c instanceof Caller.Admin) {
+      String t = asked.orElseThrow(() -> new ApiException(ErrorCode.INVALID_REQUEST, "name the tenant: ?tenant=<tenantId>", "tenant"));
+      if (store.findTenant(t).isEmpty()) {
+        throw new ApiException(ErrorCode.TENANT_NOT_FOUND, "no tenant '" + t + "'", "tenant");
+      }
+      return t;
+    }
+    if (c instanceof Caller.Device d && (d.access().hasRole(org.civicsync.core.access.Role.AUDITOR)
+        || d.access().hasRole(org.civicsync.core.access.Role.ADMIN))) {
+      if (asked.isPresent() && !asked.get().equals(d.tenantId())) {
+        throw new ApiException(ErrorCode.FORBIDDEN, "an auditor reads the audit trail of its own tenant only");
+      }
+      return d.tenantId();
+    }
+    throw new ApiException(ErrorCode.FORBIDDEN, "the audit trail needs the admin token or a device of an auditor or admin user");
+  }
+
+  /**
+   * Before every route: security headers, CORS for configured origins, and the per-caller rate
+   * limit (health checks are exempt).
+   */
+  private void guard(Context ctx) {
+    ctx.header("X-Content-Type-Options", "nosniff");
+    ctx.header("X-Frame-Options", "DENY");
+    ctx.header("Referrer-Policy", "no-referrer");
+    ctx.header("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'");
+    ctx.header("Cache-Control", "no-store");
+    String origin = ctx.header("Origin");
+    if (origin != null && corsOrigins.contains(origin)) {
+      ctx.header("Access-Control-Allow-Origin", origin);
+      ctx.header("Vary", "Origin");
+      ctx.header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE");
+      ctx.header("Access-Control-Allow-Headers", "Authorization, Content-Type, Content-Encoding, Idempotency-Key, If-Match, If-None-Match");
+      ctx.header("Access-Control-Expose-Headers", "ETag, Retry-After");
+      ctx.header("Access-Control-Max-Age", "600");
+    }
+    if ("OPTIONS".equals(ctx.method().name())) {
+      // A CORS preflight: answered here for any route; allowed origins got their headers above.
+      ctx.status(origin != null && corsOrigins.contains(origin) ? 204 : 403);
+      ctx.attribute(HANDLED, true);
+      ctx.skipRemainingHandlers();
+      return;
+    }
+    if (ctx.path().startsWith("/health/")) {
+      return;
+    }
+    String auth = ctx.header("Authorization");
+    // Routes without a token (enrollment, renewal) are limited by address, whatever header is sent:
+    // a made-up token must not buy a fresh allowance.
+    boolean byAddress = auth == null || auth.isBlank() || ctx.path().startsWith("/v1/devices/");
+    long wait = byAddress
+        ? limiter.acquire("ip:" + ctx.ip(), 0.1)
+        : limiter.acquire("t:" + org.civicsync.core.canonical.Digests.sha256Hex(auth.getBytes(java.nio.charset.StandardCharsets.UTF_8)), 1.0);
+    if (wait > 0) {
+      ctx.header("Retry-After", Long.toString(wait));
+      throw new ApiException(ErrorCode.RATE_LIMITED, "too many requests; retry after " + wait + " s");
+    }
   }
 
   private void recordWrite(Context ctx, RecordsService.Write kind) {

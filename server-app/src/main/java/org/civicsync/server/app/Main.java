@@ -14,7 +14,8 @@ import picocli.CommandLine.Option;
 /** The {@code civicsync} command line. */
 @Command(name = "civicsync", mixinStandardHelpOptions = true, version = "CivicSync 0.1.0 (protocol v1)",
     description = "Offline-first sync infrastructure for public services.",
-    subcommands = {Main.Serve.class, Main.RebuildProjections.class})
+    subcommands = {Main.Serve.class, Main.RebuildProjections.class, Main.EnrollmentCodeCommand.class, Main.Audit.class,
+        Main.Keygen.class, Main.Sign.class})
 public final class Main implements Runnable {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -78,6 +79,18 @@ public final class Main implements Runnable {
         description = "How long a mutation that arrived before an earlier one of its device waits before it is forced through (default: ${DEFAULT-VALUE}).")
     long holdWindowHours;
 
+    @Option(names = "--token-ttl-hours", defaultValue = "${env:CIVICSYNC_TOKEN_TTL_HOURS:-24}",
+        description = "Hours a device token works before the device renews it with its key (default: ${DEFAULT-VALUE}).")
+    long tokenTtlHours;
+
+    @Option(names = "--rate-limit", defaultValue = "${env:CIVICSYNC_RATE_LIMIT:-1200}",
+        description = "Requests per minute per token; a tenth of it per address without a token (default: ${DEFAULT-VALUE}).")
+    int rateLimit;
+
+    @Option(names = "--cors-origin", split = ",", defaultValue = "${env:CIVICSYNC_CORS_ORIGINS}",
+        description = "Browser origins allowed to call the API, e.g. https://clinic.example.org (default: none).")
+    java.util.List<String> corsOrigins;
+
     @Option(names = "--max-body-bytes", defaultValue = "10485760", description = "Largest request body after decompression (default: ${DEFAULT-VALUE}).")
     long maxBodyBytes;
 
@@ -85,7 +98,9 @@ public final class Main implements Runnable {
     public Integer call() throws Exception {
       ServerConfig config = store.apply(ServerConfig.defaults()).withPort(port).withHost(host).withDemo(demo)
           .withMaxBodyBytes(maxBodyBytes).withMaxClockSkew(java.time.Duration.ofHours(maxClockSkewHours))
-          .withHoldWindow(java.time.Duration.ofHours(holdWindowHours)).withAdminToken(Optional.ofNullable(System.getenv("CIVICSYNC_ADMIN_TOKEN")));
+          .withHoldWindow(java.time.Duration.ofHours(holdWindowHours)).withAdminToken(Optional.ofNullable(System.getenv("CIVICSYNC_ADMIN_TOKEN")))
+          .withSecurity(new ServerConfig.Security(java.time.Duration.ofHours(tokenTtlHours), rateLimit,
+              corsOrigins == null ? java.util.List.of() : corsOrigins.stream().map(String::trim).filter(o -> !o.isEmpty()).toList()));
       CivicSyncServer server = CivicSyncServer.start(config);
       String url = "http://" + (host.equals("0.0.0.0") ? "localhost" : host) + ":" + server.port();
       CountDownLatch stopped = new CountDownLatch(1);
@@ -105,7 +120,7 @@ public final class Main implements Runnable {
             + "  (valid until " + code.expiresAt() + ", " + code.maxUses() + " devices)");
         System.out.println("  Enroll a device:");
         System.out.println("    curl -s -X POST " + url + "/v1/devices/enroll -H 'Content-Type: application/json' \\");
-        System.out.println("      -d '{\"enrollmentCode\":\"" + code.code() + "\",\"deviceName\":\"field tablet 1\"}'");
+        System.out.println("      -d '{\"enrollmentCode\":\"" + code.code() + "\",\"deviceName\":\"field tablet 1\",\"publicKey\":\"<from ./civicsync keygen>\"}'");
         System.out.println("  then push and pull with the returned token: see docs/protocol.md.");
       });
       System.out.println("Press Ctrl+C to stop.");
@@ -133,6 +148,133 @@ public final class Main implements Runnable {
           System.out.println("tenant " + t + ": " + rebuilder.rebuild(t) + " records rebuilt");
         }
       }
+      return 0;
+    }
+  }
+
+  @Command(name = "enrollment-code", mixinStandardHelpOptions = true,
+      description = "Issue an enrollment code for a user and print it, with a QR code to scan with the device.")
+  static final class EnrollmentCodeCommand implements Callable<Integer> {
+    @Mixin StoreOptions store = new StoreOptions();
+
+    @Option(names = "--tenant", required = true, description = "The tenant.")
+    String tenant;
+
+    @Option(names = "--user", required = true, description = "The user the device will act for (must exist).")
+    String user;
+
+    @Option(names = "--label", description = "A label for people (e.g. the team).")
+    String label;
+
+    @Option(names = "--hours", defaultValue = "72", description = "Hours until the code expires (default: ${DEFAULT-VALUE}).")
+    int hours;
+
+    @Option(names = "--uses", defaultValue = "1", description = "How many devices may enroll with it (default: ${DEFAULT-VALUE}).")
+    int uses;
+
+    @Option(names = "--no-qr", description = "Do not draw the QR code.")
+    boolean noQr;
+
+    @Override
+    public Integer call() {
+      ServerConfig config = store.apply(ServerConfig.defaults());
+      try (ServerStore s = Stores.open(config)) {
+        org.civicsync.contracts.EnrollmentCode code = new org.civicsync.server.tenancy.TenancyService(s, java.time.Clock.systemUTC())
+            .issueEnrollmentCode(tenant, new org.civicsync.contracts.EnrollmentCodeRequest(user, label, hours, uses));
+        System.out.println("Enrollment code for " + user + " in tenant " + tenant + ": " + code.code());
+        System.out.println("valid until " + code.expiresAt() + " for " + code.maxUses() + " device(s)");
+        if (!noQr) {
+          // The QR code carries the code alone: the device app knows its server.
+          System.out.print(TerminalQr.render(code.code()));
+        }
+        return 0;
+      } catch (org.civicsync.server.ApiException e) {
+        System.err.println(e.code() + ": " + e.getMessage());
+        return 2;
+      }
+    }
+  }
+
+  @Command(name = "audit", mixinStandardHelpOptions = true, description = "Tamper-evident audit log.",
+      subcommands = {Main.AuditVerify.class})
+  static final class Audit implements Runnable {
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+      spec.commandLine().usage(System.out);
+    }
+  }
+
+  @Command(name = "verify", mixinStandardHelpOptions = true,
+      description = "Walk each tenant's audit chain against the event log and outcomes; report the first broken link. Exit 1 if any.")
+  static final class AuditVerify implements Callable<Integer> {
+    @Mixin StoreOptions store = new StoreOptions();
+
+    @Option(names = "--tenant", description = "Only this tenant.")
+    String tenant;
+
+    @Override
+    public Integer call() {
+      ServerConfig config = store.apply(ServerConfig.defaults());
+      int broken = 0;
+      try (ServerStore s = Stores.open(config)) {
+        org.civicsync.server.audit.AuditVerifier verifier = new org.civicsync.server.audit.AuditVerifier(s);
+        for (String t : tenant == null ? s.tenantIds() : java.util.List.of(tenant)) {
+          org.civicsync.contracts.AuditVerification v = verifier.verify(t);
+          if (v.ok()) {
+            System.out.println("tenant " + t + ": ok, " + v.entries() + " entries, " + v.logEntries() + " log entries, " + v.outcomes()
+                + " outcomes; head " + v.headSeq() + " " + v.headHash());
+          } else {
+            broken++;
+            System.out.println("tenant " + t + ": BROKEN at " + v.firstBroken().table() + " seq " + v.firstBroken().seq() + ": "
+                + v.firstBroken().reason());
+          }
+        }
+      }
+      return broken == 0 ? 0 : 1;
+    }
+  }
+
+  @Command(name = "keygen", mixinStandardHelpOptions = true,
+      description = "Make an Ed25519 device key pair (for trying the API by hand; devices make their own).")
+  static final class Keygen implements Callable<Integer> {
+    @Override
+    public Integer call() {
+      org.civicsync.core.signing.Ed25519.KeyPair k = org.civicsync.core.signing.Ed25519.generate();
+      System.out.println("{\"privateKeySeed\":\"" + k.privateKey().encoded() + "\",\"publicKey\":\"" + k.publicKey().encoded() + "\"}");
+      return 0;
+    }
+  }
+
+  @Command(name = "sign", mixinStandardHelpOptions = true,
+      description = "Sign the mutations of a push body read from standard input and print the signed body; with --challenge,"
+          + " print the signature of a token challenge instead (for trying the API by hand).")
+  static final class Sign implements Callable<Integer> {
+    @Option(names = "--challenge", description = "A challenge from POST /v1/devices/challenge: print its token signature.")
+    String challenge;
+
+    @Option(names = "--key", required = true, description = "The device's private key seed (from keygen).")
+    String seed;
+
+    @Option(names = "--tenant", required = true)
+    String tenant;
+
+    @Option(names = "--device", required = true, description = "The device id enrollment returned.")
+    java.util.UUID device;
+
+    @Override
+    public Integer call() throws Exception {
+      org.civicsync.core.signing.Ed25519.KeyPair k = org.civicsync.core.signing.Ed25519.fromSeed(seed);
+      if (challenge != null) {
+        System.out.println(k.privateKey().sign(org.civicsync.core.signing.Envelopes.tokenSigningInput(tenant, device, challenge)));
+        return 0;
+      }
+      org.civicsync.contracts.PushRequest body = org.civicsync.core.json.Json.mapper()
+          .readValue(System.in, org.civicsync.contracts.PushRequest.class);
+      java.util.List<org.civicsync.contracts.Mutation> signed = body.mutations().stream()
+          .map(m -> org.civicsync.core.signing.Envelopes.sign(m, tenant, device, k.privateKey())).toList();
+      System.out.println(org.civicsync.core.json.Json.mapper().writeValueAsString(new org.civicsync.contracts.PushRequest(signed)));
       return 0;
     }
   }

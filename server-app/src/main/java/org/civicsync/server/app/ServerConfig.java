@@ -32,7 +32,25 @@ public record ServerConfig(
     long maxBodyBytes,
     boolean demo,
     java.time.Duration maxClockSkew,
-    java.time.Duration holdWindow) {
+    java.time.Duration holdWindow,
+    Security security) {
+
+  /**
+   * Hardening settings.
+   *
+   * @param tokenTtl how long a device token works after enrollment or renewal
+   * @param requestsPerMinute sustained requests per minute per token (or per address without one)
+   * @param corsOrigins browser origins allowed to call the API (none: no cross-origin access)
+   */
+  public record Security(java.time.Duration tokenTtl, int requestsPerMinute, java.util.List<String> corsOrigins) {
+    public Security {
+      corsOrigins = java.util.List.copyOf(corsOrigins);
+    }
+
+    public static Security defaults() {
+      return new Security(org.civicsync.server.tenancy.TenancyService.DEFAULT_TOKEN_TTL, 1200, java.util.List.of());
+    }
+  }
 
   public static final long DEFAULT_MAX_BODY_BYTES = 10L * 1024 * 1024;
 
@@ -40,47 +58,52 @@ public record ServerConfig(
   public static ServerConfig defaults() {
     return new ServerConfig("0.0.0.0", 8080, Path.of("civicsync-data"), Optional.empty(), Optional.empty(),
         Optional.empty(), "civicsync", Optional.empty(), Optional.empty(), DEFAULT_MAX_BODY_BYTES, false,
-        org.civicsync.core.records.MutationRules.DEFAULT_MAX_CLOCK_SKEW, org.civicsync.server.push.PushService.DEFAULT_HOLD_WINDOW);
+        org.civicsync.core.records.MutationRules.DEFAULT_MAX_CLOCK_SKEW, org.civicsync.server.push.PushService.DEFAULT_HOLD_WINDOW, Security.defaults());
   }
 
   public ServerConfig withPort(int p) {
-    return new ServerConfig(host, p, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow);
+    return new ServerConfig(host, p, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security);
   }
 
   public ServerConfig withHost(String h) {
-    return new ServerConfig(h, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow);
+    return new ServerConfig(h, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security);
   }
 
   public ServerConfig withDataDir(Path d) {
-    return new ServerConfig(host, port, d, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow);
+    return new ServerConfig(host, port, d, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security);
   }
 
   public ServerConfig withDb(Optional<String> url, Optional<String> user, Optional<String> password, String schema) {
-    return new ServerConfig(host, port, dataDir, url, user, password, schema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow);
+    return new ServerConfig(host, port, dataDir, url, user, password, schema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security);
   }
 
   public ServerConfig withCollectionsDir(Optional<Path> d) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, d, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, d, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security);
   }
 
   public ServerConfig withAdminToken(Optional<String> t) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, t, maxBodyBytes, demo, maxClockSkew, holdWindow);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, t, maxBodyBytes, demo, maxClockSkew, holdWindow, security);
   }
 
   public ServerConfig withMaxBodyBytes(long b) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, b, demo, maxClockSkew, holdWindow);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, b, demo, maxClockSkew, holdWindow, security);
   }
 
   public ServerConfig withMaxClockSkew(java.time.Duration skew) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, skew, holdWindow);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, skew, holdWindow, security);
   }
 
   public ServerConfig withHoldWindow(java.time.Duration w) {
     return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
-        maxClockSkew, w);
+        maxClockSkew, w, security);
   }
 
   public ServerConfig withDemo(boolean d) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, d, maxClockSkew, holdWindow);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, d, maxClockSkew, holdWindow, security);
+  }
+
+  public ServerConfig withSecurity(Security sec) {
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
+        maxClockSkew, holdWindow, sec);
   }
 }

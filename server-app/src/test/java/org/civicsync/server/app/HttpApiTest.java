@@ -63,10 +63,34 @@ class HttpApiTest {
     fx = new Fixtures(++tenants);
     tenant = "http-" + tenants + "-" + System.nanoTime();
     assertThat(post("/v1/admin/tenants", ADMIN, "{\"tenantId\":\"" + tenant + "\"}").statusCode()).isEqualTo(201);
-    String code = json(post("/v1/admin/tenants/" + tenant + "/enrollment-codes", ADMIN, "{\"maxUses\":5}")).get("code").asText();
-    HttpResponse<String> enrolled = post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"" + code + "\",\"deviceName\":\"tablet\"}");
-    assertThat(enrolled.statusCode()).isEqualTo(201);
-    token = json(enrolled).get("token").asText();
+    assertThat(put("/v1/admin/tenants/" + tenant + "/users/clerk", ADMIN, "{\"roles\":[\"admin\"]}").statusCode()).isEqualTo(200);
+    token = enroll("clerk");
+  }
+
+  /** Enrolls a new device of the user with a fresh key pair; returns its token. */
+  private String enroll(String user) throws Exception {
+    String code = json(post("/v1/admin/tenants/" + tenant + "/enrollment-codes", ADMIN, "{\"userId\":\"" + user + "\"}")).get("code").asText();
+    org.civicsync.core.signing.Ed25519.KeyPair keys = org.civicsync.core.signing.Ed25519.generate();
+    HttpResponse<String> enrolled = post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"" + code
+        + "\",\"deviceName\":\"tablet\",\"publicKey\":\"" + keys.publicKey().encoded() + "\"}");
+    assertThat(enrolled.statusCode()).as(enrolled.body()).isEqualTo(201);
+    JsonNode e = json(enrolled);
+    devices.put(e.get("token").asText(), new Dev(tenant, java.util.UUID.fromString(e.get("deviceId").asText()), keys));
+    return e.get("token").asText();
+  }
+
+  private record Dev(String tenant, java.util.UUID id, org.civicsync.core.signing.Ed25519.KeyPair keys) {}
+
+  private final java.util.Map<String, Dev> devices = new java.util.concurrent.ConcurrentHashMap<>();
+
+  /** The mutation signed by the device holding {@code bearer}. */
+  private Mutation signed(String bearer, Mutation m) {
+    Dev d = devices.get(bearer);
+    return org.civicsync.core.signing.Envelopes.sign(m, d.tenant(), d.id(), d.keys().privateKey());
+  }
+
+  private Mutation signed(Mutation m) {
+    return signed(token, m);
   }
 
   // ------------------------------------------------------------- health, documents
@@ -121,24 +145,29 @@ class HttpApiTest {
 
   @Test
   void enrollmentCodesAreIssuedForExistingTenantsWithDefaults() throws Exception {
-    HttpResponse<String> r = post("/v1/admin/tenants/" + tenant + "/enrollment-codes", ADMIN, "");
+    assertError(post("/v1/admin/tenants/" + tenant + "/enrollment-codes", ADMIN, ""), 400, "INVALID_REQUEST");
+    assertError(post("/v1/admin/tenants/" + tenant + "/enrollment-codes", ADMIN, "{\"userId\":\"nobody\"}"), 404, "USER_NOT_FOUND", "/userId");
+    HttpResponse<String> r = post("/v1/admin/tenants/" + tenant + "/enrollment-codes", ADMIN, "{\"userId\":\"clerk\"}");
     assertThat(r.statusCode()).isEqualTo(201);
     assertValid("enrollment-code.schema.json", json(r));
     assertThat(json(r).get("maxUses").asInt()).isEqualTo(1);
     assertThat(json(r).get("code").asText()).matches("[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}");
-    assertError(post("/v1/admin/tenants/no-such-tenant/enrollment-codes", ADMIN, "{}"), 404, "TENANT_NOT_FOUND");
-    assertError(post("/v1/admin/tenants/" + tenant + "/enrollment-codes", ADMIN, "{\"maxUses\":0}"), 400, "INVALID_REQUEST", "/maxUses");
+    assertError(post("/v1/admin/tenants/no-such-tenant/enrollment-codes", ADMIN, "{\"userId\":\"clerk\"}"), 404, "TENANT_NOT_FOUND");
+    assertError(post("/v1/admin/tenants/" + tenant + "/enrollment-codes", ADMIN, "{\"userId\":\"clerk\",\"maxUses\":0}"), 400,
+        "INVALID_REQUEST", "/maxUses");
   }
 
   @Test
   void enrollmentWithABadCodeOrBadBodyIsRefused() throws Exception {
-    assertError(post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"AAAA-BBBB-CCCC\",\"deviceName\":\"t\"}"), 403, "ENROLLMENT_CODE_INVALID");
-    assertError(post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"AAAA-BBBB-CCCC\"}"), 400, "INVALID_REQUEST", "/deviceName");
+    String key = ",\"publicKey\":\"" + org.civicsync.core.signing.Ed25519.generate().publicKey().encoded() + "\"";
+    assertError(post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"AAAA-BBBB-CCCC\",\"deviceName\":\"t\"" + key + "}"), 403, "ENROLLMENT_CODE_INVALID");
+    assertError(post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"AAAA-BBBB-CCCC\"" + key + "}"), 400, "INVALID_REQUEST", "/deviceName");
     assertError(post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"A\",\"deviceName\":\"t\",\"publicKey\":\"short\"}"), 400, "INVALID_REQUEST", "/publicKey");
-    String code = json(post("/v1/admin/tenants/" + tenant + "/enrollment-codes", ADMIN, "{}")).get("code").asText();
-    HttpResponse<String> ok = post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"" + code + "\",\"deviceName\":\"t\"}");
+    String code = json(post("/v1/admin/tenants/" + tenant + "/enrollment-codes", ADMIN, "{\"userId\":\"clerk\"}")).get("code").asText();
+    assertError(post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"" + code + "\",\"deviceName\":\"t\"}"), 400, "INVALID_REQUEST");
+    HttpResponse<String> ok = post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"" + code + "\",\"deviceName\":\"t\"" + key + "}");
     assertValid("enroll-response.schema.json", json(ok));
-    assertError(post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"" + code + "\",\"deviceName\":\"t\"}"), 403, "ENROLLMENT_CODE_INVALID");
+    assertError(post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"" + code + "\",\"deviceName\":\"t\"" + key + "}"), 403, "ENROLLMENT_CODE_INVALID");
   }
 
   @Test
@@ -184,7 +213,7 @@ class HttpApiTest {
 
   @Test
   void malformedPushesAreRefusedWholeAndChangeNothing() throws Exception {
-    Mutation good = fx.create(fx.uuid());
+    Mutation good = signed(fx.create(fx.uuid()));
     ObjectNode goodJson = Json.mapper().valueToTree(good);
     assertError(post("/v1/sync/push", token, "{\"mutations\":[" + goodJson + ","), 400, "MALFORMED_JSON");
     assertError(post("/v1/sync/push", token, "[]"), 400, "INVALID_REQUEST");
@@ -336,10 +365,8 @@ class HttpApiTest {
   void devicesRacingOverHttpForTheLastSlotGetExactlyOneBooking() throws Exception {
     int devices = 4;
     List<String> tokens = new java.util.ArrayList<>();
-    String code = json(post("/v1/admin/tenants/" + tenant + "/enrollment-codes", ADMIN, "{\"maxUses\":" + devices + "}")).get("code").asText();
     for (int i = 0; i < devices; i++) {
-      tokens.add(json(post("/v1/devices/enroll", null, "{\"enrollmentCode\":\"" + code + "\",\"deviceName\":\"d" + i + "\"}"))
-          .get("token").asText());
+      tokens.add(enroll("clerk"));
     }
     for (int round = 0; round < 5; round++) {
       ObjectNode slot = fx.appointment();
@@ -349,7 +376,7 @@ class HttpApiTest {
         Mutation m = own.create(own.uuid(), slot.deepCopy().put("patientName", "patient " + i));
         sent.add(http.sendAsync(HttpRequest.newBuilder(URI.create(base + "/v1/sync/push"))
             .header("Authorization", "Bearer " + tokens.get(i)).header("Content-Type", "application/json")
-            .POST(HttpRequest.BodyPublishers.ofString(pushBody(m))).build(), HttpResponse.BodyHandlers.ofString()));
+            .POST(HttpRequest.BodyPublishers.ofString(pushBodyFor(tokens.get(i), m))).build(), HttpResponse.BodyHandlers.ofString()));
       }
       int applied = 0;
       for (var f : sent) {
@@ -448,7 +475,7 @@ class HttpApiTest {
     HttpResponse<String> retried = request("PATCH", path, "Bearer " + api, patch, true, "If-Match", "\"1\"", "Idempotency-Key", "p1");
     assertThat(json(retried).get("version").asLong()).as("a retry with its key answers the same, writing nothing").isEqualTo(2);
     assertError(request("PATCH", path, "Bearer " + api, "{\"status\":\"cancelled\"}".getBytes(StandardCharsets.UTF_8), true,
-        "If-Match", "\"1\"", "Idempotency-Key", "p1"), 409, "IDEMPOTENCY_KEY_REUSED");
+        "If-Match", "\"1\"", "Idempotency-Key", "p1"), 422, "IDEMPOTENCY_KEY_REUSED");
     HttpResponse<String> stale = request("PATCH", path, "Bearer " + api, "{\"patientPhone\":\"+94770000009\"}".getBytes(StandardCharsets.UTF_8),
         true, "If-Match", "\"1\"");
     assertError(stale, 412, "VERSION_MISMATCH");
@@ -520,13 +547,22 @@ class HttpApiTest {
     }
   }
 
-  private static String pushBody(Mutation... ms) {
+  private String pushBody(Mutation... ms) {
+    return pushBodyFor(token, ms);
+  }
+
+  /** A push body of these mutations signed by the device holding {@code bearer}. */
+  private String pushBodyFor(String bearer, Mutation... ms) {
     ObjectNode body = Json.mapper().createObjectNode();
     ArrayNode arr = body.putArray("mutations");
     for (Mutation m : ms) {
-      arr.add(Json.mapper().<JsonNode>valueToTree(m));
+      arr.add(Json.mapper().<JsonNode>valueToTree(devices.containsKey(bearer) ? signed(bearer, m) : m));
     }
     return body.toString();
+  }
+
+  private HttpResponse<String> put(String path, String bearer, String body) throws Exception {
+    return request("PUT", path, bearer == null ? null : "Bearer " + bearer, body.getBytes(StandardCharsets.UTF_8), true);
   }
 
   private HttpResponse<String> get(String path, String bearer) throws Exception {

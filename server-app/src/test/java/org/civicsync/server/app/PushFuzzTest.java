@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Random;
 import java.util.zip.GZIPOutputStream;
+import org.civicsync.contracts.Mutation;
 import org.civicsync.core.json.Json;
 import org.civicsync.testing.Fixtures;
 import org.junit.jupiter.api.Test;
@@ -48,16 +49,19 @@ class PushFuzzTest {
     Random rnd = new Random(seed);
     ServerConfig config = ServerConfig.defaults().withHost("127.0.0.1").withPort(0)
         .withDataDir(Files.createTempDirectory("civicsync-fuzz")).withDemo(true).withMaxBodyBytes(256 * 1024)
-        .withAdminToken(Optional.of("csa_fuzz-admin-token-000000000000000000000"));
+        .withAdminToken(Optional.of("csa_fuzz-admin-token-000000000000000000000"))
+        .withSecurity(new ServerConfig.Security(java.time.Duration.ofHours(24), 1_000_000, List.of()));
     try (CivicSyncServer server = CivicSyncServer.start(config)) {
       HttpClient http = HttpClient.newHttpClient();
       String base = "http://127.0.0.1:" + server.port();
       String code = server.demoEnrollmentCode().orElseThrow().code();
       HttpResponse<String> enrolled = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/devices/enroll"))
           .header("Content-Type", "application/json")
-          .POST(HttpRequest.BodyPublishers.ofString("{\"enrollmentCode\":\"" + code + "\",\"deviceName\":\"fuzz\"}")).build(),
+          .POST(HttpRequest.BodyPublishers.ofString("{\"enrollmentCode\":\"" + code + "\",\"deviceName\":\"fuzz\",\"publicKey\":\""
+              + KEYS.publicKey().encoded() + "\"}")).build(),
           HttpResponse.BodyHandlers.ofString());
       String token = Json.mapper().readTree(enrolled.body()).get("token").asText();
+      device = java.util.UUID.fromString(Json.mapper().readTree(enrolled.body()).get("deviceId").asText());
       Fixtures fx = new Fixtures(seed);
       String cursor = pull(http, base, token, "").get("cursor").asText();
       int refused = 0;
@@ -117,12 +121,24 @@ class PushFuzzTest {
     }
   }
 
-  private static ObjectNode validBody(Fixtures fx, Random rnd) {
+  private static final org.civicsync.core.signing.Ed25519.KeyPair KEYS = org.civicsync.core.signing.Ed25519.generate();
+  private java.util.UUID device;
+
+  /** A valid push of 1 to 3 bookings in the demo user's clinic, signed by the fuzz device. */
+  private ObjectNode validBody(Fixtures fx, Random rnd) {
     ObjectNode body = N.objectNode();
     ArrayNode ms = body.putArray("mutations");
     int n = 1 + rnd.nextInt(3);
     for (int i = 0; i < n; i++) {
-      ms.add(Json.mapper().<JsonNode>valueToTree(fx.create(fx.uuid())));
+      ObjectNode data = fx.appointment().put("clinicId", "clinic-badulla-03");
+      Mutation m = org.civicsync.core.signing.Envelopes.sign(fx.create(fx.uuid(), data), CivicSyncServer.DEMO_TENANT, device,
+          KEYS.privateKey());
+      if (rnd.nextInt(10) == 0) {
+        // A signature that is well formed but over other content, or by another key.
+        m = m.withSignature(rnd.nextBoolean() ? org.civicsync.core.signing.Ed25519.generate().privateKey().sign(new byte[] {1})
+            : KEYS.privateKey().sign(("civicsync-mutation-v1\nother-tenant\n" + device + "\n{}").getBytes(StandardCharsets.UTF_8)));
+      }
+      ms.add(Json.mapper().<JsonNode>valueToTree(m));
     }
     return body;
   }

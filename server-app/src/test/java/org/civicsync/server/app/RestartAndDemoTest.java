@@ -29,15 +29,19 @@ class RestartAndDemoTest {
     Path data = Files.createTempDirectory("civicsync-restart");
     ServerConfig config = ServerConfig.defaults().withHost("127.0.0.1").withPort(0).withDataDir(data).withDemo(true);
     Fixtures fx = new Fixtures(7);
-    Mutation m = fx.create(fx.uuid());
-    String body = "{\"mutations\":[" + Json.mapper().writeValueAsString(m) + "]}";
+    Mutation m = fx.create(fx.uuid(), fx.appointment().put("clinicId", "clinic-badulla-03"));
+    String body;
     String token;
+    org.civicsync.core.signing.Ed25519.KeyPair keys = org.civicsync.core.signing.Ed25519.generate();
     try (CivicSyncServer first = CivicSyncServer.start(config)) {
       String code = first.demoEnrollmentCode().orElseThrow().code();
       assertThat(first.generatedAdminToken()).as("generated at the first start").isPresent();
       JsonNode enrolled = call(first, "POST", "/v1/devices/enroll", null,
-          "{\"enrollmentCode\":\"" + code + "\",\"deviceName\":\"t\"}");
+          "{\"enrollmentCode\":\"" + code + "\",\"deviceName\":\"t\",\"publicKey\":\"" + keys.publicKey().encoded() + "\"}");
       token = enrolled.get("token").asText();
+      m = org.civicsync.core.signing.Envelopes.sign(m, CivicSyncServer.DEMO_TENANT, UUID.fromString(enrolled.get("deviceId").asText()),
+          keys.privateKey());
+      body = "{\"mutations\":[" + Json.mapper().writeValueAsString(m) + "]}";
       assertThat(enrolled.get("tenantId").asText()).isEqualTo(CivicSyncServer.DEMO_TENANT);
       assertThat(call(first, "POST", "/v1/sync/push", token, body).at("/results/0/status").asText()).isEqualTo("applied");
     }
@@ -66,11 +70,19 @@ class RestartAndDemoTest {
     ServerConfig config = ServerConfig.defaults().withHost("127.0.0.1").withPort(0).withDataDir(data).withDemo(true)
         .withAdminToken(Optional.of("csa_rebuild-test-token-000000000000000"));
     Fixtures fx = new Fixtures(11);
+    org.civicsync.core.signing.Ed25519.KeyPair keys = org.civicsync.core.signing.Ed25519.generate();
     try (CivicSyncServer s = CivicSyncServer.start(config)) {
-      String token = call(s, "POST", "/v1/devices/enroll", null,
-          "{\"enrollmentCode\":\"" + s.demoEnrollmentCode().orElseThrow().code() + "\",\"deviceName\":\"t\"}").get("token").asText();
-      call(s, "POST", "/v1/sync/push", token, "{\"mutations\":[" + Json.mapper().writeValueAsString(fx.create(fx.uuid())) + ","
-          + Json.mapper().writeValueAsString(fx.create(fx.uuid())) + "]}");
+      JsonNode enrolled = call(s, "POST", "/v1/devices/enroll", null, "{\"enrollmentCode\":\"" + s.demoEnrollmentCode().orElseThrow().code()
+          + "\",\"deviceName\":\"t\",\"publicKey\":\"" + keys.publicKey().encoded() + "\"}");
+      String token = enrolled.get("token").asText();
+      UUID device = UUID.fromString(enrolled.get("deviceId").asText());
+      StringBuilder body = new StringBuilder("{\"mutations\":[");
+      for (int i = 0; i < 2; i++) {
+        Mutation m = org.civicsync.core.signing.Envelopes.sign(fx.create(fx.uuid(), fx.appointment().put("clinicId", "clinic-badulla-03")),
+            CivicSyncServer.DEMO_TENANT, device, keys.privateKey());
+        body.append(i == 0 ? "" : ",").append(Json.mapper().writeValueAsString(m));
+      }
+      assertThat(call(s, "POST", "/v1/sync/push", token, body + "]}").at("/results/1/status").asText()).isEqualTo("applied");
     }
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     PrintStream old = System.out;
@@ -81,6 +93,16 @@ class RestartAndDemoTest {
       System.setOut(old);
     }
     assertThat(out.toString(StandardCharsets.UTF_8)).contains("tenant demo: 2 records rebuilt");
+    out.reset();
+    System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+    try {
+      assertThat(new CommandLine(new Main()).execute("audit", "verify", "--data", data.toString())).isZero();
+      assertThat(new CommandLine(new Main()).execute("enrollment-code", "--data", data.toString(), "--tenant", "demo",
+          "--user", CivicSyncServer.DEMO_USER)).isZero();
+    } finally {
+      System.setOut(old);
+    }
+    assertThat(out.toString(StandardCharsets.UTF_8)).contains("tenant demo: ok").contains("Enrollment code for demo-nurse").contains("\u2588");
   }
 
   private JsonNode call(CivicSyncServer s, String method, String path, String token, String body) throws Exception {

@@ -47,7 +47,7 @@ public final class InboxService {
   /** Largest page of inbox items. */
   public static final int MAX_LIMIT = 1000;
 
-  private final ServerStore store;
+  private final org.civicsync.server.audit.AuditedStore store;
   private final CollectionCatalog catalog;
   private final Clock clock;
   private final List<org.civicsync.server.rules.RecordRule> javaRules;
@@ -58,7 +58,7 @@ public final class InboxService {
 
   /** @param javaRules the deployment's rules in Java: a resolution must satisfy them like a push */
   public InboxService(ServerStore store, CollectionCatalog catalog, Clock clock, List<org.civicsync.server.rules.RecordRule> javaRules) {
-    this.store = store;
+    this.store = org.civicsync.server.audit.AuditedStore.wrap(store, catalog, clock);
     this.catalog = catalog;
     this.clock = clock;
     this.javaRules = List.copyOf(javaRules);
@@ -84,8 +84,42 @@ public final class InboxService {
       }
       n = Integer.parseInt(limit.get());
     }
+    if (catalog.definitions().stream().noneMatch(d -> caller.access().may(catalog.find(d.name()).orElseThrow(),
+        org.civicsync.core.access.Action.RESOLVE))) {
+      throw new ApiException(ErrorCode.FORBIDDEN, "your roles may not resolve inbox items of any collection");
+    }
+    // Items the caller may not see are filtered out after reading, so read more than asked for
+    // when the caller is limited; a page may still hold fewer than `limit` visible items.
+    boolean limited = !caller.access().scope().isUnrestricted();
+    int fetch = limited ? n * 4 : n;
     return new InboxResponse(store.inbox(caller.tenantId(), status.filter(v -> !v.isEmpty()), kind.filter(v -> !v.isEmpty()),
-        collection.filter(v -> !v.isEmpty()), n).stream().map(InboxService::view).toList());
+        collection.filter(v -> !v.isEmpty()), fetch).stream().filter(i -> visible(caller, i, Optional.empty())).limit(n)
+        .map(InboxService::view).toList());
+  }
+
+  /**
+   * Whether the caller may see and resolve the item: its roles grant {@code resolve} on the
+   * collection and the record (as stored, or as the device sent it) is in the caller's org units.
+   */
+  private boolean visible(Caller.Device caller, InboxItem item, Optional<StoredRecord> current) {
+    Optional<CollectionSchema> schema = catalog.find(item.collection());
+    if (schema.isEmpty()) {
+      return caller.access().hasRole(org.civicsync.core.access.Role.ADMIN) || caller.access().hasRole(org.civicsync.core.access.Role.SUPERVISOR);
+    }
+    if (!caller.access().may(schema.get(), org.civicsync.core.access.Action.RESOLVE)) {
+      return false;
+    }
+    if (schema.get().scopeField().isEmpty() || caller.access().scope().isUnrestricted()) {
+      return true;
+    }
+    Optional<StoredRecord> rec = current.isPresent() ? current
+        : store.findRecord(caller.tenantId(), new RecordKey(item.collection(), item.recordId()));
+    if (rec.isPresent()) {
+      StoredRecord r = rec.get();
+      return caller.access().scope().covers(r.deleted() ? r.scopeKey() : schema.get().scopeKey(r.data()));
+    }
+    com.fasterxml.jackson.databind.JsonNode data = item.detail().path("client").path("data");
+    return data.isObject() && caller.access().scope().covers(schema.get().scopeKey((ObjectNode) data));
   }
 
   /**
@@ -96,12 +130,21 @@ public final class InboxService {
    */
   public ResolveResponse resolve(Caller.Device caller, UUID id, ResolveRequest request, Optional<String> idempotencyKey) {
     Instant now = clock.instant();
-    return store.write(caller.tenantId(), tx -> {
+    String requestDigest = Digests.of(Json.mapper().valueToTree(request));
+    return store.transact(caller.tenantId(), caller.actor(), tx -> {
       InboxItem item = tx.findInboxItem(id)
           .orElseThrow(() -> new ApiException(ErrorCode.INBOX_ITEM_NOT_FOUND, "no inbox item " + id, "id"));
+      if (!visible(caller, item, Optional.empty())) {
+        // Items outside the caller's roles or org units do not exist for it.
+        throw new ApiException(ErrorCode.INBOX_ITEM_NOT_FOUND, "no inbox item " + id, "id");
+      }
       if (item.status().equals("resolved")) {
         String key = item.resolution().path("idempotencyKey").asText(null);
         if (idempotencyKey.isPresent() && idempotencyKey.get().equals(key)) {
+          if (!requestDigest.equals(item.resolution().path("requestDigest").asText(requestDigest))) {
+            throw new ApiException(ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                "this Idempotency-Key resolved the item with another request; the first resolution stands", "Idempotency-Key");
+          }
           // The same request again: the first answer.
           return Json.mapper().convertValue(item.resolution().get("response"), ResolveResponse.class);
         }
@@ -121,6 +164,10 @@ public final class InboxService {
       if (data.isPresent()) {
         CollectionSchema schema = known.get();
         ObjectNode next = keepFieldKinds(schema, current, data.get());
+        if (schema.scopeField().isPresent() && !caller.access().scope().covers(schema.scopeKey(next))) {
+          throw rejected("OUT_OF_SCOPE: the resolved record's " + schema.scopeField().get() + " is not one of your org units",
+              "/data/" + schema.scopeField().get());
+        }
         Optional<Violation> v = schema.check(next);
         if (v.isPresent()) {
           throw rejected("VALIDATION_FAILED: " + v.get().message(), "/data" + v.get().pointer());
@@ -165,6 +212,10 @@ public final class InboxService {
         resolution.put("comment", request.comment());
       }
       resolution.put("resolvedBy", caller.deviceId().toString());
+      if (!caller.access().userId().isEmpty()) {
+        resolution.put("resolvedByUser", caller.access().userId());
+      }
+      resolution.put("requestDigest", requestDigest);
       resolution.put("resolvedAt", now.toString());
       record.filter(r -> data.isPresent()).ifPresent(r -> resolution.put("version", r.version()));
       idempotencyKey.ifPresent(k -> resolution.put("idempotencyKey", k));
@@ -270,6 +321,7 @@ public final class InboxService {
     if (resolution != null) {
       resolution.remove("response");
       resolution.remove("idempotencyKey");
+      resolution.remove("requestDigest");
     }
     return new InboxItemView(i.id(), i.kind(), i.status(), i.collection(), i.recordId(), i.mutationId(), i.deviceId(),
         i.createdAt(), i.detail(), resolution);

@@ -21,19 +21,27 @@ public final class ProjectionRebuilder {
   private final CollectionCatalog catalog;
 
   public ProjectionRebuilder(ServerStore store, CollectionCatalog catalog) {
-    this.store = store;
+    this.store = org.civicsync.server.audit.AuditedStore.wrap(store, catalog, java.time.Clock.systemUTC());
     this.catalog = catalog;
   }
 
   /** Rebuilds one tenant's projection in one transaction; returns how many records it holds. */
   public int rebuild(String tenantId) {
     Map<RecordKey, StoredRecord> records = new HashMap<>();
+    Map<RecordKey, String> keys = new HashMap<>();
+    List<org.civicsync.server.store.ScopeMove> moves = new java.util.ArrayList<>();
     // Inside the write transaction: no push can slip in between reading the log and replacing
     // the projection.
     store.write(tenantId, tx -> {
-      tx.forEachLogged(e -> apply(records, e));
+      tx.forEachLogged(e -> {
+        trackMoves(keys, moves, e);
+        apply(records, keys, e);
+      });
       tx.clearRecords();
       tx.putRecords(records.values());
+      if (!moves.isEmpty()) {
+        tx.recordMoves(moves);
+      }
       // Claims follow from the records and the collections' current rules.
       Map<RecordKey, List<Claim>> claims = new HashMap<>();
       for (StoredRecord r : records.values()) {
@@ -50,12 +58,27 @@ public final class ProjectionRebuilder {
     return records.size();
   }
 
-  private static void apply(Map<RecordKey, StoredRecord> records, LoggedMutation e) {
+  /** The scope moves the log implies, as the write path recorded them when the changes arrived. */
+  private void trackMoves(Map<RecordKey, String> keys, List<org.civicsync.server.store.ScopeMove> moves, LoggedMutation e) {
+    if (e.after() == null || e.after().deleted()) {
+      return;
+    }
+    RecordKey key = new RecordKey(e.mutation().collection(), e.mutation().recordId());
+    String now = catalog.find(key.collection()).map(s -> s.scopeKey(e.after().data())).orElse(null);
+    String before = keys.put(key, now);
+    if (before != null && !before.equals(now)) {
+      moves.add(new org.civicsync.server.store.ScopeMove(e.seq(), key.collection(), key.recordId(), before));
+    }
+  }
+
+  private static void apply(Map<RecordKey, StoredRecord> records, Map<RecordKey, String> keys, LoggedMutation e) {
     // Each entry that changed a record carries the state it left; the last one per record stands.
     if (e.after() == null) {
       return;
     }
     RecordKey key = new RecordKey(e.mutation().collection(), e.mutation().recordId());
-    records.put(key, StoredRecord.of(key, e.after(), e.seq()));
+    StoredRecord row = StoredRecord.of(key, e.after(), e.seq());
+    // A tombstone stays in the unit the record was in last (the write path does the same).
+    records.put(key, e.after().deleted() ? row.withScopeKey(keys.get(key)) : row);
   }
 }

@@ -9,20 +9,29 @@ import org.civicsync.core.canonical.Digests;
 import org.civicsync.server.ApiException;
 
 /**
- * A position in one tenant's change feed: every change with a sequence number up to {@link
- * #seq()} has been delivered. Comparable, so tests can assert it never moves backwards.
+ * A position in one tenant's change feed as one device sees it: every change visible to it with a
+ * sequence number up to {@link #seq()} has been delivered. Comparable by seq, so tests can assert
+ * it never moves backwards.
  *
- * <p>On the wire it is base64url of {@code v1.<seq>.<scope>}, where {@code scope} is a short
- * digest of the tenant and the collection filter; a cursor used with another tenant or filter is
- * refused rather than silently skipping the other collections' earlier changes.
+ * <p>On the wire it is base64url of {@code v2.<seq>.<scope>.<readable>.<snap>.<prev>.<catchUp>}:
+ * {@code scope} is a short digest of the tenant and the collection filter (a cursor used with
+ * another tenant or filter is refused rather than silently skipping the other collections'
+ * earlier changes); {@code readable} a digest of the collections the caller may read;
+ * {@code snap} the id of the org-unit set the device has been served ({@code *} for everything),
+ * {@code prev} the set before it ({@code -} for none), and {@code catchUp} {@code -} or
+ * {@code <pos>~<target>} while a scope change is being caught up.
  */
-public record Cursor(long seq, String scope) implements Comparable<Cursor> {
+public record Cursor(long seq, String scope, String readable, String snap, String prev, long catchUpPos, String catchUpTarget)
+    implements Comparable<Cursor> {
   private static final Base64.Encoder ENC = Base64.getUrlEncoder().withoutPadding();
   private static final Base64.Decoder DEC = Base64.getUrlDecoder();
+  /** The snapshot id of an unrestricted scope. */
+  public static final String EVERYTHING = "*";
+  static final String NONE = "-";
 
   /** The start of the feed for this tenant and filter. */
   public static Cursor start(String tenantId, Set<String> collections) {
-    return new Cursor(0, scope(tenantId, collections));
+    return new Cursor(0, scope(tenantId, collections), NONE, EVERYTHING, NONE, -1, NONE);
   }
 
   /** The start of one device's outcomes feed (a scope of its own, so feeds' cursors never mix). */
@@ -40,13 +49,31 @@ public record Cursor(long seq, String scope) implements Comparable<Cursor> {
     return "#outcomes/" + deviceId;
   }
 
-  /** The same scope at another position. */
+  /** The same cursor at another position. */
   public Cursor at(long newSeq) {
-    return new Cursor(newSeq, scope);
+    return new Cursor(newSeq, scope, readable, snap, prev, catchUpPos, catchUpTarget);
+  }
+
+  Cursor withReadable(String newReadable) {
+    return new Cursor(seq, scope, newReadable, snap, prev, catchUpPos, catchUpTarget);
+  }
+
+  Cursor catchingUp(long pos, String target) {
+    return new Cursor(seq, scope, readable, snap, prev, pos, target);
+  }
+
+  Cursor served(String newSnap, String newPrev) {
+    return new Cursor(seq, scope, readable, newSnap, newPrev, -1, NONE);
+  }
+
+  boolean inCatchUp() {
+    return catchUpPos >= 0;
   }
 
   public String encode() {
-    return ENC.encodeToString(("v1." + seq + "." + scope).getBytes(StandardCharsets.US_ASCII));
+    String cu = catchUpPos < 0 ? NONE : catchUpPos + "~" + catchUpTarget;
+    return ENC.encodeToString(String.join(".", "v2", Long.toString(seq), scope, readable, snap, prev, cu)
+        .getBytes(StandardCharsets.US_ASCII));
   }
 
   /**
@@ -62,14 +89,22 @@ public record Cursor(long seq, String scope) implements Comparable<Cursor> {
     } catch (IllegalArgumentException e) {
       throw invalid("the cursor is not one this server issued");
     }
-    String[] parts = text.split("\\.", -1);
-    if (parts.length != 3 || !parts[0].equals("v1") || !parts[1].matches("0|[1-9][0-9]{0,17}")) {
+    String[] p = text.split("\\.", -1);
+    String id = "[0-9a-f]{16}|\\*|-";
+    if (p.length != 7 || !p[0].equals("v2") || !p[1].matches("0|[1-9][0-9]{0,17}") || !p[3].matches("[0-9a-f]{12}|-")
+        || !p[4].matches(id) || !p[5].matches(id) || !p[6].matches("-|(0|[1-9][0-9]{0,17})~([0-9a-f]{16}|\\*)")) {
       throw invalid("the cursor is not one this server issued");
     }
-    if (!parts[2].equals(expectedScope)) {
+    if (!p[2].equals(expectedScope)) {
       throw invalid("the cursor was issued for another tenant, device feed or collections filter");
     }
-    return new Cursor(Long.parseLong(parts[1]), expectedScope);
+    long pos = -1;
+    String target = NONE;
+    if (!p[6].equals(NONE)) {
+      pos = Long.parseLong(p[6].substring(0, p[6].indexOf('~')));
+      target = p[6].substring(p[6].indexOf('~') + 1);
+    }
+    return new Cursor(Long.parseLong(p[1]), expectedScope, p[3], p[4], p[5], pos, target);
   }
 
   @Override
@@ -82,7 +117,18 @@ public record Cursor(long seq, String scope) implements Comparable<Cursor> {
     return Digests.sha256Hex((tenantId + "\n" + filter).getBytes(StandardCharsets.UTF_8)).substring(0, 12);
   }
 
-  private static ApiException invalid(String why) {
+  /** A short digest of the collections a caller may read. */
+  static String readable(Set<String> collections) {
+    return Digests.sha256Hex(String.join(",", new TreeSet<>(collections)).getBytes(StandardCharsets.UTF_8)).substring(0, 12);
+  }
+
+  /** The id of a set of org units (content-derived, so equal sets share one). */
+  static String snapshotId(String tenantId, Set<String> units) {
+    return Digests.sha256Hex((tenantId + "\n" + String.join("\n", new TreeSet<>(units))).getBytes(StandardCharsets.UTF_8))
+        .substring(0, 16);
+  }
+
+  static ApiException invalid(String why) {
     return new ApiException(ErrorCode.CURSOR_INVALID, why + "; ask again without a cursor", "cursor");
   }
 }

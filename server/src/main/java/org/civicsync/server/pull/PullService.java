@@ -15,6 +15,9 @@ import org.civicsync.core.collections.CollectionCatalog;
 import org.civicsync.server.ApiException;
 import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.PullPage;
+import org.civicsync.server.store.PullQuery;
+import org.civicsync.server.store.MovedRecord;
+import java.time.Instant;
 import org.civicsync.server.store.ServerStore;
 import org.civicsync.server.store.StoredRecord;
 import org.civicsync.server.tenancy.Caller;
@@ -32,7 +35,11 @@ public final class PullService {
   }
 
   /**
-   * One page after {@code cursor} (from the start when empty).
+   * One page after {@code cursor} (from the start when empty) of the changes the device's user may
+   * see: collections their roles may read, records in their org units. When the user's org units
+   * changed since the cursor was issued, the next pages first catch up — records that left the
+   * scope arrive as {@code remove}, records that entered as {@code upsert} — and the feed then goes
+   * on from where it was, without a full download.
    *
    * @param limit raw query parameter, empty for the default
    * @param collections raw comma-separated filter, empty for every collection
@@ -42,23 +49,128 @@ public final class PullService {
     int pageSize = parseLimit(limit);
     Set<String> filter = parseCollections(collections);
     String tenant = device.tenantId();
-    Cursor from = cursor.isPresent() && !cursor.get().isEmpty()
-        ? Cursor.decode(cursor.get(), tenant, filter)
-        : Cursor.start(tenant, filter);
+    Set<String> readable = new java.util.TreeSet<>();
+    for (String c : filter.isEmpty() ? catalog.names() : filter) {
+      if (device.access().may(catalog.find(c).orElseThrow(), org.civicsync.core.access.Action.READ)) {
+        readable.add(c);
+      }
+    }
+    org.civicsync.core.access.Scope scope = device.access().scope();
+    String snap = scope.isUnrestricted() ? Cursor.EVERYTHING : Cursor.snapshotId(tenant, scope.units().orElseThrow());
+    boolean fresh = cursor.isEmpty() || cursor.get().isEmpty();
+    Cursor from = fresh ? Cursor.start(tenant, filter).served(snap, Cursor.NONE) : Cursor.decode(cursor.get(), tenant, filter);
+    if (fresh) {
+      from = from.withReadable(Cursor.readable(readable));
+    } else if (!from.readable().equals(Cursor.readable(readable))) {
+      throw Cursor.invalid("the collections your roles may read have changed since this cursor was issued: drop the local copy");
+    }
     if (from.seq() > store.head(tenant)) {
       throw new ApiException(ErrorCode.CURSOR_INVALID,
           "the cursor is ahead of this server (was it restored from a backup?); pull again without a cursor", "cursor");
     }
-    PullPage page = store.pull(tenant, from.seq(), pageSize, filter);
-    List<Change> changes = new ArrayList<>(page.records().size());
-    long last = from.seq();
-    for (StoredRecord r : page.records()) {
-      changes.add(new Change(r.collection(), r.recordId(), r.version(),
-          r.deleted() ? ChangeOp.DELETE : ChangeOp.UPSERT, r.data(), r.updatedAt()));
-      last = r.seq();
+    if (readable.isEmpty()) {
+      store.markPulled(tenant, device.deviceId(), clock.instant());
+      return new PullResponse(List.of(), from.at(store.head(tenant)).encode(), false);
+    }
+    if (!scope.isUnrestricted() && (fresh || !from.snap().equals(snap) || from.inCatchUp())) {
+      store.putScopeSnapshot(tenant, snap, scope.units().orElseThrow());
+    }
+    PullResponse out;
+    if (from.snap().equals(snap) && !from.inCatchUp()) {
+      out = feed(tenant, from, pageSize, readable, scope);
+    } else if (snap.equals(Cursor.EVERYTHING) || from.snap().equals(Cursor.EVERYTHING)) {
+      throw Cursor.invalid("your access changed between everything and some org units since this cursor was issued: drop the local copy");
+    } else {
+      out = catchUp(tenant, from, snap, pageSize, readable, scope.units().orElseThrow());
     }
     store.markPulled(tenant, device.deviceId(), clock.instant());
-    return new PullResponse(changes, from.at(last).encode(), page.hasMore());
+    return out;
+  }
+
+  /** A change at a position of the feed, or a position passed over without a change. */
+  private record Item(long seq, Change change) {}
+
+  private PullResponse feed(String tenant, Cursor from, int pageSize, Set<String> readable, org.civicsync.core.access.Scope scope) {
+    Set<String> moveFrom = new java.util.HashSet<>();
+    if (!scope.isUnrestricted()) {
+      moveFrom.addAll(scope.units().orElseThrow());
+      if (!from.prev().equals(Cursor.NONE) && !from.prev().equals(Cursor.EVERYTHING)) {
+        moveFrom.addAll(snapshot(tenant, from.prev()));
+      }
+    }
+    PullPage page = store.pull(tenant, new PullQuery(from.seq(), pageSize, readable, scope.units(), true, moveFrom));
+    List<Item> items = new ArrayList<>();
+    for (StoredRecord r : page.records()) {
+      items.add(new Item(r.seq(), change(r)));
+    }
+    Instant now = clock.instant();
+    for (MovedRecord m : page.moves()) {
+      boolean stillVisible = m.currentKey().map(scope::covers).orElse(false);
+      items.add(new Item(m.move().seq(), stillVisible ? null
+          : new Change(m.move().collection(), m.move().recordId(), 0, ChangeOp.REMOVE, null, now)));
+    }
+    items.sort(java.util.Comparator.comparingLong(Item::seq)); // stable: a row before a move at the same seq
+    boolean more = page.hasMore() || items.size() > pageSize;
+    List<Item> taken = items.size() > pageSize ? items.subList(0, pageSize) : items;
+    long next = more ? (taken.isEmpty() ? from.seq() : taken.get(taken.size() - 1).seq()) : Math.max(from.seq(), page.head());
+    List<Change> changes = new ArrayList<>(taken.size());
+    Set<String> removed = new java.util.HashSet<>();
+    for (Item i : taken) {
+      if (i.change() != null && (i.change().op() != ChangeOp.REMOVE || removed.add(i.change().collection() + "/" + i.change().recordId()))) {
+        changes.add(i.change());
+      }
+    }
+    return new PullResponse(changes, from.at(next).encode(), more);
+  }
+
+  /**
+   * Pages through the records whose org unit is in exactly one of the old and new scopes: those
+   * only in the old one are removed, those only in the new one (and already behind the cursor)
+   * are sent. The feed then resumes at the cursor's position with the new scope, remembering the
+   * old one for records that move away later.
+   */
+  private PullResponse catchUp(String tenant, Cursor from, String snap, int pageSize, Set<String> readable, Set<String> now) {
+    Set<String> old = new java.util.HashSet<>(snapshot(tenant, from.snap()));
+    long pos = from.inCatchUp() ? from.catchUpPos() : 0;
+    Cursor base = from;
+    if (from.inCatchUp() && !from.catchUpTarget().equals(snap)) {
+      // The scope changed again mid-way: the device may hold records of either earlier scope.
+      old.addAll(snapshot(tenant, from.catchUpTarget()));
+      String union = Cursor.snapshotId(tenant, old);
+      store.putScopeSnapshot(tenant, union, old);
+      base = from.served(union, from.prev());
+      pos = 0;
+    }
+    Set<String> gone = new java.util.HashSet<>(old);
+    gone.removeAll(now);
+    Set<String> added = new java.util.HashSet<>(now);
+    added.removeAll(old);
+    Set<String> diff = new java.util.HashSet<>(gone);
+    diff.addAll(added);
+    PullPage page = diff.isEmpty() ? new PullPage(List.of(), List.of(), false, 0)
+        : store.pull(tenant, new PullQuery(pos, pageSize, readable, Optional.of(diff), false, Set.of()));
+    List<Change> changes = new ArrayList<>();
+    Instant at = clock.instant();
+    long last = pos;
+    for (StoredRecord r : page.records()) {
+      last = r.seq();
+      if (gone.contains(r.scopeKey())) {
+        changes.add(new Change(r.collection(), r.recordId(), 0, ChangeOp.REMOVE, null, at));
+      } else if (r.seq() <= base.seq() && !r.deleted()) {
+        changes.add(change(r));
+      }
+    }
+    Cursor next = page.hasMore() ? base.catchingUp(last, snap) : base.served(snap, base.snap());
+    return new PullResponse(changes, next.encode(), true);
+  }
+
+  private Set<String> snapshot(String tenant, String id) {
+    return store.scopeSnapshot(tenant, id)
+        .orElseThrow(() -> Cursor.invalid("the scope this cursor was issued for is unknown to this server"));
+  }
+
+  private static Change change(StoredRecord r) {
+    return new Change(r.collection(), r.recordId(), r.version(), r.deleted() ? ChangeOp.DELETE : ChangeOp.UPSERT, r.data(), r.updatedAt());
   }
 
   /**

@@ -58,8 +58,10 @@ import org.civicsync.server.tenancy.Caller;
 public final class PushService {
   private static final SchemaChecker PUSH_SCHEMA = SchemaChecker.contract(Schemas.PUSH_REQUEST);
 
-  private final ServerStore store;
+  private final org.civicsync.server.audit.AuditedStore store;
   private final CollectionCatalog catalog;
+  private final java.util.concurrent.ConcurrentHashMap<String, Optional<org.civicsync.core.signing.Ed25519.PublicKey>> keys =
+      new java.util.concurrent.ConcurrentHashMap<>();
   private final Clock clock;
   private final Duration maxClockSkew;
   private final List<RecordRule> javaRules;
@@ -83,7 +85,7 @@ public final class PushService {
    */
   public PushService(ServerStore store, CollectionCatalog catalog, Clock clock, Duration maxClockSkew, List<RecordRule> javaRules,
       Duration holdWindow) {
-    this.store = store;
+    this.store = org.civicsync.server.audit.AuditedStore.wrap(store, catalog, clock);
     this.catalog = catalog;
     this.clock = clock;
     this.maxClockSkew = maxClockSkew;
@@ -116,24 +118,59 @@ public final class PushService {
 
   /**
    * Decides and commits every mutation of the push; one result per mutation, in request order.
-   * The device's mutations are processed in deviceSeq order, merged with those it has held; one
-   * arriving after a gap is held until the gap fills.
+   * Signatures are checked first, before the tenant lock is taken: a mutation whose signature does
+   * not verify with the device's key is answered {@code BAD_SIGNATURE} and recorded nowhere (it
+   * occupies no mutationId and no deviceSeq). The others are processed in deviceSeq order, merged
+   * with those the device has held; one arriving after a gap is held until the gap fills.
    */
   public PushResponse push(Caller.Device device, PushRequest request) {
     List<Mutation> mutations = request.mutations();
-    List<String> digests = new ArrayList<>(mutations.size());
-    for (Mutation m : mutations) {
-      // Hashing happens before the tenant lock is taken, to keep the lock short.
-      digests.add(Digests.mutation(m));
+    MutationResult[] results = new MutationResult[mutations.size()];
+    boolean[] good = verifySignatures(device, mutations);
+    List<Mutation> accepted = new ArrayList<>(mutations.size());
+    List<Integer> positions = new ArrayList<>(mutations.size());
+    for (int i = 0; i < mutations.size(); i++) {
+      Mutation m = mutations.get(i);
+      if (good[i]) {
+        accepted.add(m);
+        positions.add(i);
+      } else {
+        results[i] = MutationResult.rejected(m.mutationId(), m.recordId(), ErrorDetail.of(ErrorCode.BAD_SIGNATURE,
+            "the signature does not verify with this device's key over this tenant, device and content", "/mutations/" + i + "/signature"));
+      }
     }
     Instant now = clock.instant();
-    List<MutationResult> results = store.write(device.tenantId(), tx -> {
-      Batch batch = new Batch(tx, device.tenantId(), device.deviceId(), device.row().name(), now);
-      List<MutationResult> out = batch.run(mutations, digests);
-      tx.markPushed(device.deviceId(), now);
-      return out;
-    });
-    return new PushResponse(results, now);
+    if (!accepted.isEmpty()) {
+      List<String> digests = new ArrayList<>(accepted.size());
+      for (Mutation m : accepted) {
+        // Hashing happens before the tenant lock is taken, to keep the lock short.
+        digests.add(Digests.mutation(m));
+      }
+      List<MutationResult> decided = store.transact(device.tenantId(), device.actor(), tx -> {
+        Batch batch = new Batch(tx, device.tenantId(), device.deviceId(), device.row().name(), now, false, device.access());
+        List<MutationResult> out = batch.run(accepted, digests);
+        tx.markPushed(device.deviceId(), now);
+        return out;
+      });
+      for (int k = 0; k < positions.size(); k++) {
+        results[positions.get(k)] = decided.get(k);
+      }
+    }
+    return new PushResponse(List.of(results), now);
+  }
+
+  /** Which mutations carry a valid signature of this device; large pushes are checked on every core. */
+  private boolean[] verifySignatures(Caller.Device device, List<Mutation> mutations) {
+    boolean[] ok = new boolean[mutations.size()];
+    Optional<org.civicsync.core.signing.Ed25519.PublicKey> key = device.row().publicKey() == null ? Optional.empty()
+        : keys.computeIfAbsent(device.row().publicKey(), org.civicsync.core.signing.Ed25519::publicKey);
+    if (key.isEmpty()) {
+      return ok;
+    }
+    java.util.stream.IntStream range = java.util.stream.IntStream.range(0, mutations.size());
+    (mutations.size() >= 64 ? range.parallel() : range).forEach(i -> ok[i] =
+        org.civicsync.core.signing.Envelopes.verify(mutations.get(i), device.tenantId(), device.deviceId(), key.get()));
+    return ok;
   }
 
   /**
@@ -143,9 +180,10 @@ public final class PushService {
    *
    * @return how many held mutations were processed
    */
-  public int releaseExpired(DeviceKey device) {
+  public int releaseExpired(DeviceKey device, org.civicsync.server.tenancy.Access access) {
     Instant now = clock.instant();
-    return store.write(device.tenantId(), tx -> new Batch(tx, device.tenantId(), device.deviceId(), null, now).releaseOnly());
+    return store.transact(device.tenantId(), org.civicsync.server.audit.Actors.system(),
+        tx -> new Batch(tx, device.tenantId(), device.deviceId(), null, now, false, access).releaseOnly());
   }
 
   /**
@@ -156,12 +194,12 @@ public final class PushService {
    *
    * @param digest the write's content digest (stable across retries of one Idempotency-Key)
    * @throws ApiException {@code VERSION_MISMATCH} (412), {@code RECORD_NOT_FOUND} (404),
-   *     {@code IDEMPOTENCY_KEY_REUSED} (409)
+   *     {@code IDEMPOTENCY_KEY_REUSED} (422)
    */
   public MutationResult writeOnline(Caller.Device writer, Mutation m, String digest) {
     Instant now = clock.instant();
-    return store.write(writer.tenantId(),
-        tx -> new Batch(tx, writer.tenantId(), writer.deviceId(), writer.row().name(), now, true).online(m, digest));
+    return store.transact(writer.tenantId(), writer.actor(),
+        tx -> new Batch(tx, writer.tenantId(), writer.deviceId(), writer.row().name(), now, true, writer.access()).online(m, digest));
   }
 
   /** The state of one push (or one release) inside its write transaction. */
@@ -183,14 +221,13 @@ public final class PushService {
     private final List<OutcomeRow> outcomes = new ArrayList<>();
     private final ClaimLedger claims;
     private final boolean online;
+    private final org.civicsync.server.tenancy.Access access;
     private long seq;
 
-    Batch(WriteTx tx, String tenantId, UUID deviceId, String deviceName, Instant now) {
-      this(tx, tenantId, deviceId, deviceName, now, false);
-    }
-
-    Batch(WriteTx tx, String tenantId, UUID deviceId, String deviceName, Instant now, boolean online) {
+    Batch(WriteTx tx, String tenantId, UUID deviceId, String deviceName, Instant now, boolean online,
+        org.civicsync.server.tenancy.Access access) {
       this.online = online;
+      this.access = access;
       this.tx = tx;
       this.tenantId = tenantId;
       this.deviceId = deviceId;
@@ -280,7 +317,7 @@ public final class PushService {
       if (prior != null) {
         if (!prior.contentHash().equals(digest)) {
           throw new ApiException(ErrorCode.IDEMPOTENCY_KEY_REUSED, "this Idempotency-Key was used for another write",
-              "Idempotency-Key", 409, null);
+              "Idempotency-Key");
         }
         return prior.result().asReplay();
       }
@@ -382,7 +419,11 @@ public final class PushService {
         RecordState here = produced.getOrDefault(key, Map.of()).get(version);
         return here != null ? Optional.of(here) : tx.findVersion(key, version);
       });
-      Outcome outcome = checkRules(tenantId, claims, key, m, current, MutationRules.decide(ctx, m, current));
+      StoredRecord currentRow = records.get(key);
+      Optional<ErrorDetail> denied = authorize(m, currentRow);
+      Outcome outcome = denied.isPresent()
+          ? Outcome.of(MutationResult.rejected(m.mutationId(), m.recordId(), denied.get()))
+          : scoped(m, checkRules(tenantId, claims, key, m, current, MutationRules.decide(ctx, m, current)));
       seq++;
       RecordState after = outcome.next().orElse(null);
       if (after != null) {
@@ -402,6 +443,47 @@ public final class PushService {
       log.add(entry);
       seen.put(m.mutationId(), entry);
       return outcome.result();
+    }
+
+    /** The role and scope checks that come before anything else is decided about a mutation. */
+    private Optional<ErrorDetail> authorize(Mutation m, StoredRecord current) {
+      Optional<CollectionSchema> schema = catalog.find(m.collection());
+      if (schema.isEmpty()) {
+        return Optional.empty(); // UNKNOWN_COLLECTION comes from the rules
+      }
+      org.civicsync.core.access.Action action = switch (m.op()) {
+        case CREATE -> org.civicsync.core.access.Action.CREATE;
+        case UPDATE -> org.civicsync.core.access.Action.UPDATE;
+        case DELETE -> org.civicsync.core.access.Action.DELETE;
+      };
+      if (!access.may(schema.get(), action)) {
+        return Optional.of(ErrorDetail.of(ErrorCode.FORBIDDEN, "your roles (" + String.join(", ", new java.util.TreeSet<>(access.roles()))
+            + ") may not " + action.wire() + " records of " + m.collection()));
+      }
+      if (current != null && schema.get().scopeField().isPresent()) {
+        String key = current.deleted() ? current.scopeKey() : schema.get().scopeKey(current.data());
+        if (!access.scope().covers(key)) {
+          return Optional.of(outOfScope(schema.get()));
+        }
+      }
+      return Optional.empty();
+    }
+
+    /** A change may not leave a record outside the writer's org units either. */
+    private Outcome scoped(Mutation m, Outcome outcome) {
+      Optional<CollectionSchema> schema = catalog.find(m.collection());
+      if (schema.isEmpty() || schema.get().scopeField().isEmpty() || outcome.next().isEmpty() || outcome.next().get().deleted()) {
+        return outcome;
+      }
+      if (access.scope().covers(schema.get().scopeKey(outcome.next().get().data()))) {
+        return outcome;
+      }
+      return Outcome.of(MutationResult.rejected(m.mutationId(), m.recordId(), outOfScope(schema.get())));
+    }
+
+    private ErrorDetail outOfScope(CollectionSchema schema) {
+      return ErrorDetail.of(ErrorCode.OUT_OF_SCOPE, "the record's " + schema.scopeField().orElseThrow()
+          + " is not one of your org units (or below one)", "/data/" + schema.scopeField().orElseThrow());
     }
 
     private InboxItem forcedItem(Mutation m, long missing, HeldMutation held) {

@@ -30,17 +30,43 @@ public interface ServerStore extends AutoCloseable {
   /** Every tenant id, sorted. */
   List<String> tenantIds();
 
-  void insertEnrollmentCode(EnrollmentCodeRow code);
+  /** The code with this hash, whatever its state (to learn its tenant before redeeming it in a write). */
+  Optional<EnrollmentCodeRow> findEnrollmentCode(String codeHash);
+
+  /** The device or API client with this token hash, revoked or not. */
+  Optional<DeviceRow> findDeviceByTokenHash(String tokenHash);
+
+  /** The device or API client with this id, in any tenant, revoked or not. */
+  Optional<DeviceRow> findDevice(UUID deviceId);
+
+  /** Every device and API client of the tenant, by enrollment time. */
+  List<DeviceRow> devices(String tenantId);
+
+  Optional<UserRow> findUser(String tenantId, String userId);
+
+  /** Every user of the tenant, sorted by user id. */
+  List<UserRow> users(String tenantId);
+
+  /** Every org unit of the tenant, sorted by id. */
+  List<OrgUnitRow> orgUnits(String tenantId);
+
+  /** Stores a challenge (challenges are random; a duplicate never happens). */
+  void insertChallenge(ChallengeRow challenge);
 
   /**
-   * Atomically uses up one use of a code that exists, has not expired at {@code now} and has uses
-   * left; returns the code as it was before, or empty (and changes nothing) otherwise.
+   * Atomically removes the device's challenge with this text and returns it if it had not expired
+   * at {@code now}; removes the device's expired challenges too. A challenge is returned at most
+   * once, however many callers race for it.
    */
-  Optional<EnrollmentCodeRow> redeemEnrollmentCode(String codeHash, Instant now);
+  Optional<ChallengeRow> takeChallenge(UUID deviceId, String challenge, Instant now);
 
-  void insertDevice(DeviceRow device);
+  /**
+   * Remembers a set of scope keys under a content-derived id (what a device could see when its
+   * cursor was issued); storing the same id again changes nothing.
+   */
+  void putScopeSnapshot(String tenantId, String snapshotId, Set<String> keys);
 
-  Optional<DeviceRow> findDeviceByTokenHash(String tokenHash);
+  Optional<Set<String>> scopeSnapshot(String tenantId, String snapshotId);
 
   /** Records that the device pulled at {@code at}. */
   void markPulled(String tenantId, UUID deviceId, Instant at);
@@ -62,10 +88,21 @@ public interface ServerStore extends AutoCloseable {
   long head(String tenantId);
 
   /**
-   * Projection rows of the tenant with {@code seq > afterSeq}, ascending by seq, at most {@code
-   * limit}, restricted to {@code collections} unless it is empty. Reads one consistent snapshot.
+   * Projection rows and scope moves of the tenant matching {@code query}, read from one consistent
+   * snapshot together with the head (see {@link PullQuery} and {@link PullPage}).
    */
-  PullPage pull(String tenantId, long afterSeq, int limit, Set<String> collections);
+  PullPage pull(String tenantId, PullQuery query);
+
+  /**
+   * Runs {@code work} on one consistent read-only snapshot of the tenant (no lock that blocks
+   * writers).
+   *
+   * @throws IllegalArgumentException when the tenant does not exist
+   */
+  <T> T read(String tenantId, java.util.function.Function<ReadTx, T> work);
+
+  /** The event-log entries of one record, ascending by seq, at most {@code limit}. */
+  List<LoggedMutation> recordLog(String tenantId, RecordKey key, int limit);
 
   /**
    * Inbox items of the tenant, newest first, filtered by status, kind and collection where given.

@@ -101,4 +101,40 @@ public interface WriteTx {
 
   /** Records that the device pushed at {@code at}. */
   void markPushed(UUID deviceId, Instant at);
+
+  /** Stores a new enrollment code. */
+  void insertEnrollmentCode(EnrollmentCodeRow code);
+
+  /**
+   * Uses up one use of a code of this tenant that exists, has not expired at {@code now} and has
+   * uses left; returns the code as it was before, or empty (and changes nothing) otherwise.
+   */
+  Optional<EnrollmentCodeRow> redeemEnrollmentCode(String codeHash, Instant now);
+
+  /** Stores a new device or API client of this tenant. */
+  void insertDevice(DeviceRow device);
+
+  /** Replaces the device's token (the old one stops working) and its expiry. */
+  void renewToken(UUID deviceId, String tokenHash, Instant expiresAt);
+
+  /** Marks the device revoked at {@code at} unless it already is; false if it is not this tenant's. */
+  boolean revokeDevice(UUID deviceId, Instant at);
+
+  /** Inserts or replaces a user of this tenant. */
+  void putUser(UserRow user);
+
+  /** Inserts or replaces an org unit of this tenant. */
+  void putOrgUnit(OrgUnitRow unit);
+
+  /** Records that records changed scope key (written by the server's write path with {@link #putRecords}). */
+  void recordMoves(List<ScopeMove> moves);
+
+  /** The tenant's audit chain head as this transaction sees it. */
+  AuditHead auditHead();
+
+  /**
+   * Appends the next audit entry ({@code entry.seq() == auditHead().seq() + 1}, {@code
+   * entry.prevHash()} its hash) and makes it the head.
+   */
+  void appendAudit(AuditEntry entry);
 }

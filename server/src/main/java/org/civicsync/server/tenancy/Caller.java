@@ -1,6 +1,7 @@
 package org.civicsync.server.tenancy;
 
 import java.util.UUID;
+import org.civicsync.server.audit.Actors;
 import org.civicsync.server.store.DeviceRow;
 
 /** Who made a request, as proven by its bearer token. */
@@ -9,16 +10,11 @@ public sealed interface Caller {
   record Admin() implements Caller {}
 
   /**
-   * An enrolled device; every sync call is scoped to its tenant.
-   *
-   * @param row the device as stored when the request was authenticated
-   */
-  /**
    * An online back-office system with an API-client credential: reads and writes records
-   * through the records API, in its tenant.
+   * through the records API, in its tenant, tenant-wide.
    */
   record ApiClient(DeviceRow row) implements Caller {
-    public java.util.UUID clientId() {
+    public UUID clientId() {
       return row.deviceId();
     }
 
@@ -28,17 +24,29 @@ public sealed interface Caller {
 
     /** The same identity as a device, for the write pipeline shared with pushes. */
     public Device asWriter() {
-      return new Device(row);
+      return new Device(row, Access.backOffice());
     }
   }
 
-  record Device(DeviceRow row) implements Caller {
+  /**
+   * An enrolled device acting for its user; every sync call is scoped to its tenant and to what
+   * {@code access} allows.
+   *
+   * @param row the device as stored when the request was authenticated
+   */
+  record Device(DeviceRow row, Access access) implements Caller {
     public UUID deviceId() {
       return row.deviceId();
     }
 
     public String tenantId() {
       return row.tenantId();
+    }
+
+    /** How the audit chain names this caller. */
+    public com.fasterxml.jackson.databind.node.ObjectNode actor() {
+      return DeviceRow.API_CLIENT.equals(row.kind()) ? Actors.apiClient(row.deviceId())
+          : Actors.device(row.deviceId(), access.userId());
     }
   }
 }

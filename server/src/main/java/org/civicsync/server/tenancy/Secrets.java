@@ -63,6 +63,11 @@ public final class Secrets {
     return Digests.sha256Hex(secret.getBytes(StandardCharsets.UTF_8));
   }
 
+  /** A token-renewal challenge: 256 random bits, base64url (43 characters). */
+  public static String newChallenge() {
+    return random256();
+  }
+
   private static String random256() {
     byte[] b = new byte[32];
     RANDOM.nextBytes(b);

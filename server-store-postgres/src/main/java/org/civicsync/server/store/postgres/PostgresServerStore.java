@@ -7,6 +7,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -15,20 +16,30 @@ import java.util.Objects;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.UUID;
 import java.util.function.Function;
 import javax.sql.DataSource;
+import org.civicsync.server.store.AuditHead;
+import org.civicsync.server.store.ChallengeRow;
 import org.civicsync.server.store.DeviceKey;
 import org.civicsync.server.store.DeviceRow;
 import org.civicsync.server.store.EnrollmentCodeRow;
 import org.civicsync.server.store.InboxItem;
+import org.civicsync.server.store.LoggedMutation;
+import org.civicsync.server.store.MovedRecord;
+import org.civicsync.server.store.OrgUnitRow;
 import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.PullPage;
+import org.civicsync.server.store.PullQuery;
+import org.civicsync.server.store.ReadTx;
 import org.civicsync.server.store.RecordKey;
+import org.civicsync.server.store.ScopeMove;
 import org.civicsync.server.store.ServerStore;
 import org.civicsync.server.store.StoreUnavailableException;
 import org.civicsync.server.store.StoredRecord;
 import org.civicsync.server.store.TenantRow;
+import org.civicsync.server.store.UserRow;
 import org.civicsync.server.store.WriteTx;
 import org.flywaydb.core.Flyway;
 import org.flywaydb.core.api.FlywayException;
@@ -42,7 +53,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Write transactions run at READ COMMITTED and begin by locking the tenant's {@code
  * tenant_heads} row, which serialises the tenant's writers (see {@link #write}). Reads are single
- * statements, each on one consistent snapshot, outside any write transaction.
+ * statements, each on one consistent snapshot, outside any write transaction; {@link #read} is
+ * the one that spans several statements, in a REPEATABLE READ, READ ONLY transaction.
  */
 public final class PostgresServerStore implements ServerStore {
   private final java.util.concurrent.ConcurrentMap<String, ReentrantLock> tenantGates =
@@ -190,53 +202,11 @@ public final class PostgresServerStore implements ServerStore {
   // ---------------------------------------------------------------- enrollment and devices
 
   @Override
-  public void insertEnrollmentCode(EnrollmentCodeRow code) {
-    update("storing an enrollment code",
-        "INSERT INTO enrollment_codes (code_hash, tenant_id, label, created_at, expires_at, max_uses, uses)"
-            + " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ps -> {
-          ps.setString(1, code.codeHash());
-          ps.setString(2, code.tenantId());
-          ps.setString(3, code.label());
-          ps.setObject(4, Sql.timestamp(code.createdAt()));
-          ps.setObject(5, Sql.timestamp(code.expiresAt()));
-          ps.setInt(6, code.maxUses());
-          ps.setInt(7, code.uses());
-        });
-  }
-
-  @Override
-  public Optional<EnrollmentCodeRow> redeemEnrollmentCode(String codeHash, Instant now) {
-    // The check and the increment are one statement: concurrent redemptions queue on the row and
-    // each re-checks "uses < max_uses" against the committed count, so a code is never overused.
-    return queryOne("redeeming an enrollment code",
-        "UPDATE enrollment_codes SET uses = uses + 1 WHERE code_hash = ? AND uses < max_uses AND expires_at > ?"
-            + " RETURNING code_hash, tenant_id, label, created_at, expires_at, max_uses, uses",
-        ps -> {
-          ps.setString(1, codeHash);
-          ps.setObject(2, Sql.timestamp(now));
-        },
-        rs -> new EnrollmentCodeRow(rs.getString("code_hash"), rs.getString("tenant_id"), rs.getString("label"),
-            Sql.instant(rs, "created_at"), Sql.instant(rs, "expires_at"), rs.getInt("max_uses"),
-            rs.getInt("uses") - 1)); // RETURNING shows the row after the increment; report it as before
-  }
-
-  @Override
-  public void insertDevice(DeviceRow device) {
-    update("storing device " + device.deviceId(),
-        "INSERT INTO devices (device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at, last_pull_at, kind)"
-            + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ps -> {
-          ps.setObject(1, device.deviceId());
-          ps.setString(2, device.tenantId());
-          ps.setString(3, device.name());
-          ps.setString(4, device.publicKey());
-          ps.setString(5, device.tokenHash());
-          ps.setObject(6, Sql.timestamp(device.enrolledAt()));
-          Sql.setInstantOrNull(ps, 7, device.lastPushAt());
-          Sql.setInstantOrNull(ps, 8, device.lastPullAt());
-          ps.setString(9, device.kind());
-        });
+  public Optional<EnrollmentCodeRow> findEnrollmentCode(String codeHash) {
+    return queryOne("reading an enrollment code",
+        "SELECT " + Sql.CODE_COLUMNS + " FROM enrollment_codes WHERE code_hash = ?",
+        ps -> ps.setString(1, codeHash),
+        Sql::enrollmentCode);
   }
 
   @Override
@@ -246,6 +216,118 @@ public final class PostgresServerStore implements ServerStore {
         ps -> ps.setString(1, tokenHash),
         Sql::device);
   }
+
+  @Override
+  public Optional<DeviceRow> findDevice(UUID deviceId) {
+    return queryOne("reading device " + deviceId,
+        "SELECT " + Sql.DEVICE_COLUMNS + " FROM devices WHERE device_id = ?",
+        ps -> ps.setObject(1, deviceId),
+        Sql::device);
+  }
+
+  /** {@inheritDoc} Ties in enrollment time are broken by device id: one range scan of an index in that order. */
+  @Override
+  public List<DeviceRow> devices(String tenantId) {
+    return query("listing the devices of tenant " + tenantId,
+        "SELECT " + Sql.DEVICE_COLUMNS + " FROM devices WHERE tenant_id = ? ORDER BY enrolled_at, device_id",
+        ps -> ps.setString(1, tenantId),
+        Sql::device);
+  }
+
+  // ---------------------------------------------------------------- users and org units
+
+  @Override
+  public Optional<UserRow> findUser(String tenantId, String userId) {
+    return queryOne("reading user " + userId + " of tenant " + tenantId,
+        "SELECT " + Sql.USER_COLUMNS + " FROM users WHERE tenant_id = ? AND user_id = ?",
+        ps -> {
+          ps.setString(1, tenantId);
+          ps.setString(2, userId);
+        },
+        Sql::user);
+  }
+
+  /** {@inheritDoc} In byte order of the ids (the "C" collation), walking the primary key. */
+  @Override
+  public List<UserRow> users(String tenantId) {
+    return query("listing the users of tenant " + tenantId,
+        "SELECT " + Sql.USER_COLUMNS + " FROM users WHERE tenant_id = ? ORDER BY user_id",
+        ps -> ps.setString(1, tenantId),
+        Sql::user);
+  }
+
+  /** {@inheritDoc} In byte order of the ids (the "C" collation), walking the primary key. */
+  @Override
+  public List<OrgUnitRow> orgUnits(String tenantId) {
+    return query("listing the org units of tenant " + tenantId,
+        "SELECT " + Sql.ORG_UNIT_COLUMNS + " FROM org_units WHERE tenant_id = ? ORDER BY org_unit_id",
+        ps -> ps.setString(1, tenantId),
+        Sql::orgUnit);
+  }
+
+  // ---------------------------------------------------------------- challenges and scope snapshots
+
+  @Override
+  public void insertChallenge(ChallengeRow challenge) {
+    update("storing a challenge of device " + challenge.deviceId(),
+        "INSERT INTO challenges (device_id, challenge, expires_at) VALUES (?, ?, ?)",
+        ps -> {
+          ps.setObject(1, challenge.deviceId());
+          ps.setString(2, challenge.challenge());
+          ps.setObject(3, Sql.timestamp(challenge.expiresAt()));
+        });
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * <p>One statement: a DELETE of the challenge and of the device's expired ones, returning what it
+   * deleted, of which only the challenge asked for counts, and only if it had not expired. Of two
+   * concurrent takers the second waits for the first's row lock and then finds the row gone, so it
+   * deletes and returns nothing. {@code now} is truncated to the microsecond like every stored
+   * instant.
+   */
+  @Override
+  public Optional<ChallengeRow> takeChallenge(UUID deviceId, String challenge, Instant now) {
+    return queryOne("taking a challenge of device " + deviceId,
+        "WITH taken AS (DELETE FROM challenges WHERE device_id = ? AND (challenge = ? OR expires_at <= ?)"
+            + " RETURNING challenge, expires_at)"
+            + " SELECT challenge, expires_at FROM taken WHERE challenge = ? AND expires_at > ?",
+        ps -> {
+          ps.setObject(1, deviceId);
+          ps.setString(2, challenge);
+          ps.setObject(3, Sql.timestamp(now));
+          ps.setString(4, challenge);
+          ps.setObject(5, Sql.timestamp(now));
+        },
+        rs -> new ChallengeRow(deviceId, rs.getString("challenge"), Sql.instant(rs, "expires_at")));
+  }
+
+  @Override
+  public void putScopeSnapshot(String tenantId, String snapshotId, Set<String> keys) {
+    // Sorted, so that equal sets are stored alike.
+    String[] sorted = new TreeSet<>(keys).toArray(String[]::new);
+    update("storing scope snapshot " + snapshotId + " of tenant " + tenantId,
+        "INSERT INTO scope_snapshots (tenant_id, snapshot_id, keys) VALUES (?, ?, ?::text[]) ON CONFLICT DO NOTHING",
+        ps -> {
+          ps.setString(1, tenantId);
+          ps.setString(2, snapshotId);
+          ps.setArray(3, Sql.array(ps.getConnection(), "text", sorted));
+        });
+  }
+
+  @Override
+  public Optional<Set<String>> scopeSnapshot(String tenantId, String snapshotId) {
+    return queryOne("reading scope snapshot " + snapshotId + " of tenant " + tenantId,
+        "SELECT keys FROM scope_snapshots WHERE tenant_id = ? AND snapshot_id = ?",
+        ps -> {
+          ps.setString(1, tenantId);
+          ps.setString(2, snapshotId);
+        },
+        rs -> Set.copyOf(Sql.strings(rs, "keys")));
+  }
+
+  // ---------------------------------------------------------------- sync times
 
   @Override
   public void markPulled(String tenantId, UUID deviceId, Instant at) {
@@ -316,8 +398,7 @@ public final class PostgresServerStore implements ServerStore {
       T result;
       try {
         c.setAutoCommit(false);
-        long head = lockHead(c, tenantId);
-        result = work.apply(new PostgresWriteTx(c, tenantId, head));
+        result = work.apply(lockHead(c, tenantId));
         c.commit();
       } catch (SQLException e) {
         rollback(c, e);
@@ -333,43 +414,178 @@ public final class PostgresServerStore implements ServerStore {
     }
   }
 
-  private static long lockHead(Connection c, String tenantId) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement("SELECT head FROM tenant_heads WHERE tenant_id = ? FOR UPDATE")) {
+  /**
+   * Locks the tenant's counter row and opens the transaction on it. The same statement reads the
+   * audit chain's head, which lives on that row, so {@link WriteTx#auditHead} costs nothing more.
+   */
+  private static PostgresWriteTx lockHead(Connection c, String tenantId) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(
+        "SELECT head, audit_seq, audit_hash FROM tenant_heads WHERE tenant_id = ? FOR UPDATE")) {
       ps.setString(1, tenantId);
       try (ResultSet rs = ps.executeQuery()) {
         if (!rs.next()) {
           throw new IllegalArgumentException("no tenant '" + tenantId + "'");
         }
-        return rs.getLong(1);
+        return new PostgresWriteTx(c, tenantId, rs.getLong(1), new AuditHead(rs.getLong(2), rs.getString(3)));
       }
     }
   }
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>One statement, so one snapshot: the page of rows, the page of moves (each joined to its
+   * record's scope key now) and the head, told apart by a {@code part} column of a UNION ALL. Key
+   * sets travel as {@code text[]} parameters, never as SQL text. The moves are not queried at all
+   * when no from-key is asked for. A tenant that does not exist has nothing and a head of 0.
+   */
   @Override
-  public PullPage pull(String tenantId, long afterSeq, int limit, Set<String> collections) {
+  public PullPage pull(String tenantId, PullQuery q) {
+    int limit = q.limit();
     if (limit < 1) {
       throw new IllegalArgumentException("limit must be at least 1, got " + limit);
     }
-    // One statement is one snapshot. A single collection is matched with "=" so the planner can
-    // walk (tenant_id, collection, seq) in order; several fall back to (tenant_id, seq) + filter.
-    String filter = collections.isEmpty() ? "" : collections.size() == 1 ? " AND collection = ?" : " AND collection = ANY(?::text[])";
-    List<StoredRecord> rows = query("pulling changes of tenant " + tenantId,
-        "SELECT " + Sql.RECORD_COLUMNS + " FROM records WHERE tenant_id = ? AND seq > ?" + filter + " ORDER BY seq LIMIT ?",
+    List<Param> params = new ArrayList<>();
+    String[] collections = q.collections().toArray(String[]::new);
+    StringBuilder sql = new StringBuilder("WITH r AS (SELECT " + Sql.RECORD_COLUMNS + " FROM records WHERE tenant_id = ? AND seq > ?");
+    params.add((ps, i) -> ps.setString(i, tenantId));
+    params.add((ps, i) -> ps.setLong(i, q.afterSeq()));
+    sql.append(collectionFilter("collection", collections, params));
+    q.visibleKeys().ifPresent(keys -> {
+      // A present but empty set matches no scoped row: "= ANY('{}')" is false.
+      String[] visible = keys.toArray(String[]::new);
+      sql.append(q.includeUnscoped() ? " AND (scope_key = ANY(?::text[]) OR scope_key IS NULL)" : " AND scope_key = ANY(?::text[])");
+      params.add((ps, i) -> ps.setArray(i, Sql.array(ps.getConnection(), "text", visible)));
+    });
+    // One row more than asked for tells whether there is more, without a second query.
+    sql.append(" ORDER BY seq LIMIT ?)");
+    params.add((ps, i) -> ps.setLong(i, limit + 1L));
+    boolean withMoves = !q.moveFromKeys().isEmpty();
+    if (withMoves) {
+      String[] fromKeys = q.moveFromKeys().toArray(String[]::new);
+      sql.append(", m AS (SELECT mv.seq, mv.collection, mv.record_id, mv.from_key, cur.scope_key FROM scope_moves mv"
+          + " LEFT JOIN records cur ON cur.tenant_id = mv.tenant_id AND cur.collection = mv.collection AND cur.record_id = mv.record_id"
+          + " WHERE mv.tenant_id = ? AND mv.seq > ?");
+      params.add((ps, i) -> ps.setString(i, tenantId));
+      params.add((ps, i) -> ps.setLong(i, q.afterSeq()));
+      sql.append(collectionFilter("mv.collection", collections, params));
+      sql.append(" AND mv.from_key = ANY(?::text[]) ORDER BY mv.seq, mv.collection, mv.record_id, mv.from_key LIMIT ?)");
+      params.add((ps, i) -> ps.setArray(i, Sql.array(ps.getConnection(), "text", fromKeys)));
+      params.add((ps, i) -> ps.setLong(i, limit + 1L));
+    }
+    sql.append(" SELECT 0 AS part, " + Sql.RECORD_COLUMNS + ", NULL::text AS from_key FROM r");
+    if (withMoves) {
+      sql.append(" UNION ALL SELECT 1, collection, record_id, NULL, NULL, NULL, seq, NULL, NULL, scope_key, from_key FROM m");
+    }
+    sql.append(" UNION ALL SELECT 2, NULL, NULL, NULL, NULL, NULL, head, NULL, NULL, NULL, NULL FROM tenant_heads WHERE tenant_id = ?"
+        + " ORDER BY part, seq, collection, record_id, from_key");
+    params.add((ps, i) -> ps.setString(i, tenantId));
+
+    List<StoredRecord> rows = new ArrayList<>();
+    List<MovedRecord> moves = new ArrayList<>();
+    long[] head = {0};
+    query("pulling changes of tenant " + tenantId, sql.toString(),
         ps -> {
-          int i = 1;
-          ps.setString(i++, tenantId);
-          ps.setLong(i++, afterSeq);
-          if (collections.size() == 1) {
-            ps.setString(i++, collections.iterator().next());
-          } else if (!collections.isEmpty()) {
-            ps.setArray(i++, Sql.array(ps.getConnection(), "text", collections.toArray(String[]::new)));
+          for (int i = 0; i < params.size(); i++) {
+            params.get(i).set(ps, i + 1);
           }
-          // One row more than asked for tells whether there is more, without a second query.
-          ps.setLong(i, limit + 1L);
         },
-        Sql::storedRecord);
-    boolean hasMore = rows.size() > limit;
-    return new PullPage(hasMore ? rows.subList(0, limit) : rows, hasMore);
+        rs -> {
+          switch (rs.getInt("part")) {
+            case 0 -> rows.add(Sql.storedRecord(rs));
+            case 1 -> moves.add(new MovedRecord(new ScopeMove(rs.getLong("seq"), rs.getString("collection"),
+                rs.getObject("record_id", UUID.class), rs.getString("from_key")), Optional.ofNullable(rs.getString("scope_key"))));
+            default -> head[0] = rs.getLong("seq");
+          }
+          return Boolean.TRUE;
+        });
+    boolean hasMore = rows.size() > limit || moves.size() > limit;
+    return new PullPage(rows.subList(0, Math.min(limit, rows.size())), moves.subList(0, Math.min(limit, moves.size())), hasMore,
+        head[0]);
+  }
+
+  /**
+   * The collection condition of a pull: none for every collection; "=" for one, so the planner can
+   * walk (tenant_id, collection, seq) in order; an array for several.
+   */
+  private static String collectionFilter(String column, String[] collections, List<Param> params) {
+    if (collections.length == 0) {
+      return "";
+    }
+    if (collections.length == 1) {
+      params.add((ps, i) -> ps.setString(i, collections[0]));
+      return " AND " + column + " = ?";
+    }
+    params.add((ps, i) -> ps.setArray(i, Sql.array(ps.getConnection(), "text", collections)));
+    return " AND " + column + " = ANY(?::text[])";
+  }
+
+  /** One positional parameter of a statement built piece by piece. */
+  @FunctionalInterface
+  private interface Param {
+    void set(PreparedStatement ps, int index) throws SQLException;
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * <p>A READ ONLY transaction at REPEATABLE READ on one pooled connection: every read of {@code
+   * work} sees the snapshot taken by the first, which also reads the audit head and proves the
+   * tenant exists. It takes no lock that blocks writers. The {@link ReadTx} must not be used after
+   * {@code work} returns.
+   */
+  @Override
+  public <T> T read(String tenantId, Function<ReadTx, T> work) {
+    Objects.requireNonNull(work, "work");
+    String what = "read transaction of tenant " + tenantId;
+    Connection c = connect(what);
+    try {
+      PostgresReadTx tx = null;
+      try {
+        c.setAutoCommit(false);
+        try (Statement st = c.createStatement()) {
+          // Must come first in the transaction (the driver sends BEGIN with it).
+          st.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+        }
+        tx = PostgresReadTx.open(c, tenantId);
+        T result = work.apply(tx);
+        c.commit();
+        return result;
+      } catch (SQLException e) {
+        rollback(c, e);
+        throw Sql.failure(what, e);
+      } catch (RuntimeException | Error e) {
+        rollback(c, e);
+        throw e;
+      } finally {
+        if (tx != null) {
+          tx.close();
+        }
+      }
+    } finally {
+      release(c);
+    }
+  }
+
+  /** {@inheritDoc} One statement, a range scan of the (tenant_id, collection, record_id, seq) index. */
+  @Override
+  public List<LoggedMutation> recordLog(String tenantId, RecordKey key, int limit) {
+    if (limit < 0) {
+      throw new IllegalArgumentException("limit must not be negative, got " + limit);
+    }
+    if (limit == 0) {
+      return List.of();
+    }
+    return query("reading the log of record " + key.collection() + "/" + key.recordId() + " of tenant " + tenantId,
+        "SELECT " + Sql.LOG_COLUMNS + " FROM mutation_log WHERE tenant_id = ? AND collection = ? AND record_id = ?"
+            + " ORDER BY seq LIMIT ?",
+        ps -> {
+          ps.setString(1, tenantId);
+          ps.setString(2, key.collection());
+          ps.setObject(3, key.recordId());
+          ps.setInt(4, limit);
+        },
+        Sql::loggedMutation);
   }
 
   @Override

@@ -20,14 +20,21 @@ import java.util.function.Consumer;
 import org.civicsync.contracts.MutationResult;
 import org.civicsync.core.records.RecordState;
 import org.civicsync.core.rules.Claim;
+import org.civicsync.server.store.AuditEntry;
+import org.civicsync.server.store.AuditHead;
 import org.civicsync.server.store.DeviceQueue;
+import org.civicsync.server.store.DeviceRow;
+import org.civicsync.server.store.EnrollmentCodeRow;
 import org.civicsync.server.store.HeldMutation;
 import org.civicsync.server.store.InboxItem;
 import org.civicsync.server.store.LoggedMutation;
+import org.civicsync.server.store.OrgUnitRow;
 import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.RecordKey;
+import org.civicsync.server.store.ScopeMove;
 import org.civicsync.server.store.StoreJson;
 import org.civicsync.server.store.StoredRecord;
+import org.civicsync.server.store.UserRow;
 import org.civicsync.server.store.WriteTx;
 
 /**
@@ -40,7 +47,7 @@ final class PostgresWriteTx implements WriteTx {
       "SELECT mutation_id, " + Sql.LOG_COLUMNS + " FROM mutation_log WHERE tenant_id = ? AND mutation_id = ANY(?::uuid[])";
 
   private static final String FIND_RECORDS =
-      "SELECT r.collection, r.record_id, r.version, r.deleted, r.data, r.seq, r.updated_at, r.field_hlc"
+      "SELECT r.collection, r.record_id, r.version, r.deleted, r.data, r.seq, r.updated_at, r.field_hlc, r.scope_key"
           + " FROM unnest(?::text[], ?::uuid[]) AS k(collection, record_id)"
           + " JOIN records r ON r.tenant_id = ? AND r.collection = k.collection AND r.record_id = k.record_id";
 
@@ -57,13 +64,15 @@ final class PostgresWriteTx implements WriteTx {
           + " ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::bigint[], ?::text[], ?::text[]) AS u";
 
   private static final String PUT_RECORDS =
-      "INSERT INTO records (tenant_id, collection, record_id, version, deleted, data, seq, updated_at, field_hlc)"
-          + " SELECT ?, u.collection, u.record_id, u.version, u.deleted, u.data::jsonb, u.seq, u.updated_at, u.field_hlc::jsonb"
-          + " FROM unnest(?::text[], ?::uuid[], ?::bigint[], ?::boolean[], ?::text[], ?::bigint[], ?::timestamptz[], ?::text[])"
-          + " AS u(collection, record_id, version, deleted, data, seq, updated_at, field_hlc)"
+      "INSERT INTO records (tenant_id, collection, record_id, version, deleted, data, seq, updated_at, field_hlc, scope_key)"
+          + " SELECT ?, u.collection, u.record_id, u.version, u.deleted, u.data::jsonb, u.seq, u.updated_at, u.field_hlc::jsonb,"
+          + " u.scope_key"
+          + " FROM unnest(?::text[], ?::uuid[], ?::bigint[], ?::boolean[], ?::text[], ?::bigint[], ?::timestamptz[], ?::text[],"
+          + " ?::text[])"
+          + " AS u(collection, record_id, version, deleted, data, seq, updated_at, field_hlc, scope_key)"
           + " ON CONFLICT (tenant_id, collection, record_id) DO UPDATE SET version = excluded.version,"
           + " deleted = excluded.deleted, data = excluded.data, seq = excluded.seq, updated_at = excluded.updated_at,"
-          + " field_hlc = excluded.field_hlc";
+          + " field_hlc = excluded.field_hlc, scope_key = excluded.scope_key";
 
   // Items are normally opened without resolved_at and resolution; both are written anyway, so
   // that any item put here reads back as it was given.
@@ -146,6 +155,55 @@ final class PostgresWriteTx implements WriteTx {
   private static final String RELEASE =
       "DELETE FROM held_mutations WHERE tenant_id = ? AND mutation_id = ANY(?::uuid[])";
 
+  private static final String CLEAR_RECORDS =
+      "WITH claims AS (DELETE FROM rule_claims WHERE tenant_id = ?), moves AS (DELETE FROM scope_moves WHERE tenant_id = ?)"
+          + " DELETE FROM records WHERE tenant_id = ?";
+
+  private static final String INSERT_ENROLLMENT_CODE =
+      "INSERT INTO enrollment_codes (" + Sql.CODE_COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+
+  // The check and the increment are one statement; the row stays locked until commit.
+  private static final String REDEEM_ENROLLMENT_CODE =
+      "UPDATE enrollment_codes SET uses = uses + 1 WHERE code_hash = ? AND tenant_id = ? AND uses < max_uses AND expires_at > ?"
+          + " RETURNING " + Sql.CODE_COLUMNS;
+
+  private static final String INSERT_DEVICE =
+      "INSERT INTO devices (" + Sql.DEVICE_COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+  private static final String RENEW_TOKEN =
+      "UPDATE devices SET token_hash = ?, token_expires_at = ? WHERE device_id = ? AND tenant_id = ?";
+
+  // COALESCE keeps the first revocation time; the row count still tells whether the device is
+  // this tenant's, in the same statement.
+  private static final String REVOKE_DEVICE =
+      "UPDATE devices SET revoked_at = COALESCE(revoked_at, ?) WHERE device_id = ? AND tenant_id = ?";
+
+  private static final String PUT_USER =
+      "INSERT INTO users (" + Sql.USER_COLUMNS + ") VALUES (?, ?, ?::text[], ?::text[], ?, ?)"
+          + " ON CONFLICT (tenant_id, user_id) DO UPDATE SET roles = excluded.roles, org_units = excluded.org_units,"
+          + " created_at = excluded.created_at, updated_at = excluded.updated_at";
+
+  private static final String PUT_ORG_UNIT =
+      "INSERT INTO org_units (" + Sql.ORG_UNIT_COLUMNS + ") VALUES (?, ?, ?, ?, ?)"
+          + " ON CONFLICT (tenant_id, org_unit_id) DO UPDATE SET parent = excluded.parent, name = excluded.name,"
+          + " updated_at = excluded.updated_at";
+
+  // A move given twice (same record, seq and key) is stored once.
+  private static final String RECORD_MOVES =
+      "INSERT INTO scope_moves (tenant_id, seq, collection, record_id, from_key)"
+          + " SELECT ?, u.seq, u.collection, u.record_id, u.from_key"
+          + " FROM unnest(?::bigint[], ?::text[], ?::uuid[], ?::text[]) AS u(seq, collection, record_id, from_key)"
+          + " ON CONFLICT DO NOTHING";
+
+  // Moves the head on the tenant's counter row (locked by this transaction since its first
+  // statement) and inserts the entry, in one statement. The WHERE on the old head makes the insert
+  // happen only if the entry really follows it; the caller has already checked that in memory.
+  private static final String APPEND_AUDIT =
+      "WITH h AS (UPDATE tenant_heads SET audit_seq = ?, audit_hash = ?"
+          + " WHERE tenant_id = ? AND audit_seq = ? AND audit_hash = ? RETURNING tenant_id)"
+          + " INSERT INTO audit_log (tenant_id, seq, at, content, prev_hash, hash)"
+          + " SELECT h.tenant_id, ?::bigint, ?::timestamptz, ?::text, ?::text, ?::text FROM h";
+
   /** Rows per fetch while streaming the log; bounds memory during a rebuild of any size. */
   private static final int LOG_FETCH_SIZE = 1_000;
 
@@ -153,12 +211,23 @@ final class PostgresWriteTx implements WriteTx {
   private final String tenantId;
   private final long startHead;
   private long head;
+  private AuditHead auditHead;
 
-  PostgresWriteTx(Connection c, String tenantId, long startHead) {
+  /**
+   * Keys {@link #findRecords} found no row for, and that this transaction has not written since.
+   * While the transaction holds the tenant's counter lock it is the only writer of the tenant's
+   * records, so such a key stays absent until {@link #putRecords} or {@link #clearRecords} here:
+   * asking again (the write path looks up the records a push creates once to decide, and once more
+   * to learn their old scope keys) costs no statement.
+   */
+  private final Set<RecordKey> absent = new HashSet<>();
+
+  PostgresWriteTx(Connection c, String tenantId, long startHead, AuditHead auditHead) {
     this.c = c;
     this.tenantId = tenantId;
     this.startHead = startHead;
     this.head = startHead;
+    this.auditHead = auditHead;
   }
 
   @Override
@@ -186,15 +255,27 @@ final class PostgresWriteTx implements WriteTx {
     return out;
   }
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>One statement for the keys not already known to be absent (see {@link #absent}); none when
+   * every key is.
+   */
   @Override
   public Map<RecordKey, StoredRecord> findRecords(Collection<RecordKey> keys) {
-    if (keys.isEmpty()) {
-      return Map.of();
-    }
-    String[] collections = new String[keys.size()];
-    UUID[] ids = new UUID[keys.size()];
-    int i = 0;
+    List<RecordKey> wanted = new ArrayList<>(keys.size());
     for (RecordKey k : keys) {
+      if (!absent.contains(k)) {
+        wanted.add(k);
+      }
+    }
+    if (wanted.isEmpty()) {
+      return new HashMap<>();
+    }
+    String[] collections = new String[wanted.size()];
+    UUID[] ids = new UUID[wanted.size()];
+    int i = 0;
+    for (RecordKey k : wanted) {
       collections[i] = k.collection();
       ids[i++] = k.recordId();
     }
@@ -211,6 +292,11 @@ final class PostgresWriteTx implements WriteTx {
       }
     } catch (SQLException e) {
       throw Sql.failure("reading records", e);
+    }
+    for (RecordKey k : wanted) {
+      if (!out.containsKey(k)) {
+        absent.add(k);
+      }
     }
     return out;
   }
@@ -341,6 +427,7 @@ final class PostgresWriteTx implements WriteTx {
       latest.put(r.key(), r);
     }
     List<StoredRecord> rows = new ArrayList<>(latest.values());
+    absent.removeAll(latest.keySet());
     for (int from = 0; from < rows.size(); from += Sql.CHUNK) {
       putChunk(rows.subList(from, Math.min(rows.size(), from + Sql.CHUNK)));
     }
@@ -356,8 +443,10 @@ final class PostgresWriteTx implements WriteTx {
     Long[] seqs = new Long[n];
     String[] updatedAt = new String[n];
     String[] fieldHlc = new String[n];
+    String[] scopeKeys = new String[n];
     for (int i = 0; i < n; i++) {
       StoredRecord r = rows.get(i);
+      scopeKeys[i] = r.scopeKey();
       collections[i] = r.collection();
       ids[i] = r.recordId();
       versions[i] = r.version();
@@ -377,6 +466,7 @@ final class PostgresWriteTx implements WriteTx {
       ps.setArray(7, Sql.array(c, "int8", seqs));
       ps.setArray(8, Sql.array(c, "text", updatedAt));
       ps.setArray(9, Sql.array(c, "text", fieldHlc));
+      ps.setArray(10, Sql.array(c, "text", scopeKeys));
       ps.executeUpdate();
     } catch (SQLException e) {
       throw Sql.failure("writing records", e);
@@ -637,16 +727,23 @@ final class PostgresWriteTx implements WriteTx {
     }
   }
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>Claims and scope moves follow from the records, so they go with them (a rebuild writes all
+   * three anew): one statement, the other two deletes in data-modifying WITH clauses, which
+   * PostgreSQL always runs to completion.
+   */
   @Override
   public void clearRecords() {
-    // Claims follow from the records, so they go with them; a rebuild writes both anew.
-    for (String sql : new String[] {"DELETE FROM records WHERE tenant_id = ?", "DELETE FROM rule_claims WHERE tenant_id = ?"}) {
-      try (PreparedStatement ps = c.prepareStatement(sql)) {
-        ps.setString(1, tenantId);
-        ps.executeUpdate();
-      } catch (SQLException e) {
-        throw Sql.failure("clearing records and claims", e);
-      }
+    absent.clear();
+    try (PreparedStatement ps = c.prepareStatement(CLEAR_RECORDS)) {
+      ps.setString(1, tenantId);
+      ps.setString(2, tenantId);
+      ps.setString(3, tenantId);
+      ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure("clearing records, claims and scope moves", e);
     }
   }
 
@@ -802,5 +899,240 @@ final class PostgresWriteTx implements WriteTx {
     } catch (SQLException e) {
       throw Sql.failure("recording the push time", e);
     }
+  }
+
+  // ---------------------------------------------------------------- enrollment and devices
+
+  /**
+   * {@inheritDoc}
+   *
+   * @throws IllegalArgumentException when the code is another tenant's
+   */
+  @Override
+  public void insertEnrollmentCode(EnrollmentCodeRow code) {
+    ownTenant(code.tenantId(), "enrollment code");
+    try (PreparedStatement ps = c.prepareStatement(INSERT_ENROLLMENT_CODE)) {
+      ps.setString(1, code.codeHash());
+      ps.setString(2, tenantId);
+      ps.setString(3, code.label());
+      ps.setObject(4, Sql.timestamp(code.createdAt()));
+      ps.setObject(5, Sql.timestamp(code.expiresAt()));
+      ps.setInt(6, code.maxUses());
+      ps.setInt(7, code.uses());
+      ps.setString(8, code.userId());
+      ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure("storing an enrollment code", e);
+    }
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * <p>One statement: the check and the increment are one UPDATE, so a code is never overused,
+   * and a code of another tenant is not touched.
+   */
+  @Override
+  public Optional<EnrollmentCodeRow> redeemEnrollmentCode(String codeHash, Instant now) {
+    try (PreparedStatement ps = c.prepareStatement(REDEEM_ENROLLMENT_CODE)) {
+      ps.setString(1, codeHash);
+      ps.setString(2, tenantId);
+      ps.setObject(3, Sql.timestamp(now));
+      try (ResultSet rs = ps.executeQuery()) {
+        if (!rs.next()) {
+          return Optional.empty();
+        }
+        EnrollmentCodeRow after = Sql.enrollmentCode(rs);
+        // RETURNING shows the row after the increment; report it as it was before.
+        return Optional.of(new EnrollmentCodeRow(after.codeHash(), after.tenantId(), after.label(), after.createdAt(),
+            after.expiresAt(), after.maxUses(), after.uses() - 1, after.userId()));
+      }
+    } catch (SQLException e) {
+      throw Sql.failure("redeeming an enrollment code", e);
+    }
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * @throws IllegalArgumentException when the device is another tenant's
+   * @throws IllegalStateException when the id or token hash is taken, or the kind is neither
+   *     {@link DeviceRow#DEVICE} nor {@link DeviceRow#API_CLIENT} (the transaction then rolls back)
+   */
+  @Override
+  public void insertDevice(DeviceRow device) {
+    ownTenant(device.tenantId(), "device");
+    try (PreparedStatement ps = c.prepareStatement(INSERT_DEVICE)) {
+      ps.setObject(1, device.deviceId());
+      ps.setString(2, tenantId);
+      ps.setString(3, device.name());
+      ps.setString(4, device.publicKey());
+      ps.setString(5, device.tokenHash());
+      ps.setObject(6, Sql.timestamp(device.enrolledAt()));
+      Sql.setInstantOrNull(ps, 7, device.lastPushAt());
+      Sql.setInstantOrNull(ps, 8, device.lastPullAt());
+      ps.setString(9, device.kind());
+      ps.setString(10, device.userId());
+      Sql.setInstantOrNull(ps, 11, device.tokenExpiresAt());
+      Sql.setInstantOrNull(ps, 12, device.revokedAt());
+      ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure("storing device " + device.deviceId(), e);
+    }
+  }
+
+  /** {@inheritDoc} A device that is not this tenant's is left alone. */
+  @Override
+  public void renewToken(UUID deviceId, String tokenHash, Instant expiresAt) {
+    try (PreparedStatement ps = c.prepareStatement(RENEW_TOKEN)) {
+      ps.setString(1, tokenHash);
+      Sql.setInstantOrNull(ps, 2, expiresAt);
+      ps.setObject(3, deviceId);
+      ps.setString(4, tenantId);
+      ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure("renewing the token of device " + deviceId, e);
+    }
+  }
+
+  @Override
+  public boolean revokeDevice(UUID deviceId, Instant at) {
+    try (PreparedStatement ps = c.prepareStatement(REVOKE_DEVICE)) {
+      ps.setObject(1, Sql.timestamp(at));
+      ps.setObject(2, deviceId);
+      ps.setString(3, tenantId);
+      return ps.executeUpdate() > 0;
+    } catch (SQLException e) {
+      throw Sql.failure("revoking device " + deviceId, e);
+    }
+  }
+
+  // ---------------------------------------------------------------- users and org units
+
+  /**
+   * {@inheritDoc}
+   *
+   * @throws IllegalArgumentException when the user is another tenant's
+   */
+  @Override
+  public void putUser(UserRow user) {
+    ownTenant(user.tenantId(), "user");
+    try (PreparedStatement ps = c.prepareStatement(PUT_USER)) {
+      ps.setString(1, tenantId);
+      ps.setString(2, user.userId());
+      ps.setArray(3, Sql.array(c, "text", user.roles().toArray(String[]::new)));
+      ps.setArray(4, Sql.array(c, "text", user.orgUnits().toArray(String[]::new)));
+      ps.setObject(5, Sql.timestamp(user.createdAt()));
+      ps.setObject(6, Sql.timestamp(user.updatedAt()));
+      ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure("storing user " + user.userId(), e);
+    }
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * @throws IllegalArgumentException when the unit is another tenant's
+   */
+  @Override
+  public void putOrgUnit(OrgUnitRow unit) {
+    ownTenant(unit.tenantId(), "org unit");
+    try (PreparedStatement ps = c.prepareStatement(PUT_ORG_UNIT)) {
+      ps.setString(1, tenantId);
+      ps.setString(2, unit.orgUnitId());
+      ps.setString(3, unit.parent().orElse(null));
+      ps.setString(4, unit.name());
+      ps.setObject(5, Sql.timestamp(unit.updatedAt()));
+      ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure("storing org unit " + unit.orgUnitId(), e);
+    }
+  }
+
+  private void ownTenant(String rowTenant, String what) {
+    if (!tenantId.equals(rowTenant)) {
+      throw new IllegalArgumentException("a write transaction of tenant " + tenantId + " cannot store a " + what + " of tenant "
+          + rowTenant);
+    }
+  }
+
+  // ---------------------------------------------------------------- scope moves
+
+  /** {@inheritDoc} One statement per {@link Sql#CHUNK} moves, none for none. */
+  @Override
+  public void recordMoves(List<ScopeMove> moves) {
+    for (int from = 0; from < moves.size(); from += Sql.CHUNK) {
+      recordMovesChunk(moves.subList(from, Math.min(moves.size(), from + Sql.CHUNK)));
+    }
+  }
+
+  private void recordMovesChunk(List<ScopeMove> moves) {
+    int n = moves.size();
+    Long[] seqs = new Long[n];
+    String[] collections = new String[n];
+    UUID[] recordIds = new UUID[n];
+    String[] fromKeys = new String[n];
+    for (int i = 0; i < n; i++) {
+      ScopeMove m = moves.get(i);
+      seqs[i] = m.seq();
+      collections[i] = m.collection();
+      recordIds[i] = m.recordId();
+      fromKeys[i] = m.fromKey();
+    }
+    try (PreparedStatement ps = c.prepareStatement(RECORD_MOVES)) {
+      ps.setString(1, tenantId);
+      ps.setArray(2, Sql.array(c, "int8", seqs));
+      ps.setArray(3, Sql.array(c, "text", collections));
+      ps.setArray(4, Sql.array(c, "uuid", recordIds));
+      ps.setArray(5, Sql.array(c, "text", fromKeys));
+      ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure("recording " + n + " scope moves", e);
+    }
+  }
+
+  // ---------------------------------------------------------------- the audit chain
+
+  /** {@inheritDoc} Read with the counter lock when the transaction began; no statement of its own. */
+  @Override
+  public AuditHead auditHead() {
+    return auditHead;
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * <p>One statement, which moves the head on the tenant's counter row and inserts the entry.
+   *
+   * @throws IllegalStateException when the entry does not follow the head (nothing is written)
+   */
+  @Override
+  public void appendAudit(AuditEntry entry) {
+    if (entry.seq() != auditHead.seq() + 1 || !auditHead.hash().equals(entry.prevHash())) {
+      throw new IllegalStateException("audit entry " + entry.seq() + " with prevHash " + entry.prevHash()
+          + " does not follow the head of tenant " + tenantId + " (" + auditHead.seq() + ", " + auditHead.hash() + ")");
+    }
+    int inserted;
+    try (PreparedStatement ps = c.prepareStatement(APPEND_AUDIT)) {
+      ps.setLong(1, entry.seq());
+      ps.setString(2, entry.hash());
+      ps.setString(3, tenantId);
+      ps.setLong(4, auditHead.seq());
+      ps.setString(5, auditHead.hash());
+      ps.setLong(6, entry.seq());
+      ps.setObject(7, Sql.timestamp(entry.at()));
+      ps.setString(8, entry.content());
+      ps.setString(9, entry.prevHash());
+      ps.setString(10, entry.hash());
+      inserted = ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure("appending audit entry " + entry.seq(), e);
+    }
+    if (inserted != 1) {
+      // Cannot happen while this transaction holds the counter lock; refuse rather than commit a gap.
+      throw new IllegalStateException("the audit head of tenant " + tenantId + " moved under a write transaction");
+    }
+    auditHead = new AuditHead(entry.seq(), entry.hash());
   }
 }

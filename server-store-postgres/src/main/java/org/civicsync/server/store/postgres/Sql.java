@@ -18,14 +18,18 @@ import java.util.Optional;
 import java.util.TreeMap;
 import java.util.UUID;
 import org.civicsync.core.records.RecordState;
+import org.civicsync.server.store.AuditEntry;
 import org.civicsync.server.store.DeviceRow;
+import org.civicsync.server.store.EnrollmentCodeRow;
 import org.civicsync.server.store.HeldMutation;
 import org.civicsync.server.store.InboxItem;
 import org.civicsync.server.store.LoggedMutation;
+import org.civicsync.server.store.OrgUnitRow;
 import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.StoreJson;
 import org.civicsync.server.store.StoreUnavailableException;
 import org.civicsync.server.store.StoredRecord;
+import org.civicsync.server.store.UserRow;
 
 /** Value conversions and row mappings shared by the store and its write transactions. */
 final class Sql {
@@ -36,12 +40,17 @@ final class Sql {
   static final int CHUNK = 5_000;
 
   static final String LOG_COLUMNS = "seq, mutation, content_hash, device_id, result, received_at, after_state, note";
-  static final String RECORD_COLUMNS = "collection, record_id, version, deleted, data, seq, updated_at, field_hlc";
+  static final String RECORD_COLUMNS = "collection, record_id, version, deleted, data, seq, updated_at, field_hlc, scope_key";
   static final String INBOX_COLUMNS =
       "id, kind, status, collection, record_id, mutation_id, device_id, detail, created_at, resolved_at, resolution";
   static final String OUTCOME_COLUMNS = "seq, device_id, result, at";
   static final String DEVICE_COLUMNS =
-      "device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at, last_pull_at, kind";
+      "device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at, last_pull_at, kind, user_id, token_expires_at,"
+          + " revoked_at";
+  static final String CODE_COLUMNS = "code_hash, tenant_id, label, created_at, expires_at, max_uses, uses, user_id";
+  static final String USER_COLUMNS = "tenant_id, user_id, roles, org_units, created_at, updated_at";
+  static final String ORG_UNIT_COLUMNS = "tenant_id, org_unit_id, parent, name, updated_at";
+  static final String AUDIT_COLUMNS = "seq, at, content, prev_hash, hash";
   static final String HELD_COLUMNS = "device_id, mutation, content_hash, received_at";
 
   private Sql() {}
@@ -103,7 +112,7 @@ final class Sql {
     String data = rs.getString("data");
     return new StoredRecord(rs.getString("collection"), rs.getObject("record_id", UUID.class), rs.getLong("version"),
         rs.getBoolean("deleted"), data == null ? null : StoreJson.object(data), rs.getLong("seq"), instant(rs, "updated_at"),
-        StoreJson.clocks(rs.getString("field_hlc")));
+        StoreJson.clocks(rs.getString("field_hlc")), rs.getString("scope_key"));
   }
 
   static InboxItem inboxItem(ResultSet rs) throws SQLException {
@@ -123,7 +132,45 @@ final class Sql {
   static DeviceRow device(ResultSet rs) throws SQLException {
     return new DeviceRow(rs.getObject("device_id", UUID.class), rs.getString("tenant_id"), rs.getString("name"),
         rs.getString("public_key"), rs.getString("token_hash"), instant(rs, "enrolled_at"), instant(rs, "last_push_at"),
-        instant(rs, "last_pull_at"), rs.getString("kind"));
+        instant(rs, "last_pull_at"), rs.getString("kind"), rs.getString("user_id"), instant(rs, "token_expires_at"),
+        instant(rs, "revoked_at"));
+  }
+
+  /** A row of {@code enrollment_codes} read through {@link #CODE_COLUMNS}. */
+  static EnrollmentCodeRow enrollmentCode(ResultSet rs) throws SQLException {
+    return new EnrollmentCodeRow(rs.getString("code_hash"), rs.getString("tenant_id"), rs.getString("label"),
+        instant(rs, "created_at"), instant(rs, "expires_at"), rs.getInt("max_uses"), rs.getInt("uses"), rs.getString("user_id"));
+  }
+
+  /** A row of {@code users} read through {@link #USER_COLUMNS}. */
+  static UserRow user(ResultSet rs) throws SQLException {
+    return new UserRow(rs.getString("tenant_id"), rs.getString("user_id"), strings(rs, "roles"), strings(rs, "org_units"),
+        instant(rs, "created_at"), instant(rs, "updated_at"));
+  }
+
+  /** A row of {@code org_units} read through {@link #ORG_UNIT_COLUMNS}. */
+  static OrgUnitRow orgUnit(ResultSet rs) throws SQLException {
+    return new OrgUnitRow(rs.getString("tenant_id"), rs.getString("org_unit_id"), Optional.ofNullable(rs.getString("parent")),
+        rs.getString("name"), instant(rs, "updated_at"));
+  }
+
+  /** A row of {@code audit_log} read through {@link #AUDIT_COLUMNS}. */
+  static AuditEntry auditEntry(ResultSet rs) throws SQLException {
+    return new AuditEntry(rs.getLong("seq"), instant(rs, "at"), rs.getString("content"), rs.getString("prev_hash"),
+        rs.getString("hash"));
+  }
+
+  /** A {@code text[]} column as a list, in its order. */
+  static List<String> strings(ResultSet rs, String column) throws SQLException {
+    Array a = rs.getArray(column);
+    if (a == null) {
+      return List.of();
+    }
+    try {
+      return List.of((String[]) a.getArray());
+    } finally {
+      a.free();
+    }
   }
 
   /** A row of {@code held_mutations} read through {@link #HELD_COLUMNS}. */

@@ -10,7 +10,7 @@
  * the record's state after it ({@code after_state}, text as well, with its version beside it in an
  * indexed column): the base a stale change is merged against, and what projections are rebuilt
  * from. A change the server originated (a supervisor's resolution) carries a note for the audit
- * trail ({@code note}, JSONB, empty for a device's own mutation). Parked conflicts go to {@code inbox_items} (a resolution fills in its {@code resolved_at}
+ * trail ({@code note}, text like the rest of the entry, empty for a device's own mutation). Parked conflicts go to {@code inbox_items} (a resolution fills in its {@code resolved_at}
  * and {@code resolution}); a mutation's final result when it changed after the first answer goes
  * to {@code outcomes} (text, like the log's results), numbered from the tenant's change counter;
  * the claims of the collections' unique and
@@ -22,6 +22,22 @@
  * API clients alike, told apart by {@code kind}; the records API lists a collection's live records
  * filtered by top-level field values in one statement ({@code data ->> ?}, field names bound as
  * parameters), walking the records' primary key in record-id order.
+ *
+ * <p>Identity and scopes (issue 4): {@code users} (roles and org units as {@code text[]}) and
+ * {@code org_units} are written in the tenant's write transactions; devices carry the user they
+ * were enrolled for, their token's expiry and their revocation. {@code challenges} are taken with
+ * one {@code DELETE ... RETURNING}, so a challenge is used at most once however many race for it.
+ * Each projection row carries its {@code scope_key}, {@code scope_moves} the records that left a
+ * key, and {@code scope_snapshots} the key sets cursors were issued for. A pull is one statement
+ * (rows, moves with their record's key now, and the head, in one snapshot), key sets bound as
+ * {@code text[]} parameters.
+ *
+ * <p>The audit chain: {@code audit_log} holds each entry's canonical JSON as text (never jsonb,
+ * which would reorder keys), and its head sits on the tenant's {@code tenant_heads} row: the
+ * statement that takes a write transaction's counter lock reads it, and an append inserts the
+ * entry and moves the head in one statement. {@link
+ * org.civicsync.server.store.postgres.PostgresServerStore#read} gives the verifier one REPEATABLE
+ * READ, READ ONLY snapshot that blocks no writer.
  *
  * <p>Gap-free change feed: every write transaction of a tenant first locks that tenant's row in
  * {@code tenant_heads} ({@code SELECT ... FOR UPDATE}) and holds it until commit. Writers of one

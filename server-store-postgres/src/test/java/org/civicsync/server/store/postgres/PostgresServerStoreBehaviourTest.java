@@ -26,15 +26,12 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import javax.sql.DataSource;
-import org.civicsync.contracts.EnrollRequest;
-import org.civicsync.contracts.EnrollmentCodeRequest;
 import org.civicsync.contracts.ErrorCode;
 import org.civicsync.contracts.ErrorDetail;
 import org.civicsync.contracts.Mutation;
 import org.civicsync.contracts.MutationOp;
 import org.civicsync.contracts.MutationResult;
 import org.civicsync.contracts.MutationStatus;
-import org.civicsync.contracts.PushRequest;
 import org.civicsync.contracts.ServerRecord;
 import org.civicsync.core.collections.CollectionCatalog;
 import org.civicsync.core.json.Json;
@@ -42,6 +39,9 @@ import org.civicsync.core.records.RecordState;
 import org.civicsync.core.rules.Claim;
 import org.civicsync.server.projection.ProjectionRebuilder;
 import org.civicsync.server.push.PushService;
+import org.civicsync.server.store.AuditEntry;
+import org.civicsync.server.store.AuditHead;
+import org.civicsync.server.store.ChallengeRow;
 import org.civicsync.server.store.DeviceKey;
 import org.civicsync.server.store.DeviceQueue;
 import org.civicsync.server.store.DeviceRow;
@@ -49,16 +49,23 @@ import org.civicsync.server.store.EnrollmentCodeRow;
 import org.civicsync.server.store.HeldMutation;
 import org.civicsync.server.store.InboxItem;
 import org.civicsync.server.store.LoggedMutation;
+import org.civicsync.server.store.MovedRecord;
+import org.civicsync.server.store.OrgUnitRow;
 import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.PullPage;
+import org.civicsync.server.store.PullQuery;
+import org.civicsync.server.store.ReadTx;
 import org.civicsync.server.store.RecordKey;
+import org.civicsync.server.store.ScopeMove;
 import org.civicsync.server.store.StoreJson;
 import org.civicsync.server.store.StoreUnavailableException;
 import org.civicsync.server.store.StoredRecord;
 import org.civicsync.server.store.TenantRow;
+import org.civicsync.server.store.UserRow;
 import org.civicsync.server.tenancy.Caller;
 import org.civicsync.server.tenancy.TenancyService;
 import org.civicsync.testing.Fixtures;
+import org.civicsync.testing.TestDevices;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -77,11 +84,13 @@ class PostgresServerStoreBehaviourTest {
   private static final CollectionCatalog CATALOG = CollectionCatalog.of(CollectionCatalog.builtInDefinitions());
 
   /** Statements of a push of new, in-order changes that fall under no rule (see below). */
-  private static final int PLAIN_PUSH = 11;
+  private static final int PLAIN_PUSH = 12;
 
   private final String schema = TestDatabases.freshSchema();
   private PostgresConfig config;
   private PostgresServerStore store;
+  /** Enrolls the devices tests push with, through a store of its own (see {@link #open}). */
+  private PostgresServerStore setupStore;
   private TenancyService tenancy;
   private Fixtures fx;
 
@@ -89,12 +98,16 @@ class PostgresServerStoreBehaviourTest {
   void open() {
     config = PostgresConfig.of(TestDatabases.jdbcUrl()).withSchema(schema).withMaxPoolSize(1);
     store = PostgresServerStore.open(config);
-    tenancy = new TenancyService(store, Clock.systemUTC());
+    // The tenancy service reads users and org units through the store while its write transaction
+    // holds a connection, which a pool of one cannot give; enrolling is not what is tested here.
+    setupStore = PostgresServerStore.open(config.withMaxPoolSize(2));
+    tenancy = new TenancyService(setupStore, Clock.systemUTC());
   }
 
   @AfterAll
   void drop() {
     store.close();
+    setupStore.close();
     TestDatabases.dropSchema(schema);
   }
 
@@ -109,8 +122,9 @@ class PostgresServerStoreBehaviourTest {
    * the counter lock, findLogged, findHeld (some mutation was not in the log), deviceQueue (the
    * device's progress and held mutations, one round trip), findRecords, appendLog, putRecords,
    * putClaims (which still runs, to release whatever the changed records held), advanceHead,
-   * setDeviceProgress, markPushed. That is {@value #PLAIN_PUSH}: 8 before the hold queue, plus
-   * findHeld, deviceQueue and setDeviceProgress.
+   * setDeviceProgress, markPushed, appendAudit. That is {@value #PLAIN_PUSH}: 8 before the hold
+   * queue, plus findHeld, deviceQueue and setDeviceProgress, plus the audit entry of the
+   * transaction (issue 4; the counter lock reads the audit head, so that costs nothing more).
    */
   @Test
   void aPushCostsTheSameHandfulOfStatementsWhetherItCarriesOneMutationOrAThousand() {
@@ -120,7 +134,7 @@ class PostgresServerStoreBehaviourTest {
       PushService push = new PushService(counted, CATALOG, Clock.systemUTC());
 
       executed.set(0);
-      push.push(device, new PushRequest(List.of(cancelledBooking())));
+      push.push(device, TestDevices.signed(device, List.of(cancelledBooking())));
       int forOne = executed.get();
 
       List<Mutation> thousand = new ArrayList<>();
@@ -128,7 +142,7 @@ class PostgresServerStoreBehaviourTest {
         thousand.add(cancelledBooking());
       }
       executed.set(0);
-      List<MutationResult> results = push.push(device, new PushRequest(thousand)).results();
+      List<MutationResult> results = push.push(device, TestDevices.signed(device, thousand)).results();
       int forThousand = executed.get();
 
       assertThat(results).allMatch(r -> r.status() == MutationStatus.APPLIED);
@@ -150,11 +164,11 @@ class PostgresServerStoreBehaviourTest {
       PushService push = new PushService(counted, CATALOG, Clock.systemUTC());
 
       executed.set(0);
-      push.push(device, new PushRequest(List.of(cancelledBooking())));
+      push.push(device, TestDevices.signed(device, List.of(cancelledBooking())));
       int plain = executed.get();
 
       executed.set(0);
-      push.push(device, new PushRequest(List.of(fx.create(fx.uuid()))));
+      push.push(device, TestDevices.signed(device, List.of(fx.create(fx.uuid()))));
       int forOne = executed.get();
 
       List<Mutation> hundred = new ArrayList<>();
@@ -162,13 +176,13 @@ class PostgresServerStoreBehaviourTest {
         hundred.add(fx.create(fx.uuid()));
       }
       executed.set(0);
-      List<MutationResult> results = push.push(device, new PushRequest(hundred)).results();
+      List<MutationResult> results = push.push(device, TestDevices.signed(device, hundred)).results();
       int forHundred = executed.get();
 
       // An update that leaves the slot alone keeps its claim: no lookup.
       UUID booked = hundred.get(0).recordId();
       executed.set(0);
-      MutationResult phone = push.push(device, new PushRequest(List.of(fx.update(booked, 1, Fixtures.patch("patientPhone", "+94770000002")))))
+      MutationResult phone = push.push(device, TestDevices.signed(device, List.of(fx.update(booked, 1, Fixtures.patch("patientPhone", "+94770000002")))))
           .results().get(0);
       int forUpdate = executed.get();
 
@@ -196,7 +210,7 @@ class PostgresServerStoreBehaviourTest {
       PushService push = new PushService(counted, CATALOG, Clock.systemUTC());
 
       executed.set(0);
-      push.push(device, new PushRequest(List.of(fx.create(fx.uuid()))));
+      push.push(device, TestDevices.signed(device, List.of(fx.create(fx.uuid()))));
       int forOne = executed.get();
 
       List<UUID> ids = new ArrayList<>();
@@ -208,8 +222,8 @@ class PostgresServerStoreBehaviourTest {
         creates.add(fx.create(id));
         updates.add(fx.update(id, 1, Fixtures.patch("patientPhone", "+9477000" + (1000 + i))));
       }
-      push.push(device, new PushRequest(creates));
-      push.push(device, new PushRequest(updates));
+      push.push(device, TestDevices.signed(device, creates));
+      push.push(device, TestDevices.signed(device, updates));
 
       List<Mutation> stale = new ArrayList<>();
       for (int i = 0; i < ids.size(); i++) {
@@ -217,7 +231,7 @@ class PostgresServerStoreBehaviourTest {
       }
       stale.add(fx.create(fx.uuid()));
       executed.set(0);
-      List<MutationResult> results = push.push(device, new PushRequest(stale)).results();
+      List<MutationResult> results = push.push(device, TestDevices.signed(device, stale)).results();
       int forStale = executed.get();
 
       assertThat(results.subList(0, 10)).allMatch(r -> r.status() == MutationStatus.CONFLICT);
@@ -485,7 +499,7 @@ class PostgresServerStoreBehaviourTest {
       }
 
       try (PostgresServerStore migrated = PostgresServerStore.open(PostgresConfig.of(TestDatabases.jdbcUrl()).withSchema(old))) {
-        List<StoredRecord> before = migrated.pull(tenant, 0, 100, Set.of()).records();
+        List<StoredRecord> before = migrated.pull(tenant, PullQuery.all(0, 100, Set.of())).records();
         assertThat(before).extracting(StoredRecord::fieldHlc).containsOnly(Map.of());
         List<LoggedMutation> log = new ArrayList<>();
         migrated.write(tenant, tx -> {
@@ -499,9 +513,13 @@ class PostgresServerStoreBehaviourTest {
         Optional<RecordState> atVersion2 = migrated.write(tenant, tx -> tx.findVersion(new RecordKey("appointments", updated), 2));
         assertThat(atVersion2).contains(before.get(0).state());
 
+        // Rows written before schema version 6 have no scope key; SQL cannot know a collection's
+        // scope field, so the rebuild is what fills it in (appointments are scoped by clinic).
+        assertThat(before).extracting(StoredRecord::scopeKey).containsOnlyNulls();
         assertThat(new ProjectionRebuilder(migrated, CATALOG).rebuild(tenant)).isEqualTo(2);
-        assertThat(migrated.pull(tenant, 0, 100, Set.of()).records())
-            .usingRecursiveFieldByFieldElementComparator().containsExactlyElementsOf(before);
+        List<StoredRecord> rebuilt = migrated.pull(tenant, PullQuery.all(0, 100, Set.of())).records();
+        assertThat(rebuilt).usingRecursiveFieldByFieldElementComparatorIgnoringFields("scopeKey").containsExactlyElementsOf(before);
+        assertThat(rebuilt.get(0).scopeKey()).isEqualTo(latest.path("clinicId").asText());
       }
     } finally {
       TestDatabases.dropSchema(old);
@@ -514,17 +532,18 @@ class PostgresServerStoreBehaviourTest {
     List<StoredRecord> rows = new ArrayList<>();
     String[] collections = {"a", "b", "c"};
     for (int seq = 1; seq <= 9; seq++) {
-      rows.add(new StoredRecord(collections[seq % 3], UUID.randomUUID(), 1, false, fx.appointment(), seq, Instant.now(), Map.of()));
+      rows.add(new StoredRecord(collections[seq % 3], UUID.randomUUID(), 1, false, fx.appointment(), seq, Instant.now(), Map.of(),
+          null));
     }
     store.write(tenant, tx -> {
       tx.putRecords(rows);
       tx.advanceHead(9);
       return null;
     });
-    PullPage page = store.pull(tenant, 2, 3, Set.of("a", "c"));
+    PullPage page = store.pull(tenant, PullQuery.all(2, 3, Set.of("a", "c")));
     assertThat(page.records()).extracting(StoredRecord::seq).containsExactly(3L, 5L, 6L);
     assertThat(page.hasMore()).isTrue();
-    PullPage rest = store.pull(tenant, 6, 3, Set.of("a", "c"));
+    PullPage rest = store.pull(tenant, PullQuery.all(6, 3, Set.of("a", "c")));
     assertThat(rest.records()).extracting(StoredRecord::seq).containsExactly(8L, 9L);
     assertThat(rest.hasMore()).isFalse();
   }
@@ -533,16 +552,16 @@ class PostgresServerStoreBehaviourTest {
   void aRestartedStoreKeepsEverythingAndReplaysTheFirstResult() {
     Caller.Device device = newDevice();
     Mutation create = fx.create(fx.uuid());
-    MutationResult first = new PushService(store, CATALOG, Clock.systemUTC()).push(device, new PushRequest(List.of(create)))
+    MutationResult first = new PushService(store, CATALOG, Clock.systemUTC()).push(device, TestDevices.signed(device, List.of(create)))
         .results().get(0);
     long head = store.head(device.tenantId());
 
     try (PostgresServerStore reopened = PostgresServerStore.open(config.withMaxPoolSize(2))) {
       MutationResult again = new PushService(reopened, CATALOG, Clock.systemUTC())
-          .push(device, new PushRequest(List.of(create))).results().get(0);
+          .push(device, TestDevices.signed(device, List.of(create))).results().get(0);
       assertThat(again).isEqualTo(first.asReplay());
       assertThat(reopened.head(device.tenantId())).isEqualTo(head);
-      assertThat(reopened.pull(device.tenantId(), 0, 10, Set.of()).records()).hasSize(1);
+      assertThat(reopened.pull(device.tenantId(), PullQuery.all(0, 10, Set.of())).records()).hasSize(1);
     }
   }
 
@@ -570,7 +589,7 @@ class PostgresServerStoreBehaviourTest {
     }));
     assertThat(thrown).isSameAs(boom);
     assertThat(store.head(tenant)).isZero();
-    assertThat(store.pull(tenant, 0, 10, Set.of()).records()).isEmpty();
+    assertThat(store.pull(tenant, PullQuery.all(0, 10, Set.of())).records()).isEmpty();
     assertThat(logged(tenant, m.mutationId())).isEmpty();
     Optional<RecordState> atVersion1 = store.write(tenant, tx -> tx.findVersion(new RecordKey("appointments", m.recordId()), 1));
     assertThat(atVersion1).isEmpty();
@@ -608,7 +627,7 @@ class PostgresServerStoreBehaviourTest {
       tx.advanceHead(1);
       return null;
     });
-    StoredRecord record = store.pull(tenant, 0, 10, Set.of()).records().get(0);
+    StoredRecord record = store.pull(tenant, PullQuery.all(0, 10, Set.of())).records().get(0);
     LoggedMutation logged = logged(tenant, m.mutationId()).get(m.mutationId());
     List<LoggedMutation> streamed = new ArrayList<>();
     Optional<RecordState> atVersion1 = store.write(tenant, tx -> {
@@ -666,13 +685,43 @@ class PostgresServerStoreBehaviourTest {
     String tenant = newTenant();
     Instant now = Instant.now();
     String hash = "hash-" + UUID.randomUUID();
-    store.insertEnrollmentCode(new EnrollmentCodeRow(hash, tenant, null, now, now.plusSeconds(60), 2, 0));
-    assertThat(store.redeemEnrollmentCode(hash, now)).get().satisfies(c -> {
+    store.write(tenant, tx -> {
+      tx.insertEnrollmentCode(new EnrollmentCodeRow(hash, tenant, null, now, now.plusSeconds(60), 2, 0, "amara"));
+      return null;
+    });
+    assertThat(redeem(tenant, hash, now)).get().satisfies(c -> {
       assertThat(c.uses()).isZero();
       assertThat(c.label()).isNull();
+      assertThat(c.userId()).isEqualTo("amara");
     });
-    assertThat(store.redeemEnrollmentCode(hash, now)).get().extracting(EnrollmentCodeRow::uses).isEqualTo(1);
-    assertThat(store.redeemEnrollmentCode(hash, now)).as("used up").isEmpty();
+    assertThat(redeem(tenant, hash, now)).get().extracting(EnrollmentCodeRow::uses).isEqualTo(1);
+    assertThat(redeem(tenant, hash, now)).as("used up").isEmpty();
+    assertThat(store.findEnrollmentCode(hash)).get().extracting(EnrollmentCodeRow::uses).isEqualTo(2);
+  }
+
+  /** A write transaction redeems only its own tenant's codes, and an expired code not at all. */
+  @Test
+  void aCodeIsRedeemedOnlyInItsOwnTenantAndOnlyBeforeItExpires() {
+    String tenant = newTenant();
+    String other = newTenant();
+    Instant now = Instant.parse("2026-03-01T10:15:30.123456Z");
+    String hash = "hash-" + UUID.randomUUID();
+    store.write(tenant, tx -> {
+      tx.insertEnrollmentCode(new EnrollmentCodeRow(hash, tenant, "week", now, now.plusSeconds(60), 5, 0, "amara"));
+      return null;
+    });
+    assertThat(redeem(other, hash, now)).as("another tenant's code").isEmpty();
+    assertThat(redeem(tenant, hash, now.plusSeconds(60))).as("expired").isEmpty();
+    assertThat(store.findEnrollmentCode(hash)).contains(
+        new EnrollmentCodeRow(hash, tenant, "week", now, now.plusSeconds(60), 5, 0, "amara"));
+    assertThatThrownBy(() -> store.write(other, tx -> {
+      tx.insertEnrollmentCode(new EnrollmentCodeRow("hash-" + UUID.randomUUID(), tenant, null, now, now, 1, 0, null));
+      return null;
+    })).isInstanceOf(IllegalArgumentException.class);
+  }
+
+  private Optional<EnrollmentCodeRow> redeem(String tenant, String hash, Instant now) {
+    return store.write(tenant, tx -> tx.redeemEnrollmentCode(hash, now));
   }
 
   @Test
@@ -1222,21 +1271,21 @@ class PostgresServerStoreBehaviourTest {
       Mutation third = cancelledBooking();
 
       executed.set(0);
-      MutationResult held = push.push(device, new PushRequest(List.of(third))).results().get(0);
+      MutationResult held = push.push(device, TestDevices.signed(device, List.of(third))).results().get(0);
       int forHeld = executed.get();
 
       executed.set(0);
-      List<MutationResult> filled = push.push(device, new PushRequest(List.of(first, second))).results();
+      List<MutationResult> filled = push.push(device, TestDevices.signed(device, List.of(first, second))).results();
       int forFill = executed.get();
 
       executed.set(0);
-      List<MutationResult> replayed = push.push(device, new PushRequest(List.of(first, second, third))).results();
+      List<MutationResult> replayed = push.push(device, TestDevices.signed(device, List.of(first, second, third))).results();
       int forReplay = executed.get();
 
       assertThat(held.status()).isEqualTo(MutationStatus.HELD);
       assertThat(filled).allMatch(r -> r.status() == MutationStatus.APPLIED);
       assertThat(replayed).allMatch(r -> r.status() == MutationStatus.APPLIED && r.replayed());
-      assertThat(counted.pull(device.tenantId(), 0, 10, Set.of()).records()).extracting(StoredRecord::recordId)
+      assertThat(counted.pull(device.tenantId(), PullQuery.all(0, 10, Set.of())).records()).extracting(StoredRecord::recordId)
           .containsExactly(first.recordId(), second.recordId(), third.recordId());
       assertThat(queue(device.tenantId(), device.deviceId())).isEqualTo(new DeviceQueue(3, List.of()));
       assertThat(forHeld).as("statements for a push that is held").isEqualTo(7);
@@ -1255,6 +1304,13 @@ class PostgresServerStoreBehaviourTest {
     return new HeldMutation(device, renumbered, "hash-" + m.mutationId(), at);
   }
 
+  private void insertDevice(DeviceRow device) {
+    store.write(device.tenantId(), tx -> {
+      tx.insertDevice(device);
+      return null;
+    });
+  }
+
   private static UUID id(HeldMutation h) {
     return h.mutation().mutationId();
   }
@@ -1266,11 +1322,11 @@ class PostgresServerStoreBehaviourTest {
     String tenant = newTenant();
     Instant at = Instant.parse("2026-03-01T10:15:30.123456Z");
     DeviceRow device = new DeviceRow(UUID.randomUUID(), tenant, "tablet", "pk", "hash-" + UUID.randomUUID(), at, null, null,
-        DeviceRow.DEVICE);
+        DeviceRow.DEVICE, "amara", at.plusSeconds(3600), null);
     DeviceRow client = new DeviceRow(UUID.randomUUID(), tenant, "back office", null, "hash-" + UUID.randomUUID(), at, null, null,
-        DeviceRow.API_CLIENT);
-    store.insertDevice(device);
-    store.insertDevice(client);
+        DeviceRow.API_CLIENT, null, null, null);
+    insertDevice(device);
+    insertDevice(client);
     assertThat(store.findDeviceByTokenHash(device.tokenHash())).contains(device);
     assertThat(store.findDeviceByTokenHash(client.tokenHash())).contains(client);
 
@@ -1285,8 +1341,8 @@ class PostgresServerStoreBehaviourTest {
     String tenant = newTenant();
     for (String kind : new String[] {"admin", "Device", null}) {
       DeviceRow odd = new DeviceRow(UUID.randomUUID(), tenant, "x", null, "hash-" + UUID.randomUUID(), Instant.now(), null, null,
-          kind);
-      assertThatThrownBy(() -> store.insertDevice(odd)).as(String.valueOf(kind))
+          kind, null, null, null);
+      assertThatThrownBy(() -> insertDevice(odd)).as(String.valueOf(kind))
           .isInstanceOf(IllegalStateException.class).isNotInstanceOf(StoreUnavailableException.class);
       assertThat(store.findDeviceByTokenHash(odd.tokenHash())).isEmpty();
     }
@@ -1311,10 +1367,15 @@ class PostgresServerStoreBehaviourTest {
       }
       try (PostgresServerStore migrated = PostgresServerStore.open(PostgresConfig.of(TestDatabases.jdbcUrl()).withSchema(old))) {
         assertThat(migrated.findDeviceByTokenHash("old-hash")).contains(new DeviceRow(deviceId, "v3", "tablet", null, "old-hash",
-            Instant.parse("2026-03-01T10:15:30.123456Z"), null, null, DeviceRow.DEVICE));
+            Instant.parse("2026-03-01T10:15:30.123456Z"), null, null, DeviceRow.DEVICE, null, null, null));
         DeviceRow client = new DeviceRow(UUID.randomUUID(), "v3", "erp", null, "new-hash",
-            Instant.parse("2026-03-02T00:00:00Z"), null, null, DeviceRow.API_CLIENT);
-        migrated.insertDevice(client);
+            Instant.parse("2026-03-02T00:00:00Z"), null, null, DeviceRow.API_CLIENT, null, null, null);
+        // Schema version 6 starts every existing tenant's audit chain empty.
+        AuditHead head = migrated.write("v3", tx -> {
+          tx.insertDevice(client);
+          return tx.auditHead();
+        });
+        assertThat(head).isEqualTo(AuditHead.EMPTY);
         assertThat(migrated.findDeviceByTokenHash("new-hash")).contains(client);
       }
     } finally {
@@ -1397,7 +1458,7 @@ class PostgresServerStoreBehaviourTest {
     UUID live = rid(1);
     UUID deleted = rid(2);
     putRecords(tenant, List.of(live("people", live, data().put("city", "Kandy")),
-        new StoredRecord("people", deleted, 2, true, null, 2, Instant.now(), Map.of())));
+        new StoredRecord("people", deleted, 2, true, null, 2, Instant.now(), Map.of(), null)));
     assertThat(ids(store.listRecords(tenant, "people", Map.of(), Optional.empty(), 100))).containsExactly(live);
     assertThat(store.findRecord(tenant, new RecordKey("people", deleted))).get()
         .satisfies(r -> assertThat(r.deleted()).isTrue());
@@ -1515,7 +1576,7 @@ class PostgresServerStoreBehaviourTest {
         live("people", c, data().put("city", "Kandy").put("status", "moved")),
         live("people", a, data().put("city", "Kandy").put("status", "active").put("age", 40)),
         live("people", b, data().put("city", "Galle").put("status", "active")),
-        new StoredRecord("people", gone, 2, true, null, 2, Instant.now(), Map.of()),
+        new StoredRecord("people", gone, 2, true, null, 2, Instant.now(), Map.of(), null),
         live("places", rid(6), data().put("city", "Kandy"))));
 
     store.write(tenant, tx -> {
@@ -1554,8 +1615,8 @@ class PostgresServerStoreBehaviourTest {
 
     List<UUID> seenInside = store.write(tenant, tx -> {
       tx.putRecords(List.of(
-          new StoredRecord("people", fresh, 1, false, data().put("city", "Kandy"), 3, Instant.now(), Map.of()),
-          new StoredRecord("people", deletedNow, 2, true, null, 4, Instant.now(), Map.of())));
+          new StoredRecord("people", fresh, 1, false, data().put("city", "Kandy"), 3, Instant.now(), Map.of(), null),
+          new StoredRecord("people", deletedNow, 2, true, null, 4, Instant.now(), Map.of(), null)));
       tx.advanceHead(4);
       return ids(tx.findByFields("people", Map.of("city", "Kandy"), 100));
     });
@@ -1569,7 +1630,7 @@ class PostgresServerStoreBehaviourTest {
     UUID rolledBack = rid(5);
     assertThatThrownBy(() -> store.write(tenant, tx -> {
       tx.putRecords(List.of(new StoredRecord("people", rolledBack, 1, false, data().put("city", "Kandy"), 5, Instant.now(),
-          Map.of())));
+          Map.of(), null)));
       assertThat(ids(tx.findByFields("people", Map.of("city", "Kandy"), 100))).containsExactly(old, fresh, rolledBack);
       throw new IllegalStateException("roll back");
     })).hasMessageContaining("roll back");
@@ -1593,6 +1654,423 @@ class PostgresServerStoreBehaviourTest {
     }
   }
 
+  // ---------------------------------------------------------------- identity, scopes and the audit chain (issue 4)
+
+  /**
+   * The statement that takes the counter lock also reads the audit head, so a write transaction
+   * knows it for free; an append is one statement and moves the head; an entry that does not
+   * follow the head is refused before any statement. Content comes back byte for byte (not
+   * re-encoded, keys in their order), its time to the microsecond.
+   */
+  @Test
+  void theAuditHeadComesWithTheCounterLockAndAnAppendIsOneStatement() {
+    String tenant = newTenant();
+    String content = "{\"z\":1, \"a\":\"\u00fc\u2603 \\\"q\\\"\",\"n\":12.50}";
+    Instant at = Instant.parse("2026-03-01T10:15:30.123456789Z");
+    AuditEntry first = new AuditEntry(1, at, content, AuditHead.GENESIS_HASH, "1".repeat(64));
+    AuditEntry second = new AuditEntry(2, at, "{}", first.hash(), "2".repeat(64));
+    AtomicInteger executed = new AtomicInteger();
+    try (PostgresServerStore counted = countedStore(executed)) {
+      int[] costs = counted.write(tenant, tx -> {
+        int lock = executed.get();
+        assertThat(tx.auditHead()).isEqualTo(AuditHead.EMPTY);
+        int appendFirst = cost(executed, () -> tx.appendAudit(first));
+        assertThat(tx.auditHead()).isEqualTo(new AuditHead(1, first.hash()));
+        int refused = cost(executed, () -> {
+          assertThatThrownBy(() -> tx.appendAudit(first)).as("seq again").isInstanceOf(IllegalStateException.class);
+          assertThatThrownBy(() -> tx.appendAudit(new AuditEntry(2, at, "{}", "f".repeat(64), "2".repeat(64))))
+              .as("another prevHash").isInstanceOf(IllegalStateException.class);
+          assertThatThrownBy(() -> tx.appendAudit(new AuditEntry(3, at, "{}", first.hash(), "3".repeat(64))))
+              .as("a gap").isInstanceOf(IllegalStateException.class);
+        });
+        return new int[] {lock, appendFirst, refused};
+      });
+      assertThat(costs).containsExactly(1, 1, 0);
+      assertThat(cost(executed, () -> counted.write(tenant, tx -> {
+        assertThat(tx.auditHead()).isEqualTo(new AuditHead(1, first.hash()));
+        tx.appendAudit(second);
+        return null;
+      }))).isEqualTo(2);
+    }
+    assertThat(store.<AuditHead>read(tenant, r -> r.auditHead())).isEqualTo(new AuditHead(2, second.hash()));
+    assertThat(store.<List<AuditEntry>>read(tenant, r -> r.audit(0, 10))).containsExactly(
+        new AuditEntry(1, at.truncatedTo(ChronoUnit.MICROS), content, AuditHead.GENESIS_HASH, first.hash()),
+        new AuditEntry(2, at.truncatedTo(ChronoUnit.MICROS), "{}", first.hash(), second.hash()));
+    assertThat(store.<List<AuditEntry>>read(tenant, r -> r.audit(1, 10))).extracting(AuditEntry::seq).containsExactly(2L);
+    assertThat(store.<List<AuditEntry>>read(tenant, r -> r.audit(0, 1))).extracting(AuditEntry::seq).containsExactly(1L);
+    assertThat(store.<List<AuditEntry>>read(tenant, r -> r.audit(0, 0))).isEmpty();
+  }
+
+  @Test
+  void anAuditAppendRolledBackLeavesTheHeadWhereItWas() {
+    String tenant = newTenant();
+    RuntimeException boom = new UnsupportedOperationException("after the append");
+    assertThatThrownBy(() -> store.write(tenant, tx -> {
+      tx.appendAudit(new AuditEntry(1, Instant.now(), "{}", AuditHead.GENESIS_HASH, "1".repeat(64)));
+      throw boom;
+    })).isSameAs(boom);
+    assertThat(store.<AuditHead>write(tenant, tx -> tx.auditHead())).isEqualTo(AuditHead.EMPTY);
+    assertThat(store.<List<AuditEntry>>read(tenant, r -> r.audit(0, 10))).isEmpty();
+  }
+
+  /**
+   * A read transaction is one snapshot: what commits while it runs (through another connection,
+   * which it does not block) is not seen by it, and is seen by the next one.
+   */
+  @Test
+  void aReadIsOneSnapshotAndDoesNotBlockWriters() throws Exception {
+    String tenant = newTenant();
+    Mutation m = fx.create(fx.uuid());
+    ExecutorService other = Executors.newSingleThreadExecutor();
+    try {
+      List<Object> seen = store.read(tenant, r -> {
+        AuditHead before = r.auditHead();
+        try {
+          other.submit(() -> setupStore.write(tenant, tx -> {
+            tx.appendLog(List.of(new LoggedMutation(1, m, "h", UUID.randomUUID(),
+                MutationResult.applied(m.mutationId(), m.recordId(), 1), Instant.now(), null)));
+            tx.appendOutcomes(List.of(new OutcomeRow(2, UUID.randomUUID(), MutationResult.applied(m.mutationId(), m.recordId(), 1),
+                Instant.now())));
+            tx.advanceHead(2);
+            tx.appendAudit(new AuditEntry(1, Instant.now(), "{}", AuditHead.GENESIS_HASH, "1".repeat(64)));
+            return null;
+          })).get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+          throw new AssertionError("the writer was blocked or failed", e);
+        }
+        return List.of(before, r.auditHead(), r.audit(0, 10), r.logged(0, 10), r.outcomeRows(0, 10));
+      });
+      assertThat(seen).containsExactly(AuditHead.EMPTY, AuditHead.EMPTY, List.of(), List.of(), List.of());
+    } finally {
+      other.shutdown();
+    }
+    assertThat(store.<Long>read(tenant, r -> r.auditHead().seq())).isEqualTo(1);
+    assertThat(store.<List<LoggedMutation>>read(tenant, r -> r.logged(0, 10))).extracting(LoggedMutation::seq).containsExactly(1L);
+    assertThat(store.<List<OutcomeRow>>read(tenant, r -> r.outcomeRows(0, 10))).extracting(OutcomeRow::seq).containsExactly(2L);
+    assertThat(store.<List<OutcomeRow>>read(tenant, r -> r.outcomeRows(2, 10))).isEmpty();
+  }
+
+  /** With a pool of one connection, every way out of read() must hand the connection back. */
+  @Test
+  void aReadOfAnUnknownTenantOrThatThrowsIsRefusedAndHoldsNoConnection() {
+    String tenant = newTenant();
+    RuntimeException boom = new UnsupportedOperationException("the verifier's own failure");
+    for (int i = 0; i < 3; i++) {
+      assertThatThrownBy(() -> store.read("no-such-tenant", r -> r.auditHead())).isInstanceOf(IllegalArgumentException.class);
+      assertThatThrownBy(() -> store.read(tenant, r -> {
+        r.audit(0, 10);
+        throw boom;
+      })).isSameAs(boom);
+    }
+    ReadTxHolder escaped = new ReadTxHolder();
+    store.read(tenant, r -> escaped.tx = r);
+    assertThatThrownBy(() -> escaped.tx.audit(0, 10)).isInstanceOf(IllegalStateException.class);
+    assertThatThrownBy(() -> store.read(tenant, r -> r.logged(0, -1))).isInstanceOf(IllegalArgumentException.class);
+    store.ping();
+  }
+
+  private static final class ReadTxHolder {
+    ReadTx tx;
+  }
+
+  /**
+   * A pull is one statement, moves and head included, whatever it asks for; key sets match as
+   * sets (a present but empty set matches no scoped row), unscoped rows only when asked for.
+   */
+  @Test
+  void aScopedPullIsOneStatementAndFiltersRowsAndMovesByKey() {
+    String tenant = newTenant();
+    UUID a = rid(1);
+    UUID b = rid(2);
+    UUID unscoped = rid(3);
+    UUID blank = rid(4);
+    UUID other = rid(5);
+    store.write(tenant, tx -> {
+      tx.putRecords(List.of(
+          live("appointments", a, data()).withScopeKey("u1"),
+          numbered(live("appointments", b, data()).withScopeKey("u2"), 2),
+          numbered(live("notes", unscoped, data()), 3),
+          numbered(live("appointments", blank, data()).withScopeKey(""), 4),
+          numbered(live("clinics", other, data()).withScopeKey("u1"), 5)));
+      tx.advanceHead(5);
+      return null;
+    });
+    // a moves from u1 to u2 at seq 6.
+    store.write(tenant, tx -> {
+      tx.putRecords(List.of(numbered(live("appointments", a, data()).withScopeKey("u2"), 6)));
+      tx.recordMoves(List.of(new ScopeMove(6, "appointments", a, "u1")));
+      tx.advanceHead(6);
+      return null;
+    });
+    AtomicInteger executed = new AtomicInteger();
+    try (PostgresServerStore counted = countedStore(executed)) {
+      record Case(PullQuery q, List<Long> seqs, List<Long> moveSeqs) {}
+      List<Case> cases = List.of(
+          new Case(PullQuery.all(0, 10, Set.of()), List.of(2L, 3L, 4L, 5L, 6L), List.of()),
+          new Case(new PullQuery(0, 10, Set.of(), Optional.of(Set.of("u1")), false, Set.of("u1")), List.of(5L), List.of(6L)),
+          new Case(new PullQuery(0, 10, Set.of(), Optional.of(Set.of("u1")), true, Set.of()), List.of(3L, 5L), List.of()),
+          new Case(new PullQuery(0, 10, Set.of(), Optional.of(Set.of("u2", "")), false, Set.of("u2")), List.of(2L, 4L, 6L), List.of()),
+          new Case(new PullQuery(0, 10, Set.of(), Optional.of(Set.of()), false, Set.of("u1")), List.of(), List.of(6L)),
+          new Case(new PullQuery(0, 10, Set.of(), Optional.of(Set.of()), true, Set.of()), List.of(3L), List.of()),
+          new Case(new PullQuery(0, 10, Set.of("appointments"), Optional.of(Set.of("u1")), true, Set.of("u1")), List.of(), List.of(6L)),
+          new Case(new PullQuery(0, 10, Set.of("clinics", "notes"), Optional.of(Set.of("u1")), true, Set.of("u1")), List.of(3L, 5L),
+              List.of()),
+          new Case(new PullQuery(6, 10, Set.of(), Optional.empty(), true, Set.of("u1")), List.of(), List.of()));
+      for (Case c : cases) {
+        executed.set(0);
+        PullPage page = counted.pull(tenant, c.q());
+        assertThat(executed.get()).as("statements for %s", c.q()).isEqualTo(1);
+        assertThat(page.records()).as("%s", c.q()).extracting(StoredRecord::seq).containsExactlyElementsOf(c.seqs());
+        assertThat(page.moves()).as("%s", c.q()).extracting(mv -> mv.move().seq()).containsExactlyElementsOf(c.moveSeqs());
+        assertThat(page.head()).isEqualTo(6);
+        assertThat(page.hasMore()).isFalse();
+      }
+    }
+    PullPage moved = store.pull(tenant, new PullQuery(0, 10, Set.of(), Optional.of(Set.of("u1")), false, Set.of("u1")));
+    assertThat(moved.moves()).containsExactly(new MovedRecord(new ScopeMove(6, "appointments", a, "u1"), Optional.of("u2")));
+    assertThat(moved.records()).singleElement().satisfies(r -> assertThat(r.scopeKey()).isEqualTo("u1"));
+    assertThat(store.pull(tenant, PullQuery.all(0, 10, Set.of("notes"))).records()).singleElement()
+        .satisfies(r -> assertThat(r.scopeKey()).isNull());
+    assertThat(store.pull("no-such-tenant", PullQuery.all(0, 10, Set.of()))).isEqualTo(new PullPage(List.of(), List.of(), false, 0));
+    assertThatThrownBy(() -> store.pull(tenant, PullQuery.all(0, 0, Set.of()))).isInstanceOf(IllegalArgumentException.class);
+  }
+
+  /** Rows and moves are each limited; more of either beyond the limit is "more". */
+  @Test
+  void aPullPagesRowsAndMovesEachToTheLimit() {
+    String tenant = newTenant();
+    List<StoredRecord> rows = new ArrayList<>();
+    List<ScopeMove> moves = new ArrayList<>();
+    for (int i = 1; i <= 4; i++) {
+      rows.add(numbered(live("appointments", rid(i), data()).withScopeKey("u2"), i));
+      moves.add(new ScopeMove(i, "appointments", rid(i), "u1"));
+    }
+    store.write(tenant, tx -> {
+      tx.putRecords(rows);
+      tx.recordMoves(moves);
+      tx.recordMoves(moves.subList(0, 1)); // again: stored once
+      tx.advanceHead(4);
+      return null;
+    });
+    PullQuery onlyMoves = new PullQuery(0, 3, Set.of(), Optional.of(Set.of("u1")), false, Set.of("u1"));
+    PullPage page = store.pull(tenant, onlyMoves);
+    assertThat(page.records()).isEmpty();
+    assertThat(page.moves()).extracting(mv -> mv.move().seq()).containsExactly(1L, 2L, 3L);
+    assertThat(page.moves()).extracting(MovedRecord::currentKey).containsOnly(Optional.of("u2"));
+    assertThat(page.hasMore()).isTrue();
+    PullPage rest = store.pull(tenant, new PullQuery(3, 3, Set.of(), Optional.of(Set.of("u1")), false, Set.of("u1")));
+    assertThat(rest.moves()).extracting(mv -> mv.move().seq()).containsExactly(4L);
+    assertThat(rest.hasMore()).isFalse();
+    assertThat(store.pull(tenant, PullQuery.all(0, 3, Set.of())).hasMore()).isTrue();
+
+    // A move whose record is gone (cleared before a rebuild) went with it.
+    store.write(tenant, tx -> {
+      tx.clearRecords();
+      return null;
+    });
+    assertThat(store.pull(tenant, onlyMoves).moves()).isEmpty();
+  }
+
+  /** A move's current key is empty when the record no longer has one. */
+  @Test
+  void aMovedRecordWithoutAKeyNowHasAnEmptyCurrentKey() {
+    String tenant = newTenant();
+    UUID a = rid(1);
+    store.write(tenant, tx -> {
+      tx.putRecords(List.of(numbered(live("appointments", a, data()), 2)));
+      tx.recordMoves(List.of(new ScopeMove(2, "appointments", a, "u1"), new ScopeMove(2, "appointments", rid(9), "u1")));
+      tx.advanceHead(2);
+      return null;
+    });
+    assertThat(store.pull(tenant, new PullQuery(0, 10, Set.of(), Optional.of(Set.of()), false, Set.of("u1"))).moves())
+        .extracting(MovedRecord::currentKey).containsExactly(Optional.empty(), Optional.empty());
+  }
+
+  /** Two takers of one challenge: exactly one gets it, however the race goes; expired ones go too. */
+  @Test
+  void aChallengeIsTakenAtMostOnceHoweverManyRaceForIt() throws Exception {
+    UUID device = UUID.randomUUID();
+    Instant now = Instant.parse("2026-03-01T10:15:30.123456Z");
+    try (PostgresServerStore wide = PostgresServerStore.open(config.withMaxPoolSize(8))) {
+      for (int round = 0; round < 20; round++) {
+        String challenge = "c-" + round;
+        wide.insertChallenge(new ChallengeRow(device, challenge, now.plusSeconds(60)));
+        ExecutorService pool = Executors.newFixedThreadPool(8);
+        CountDownLatch go = new CountDownLatch(1);
+        List<Future<Optional<ChallengeRow>>> takers = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+          takers.add(pool.submit(() -> {
+            go.await();
+            return wide.takeChallenge(device, challenge, now);
+          }));
+        }
+        go.countDown();
+        int taken = 0;
+        for (Future<Optional<ChallengeRow>> f : takers) {
+          Optional<ChallengeRow> got = f.get(30, TimeUnit.SECONDS);
+          if (got.isPresent()) {
+            assertThat(got.get()).isEqualTo(new ChallengeRow(device, challenge, now.plusSeconds(60)));
+            taken++;
+          }
+        }
+        pool.shutdown();
+        assertThat(taken).as("round %s", round).isEqualTo(1);
+      }
+    }
+    store.insertChallenge(new ChallengeRow(device, "expired", now));
+    store.insertChallenge(new ChallengeRow(device, "live", now.plusSeconds(1)));
+    store.insertChallenge(new ChallengeRow(device, "kept", now.plusSeconds(1)));
+    assertThat(store.takeChallenge(device, "expired", now)).as("expired exactly now").isEmpty();
+    assertThat(store.takeChallenge(device, "live", now.plusSeconds(2))).as("expired meanwhile").isEmpty();
+    assertThat(store.takeChallenge(device, "kept", now)).as("removed with the expired ones").isEmpty();
+
+    UUID otherDevice = UUID.randomUUID();
+    store.insertChallenge(new ChallengeRow(device, "first", now.plusSeconds(60)));
+    store.insertChallenge(new ChallengeRow(device, "second", now.plusSeconds(60)));
+    store.insertChallenge(new ChallengeRow(otherDevice, "first", now.plusSeconds(60)));
+    assertThat(store.takeChallenge(device, "first", now)).isPresent();
+    assertThat(store.takeChallenge(device, "second", now)).as("a live one stays when another is taken").isPresent();
+    assertThat(store.takeChallenge(otherDevice, "second", now)).as("another device's").isEmpty();
+    assertThat(store.takeChallenge(otherDevice, "first", now)).isPresent();
+  }
+
+  @Test
+  void devicesAreRenewedRevokedOnceAndListedByEnrollmentTime() {
+    String tenant = newTenant();
+    String other = newTenant();
+    Instant at = Instant.parse("2026-03-01T10:15:30.123456Z");
+    DeviceRow later = device(tenant, rid(1), at.plusSeconds(5));
+    DeviceRow tieB = device(tenant, rid(3), at);
+    DeviceRow tieA = device(tenant, rid(2), at);
+    insertDevice(later);
+    insertDevice(tieB);
+    insertDevice(tieA);
+    insertDevice(device(other, UUID.randomUUID(), at));
+    assertThat(store.devices(tenant)).extracting(DeviceRow::deviceId).containsExactly(rid(2), rid(3), rid(1));
+    assertThat(store.findDevice(rid(1))).contains(later);
+    assertThat(store.findDevice(UUID.randomUUID())).isEmpty();
+
+    Instant expires = Instant.parse("2026-03-02T10:15:30.123456789Z");
+    store.write(tenant, tx -> {
+      tx.renewToken(rid(1), "renewed-" + rid(1), expires);
+      return null;
+    });
+    assertThat(store.findDeviceByTokenHash(later.tokenHash())).isEmpty();
+    assertThat(store.findDeviceByTokenHash("renewed-" + rid(1))).get()
+        .satisfies(d -> assertThat(d.tokenExpiresAt()).isEqualTo(expires.truncatedTo(ChronoUnit.MICROS)));
+
+    assertThat(store.<Boolean>write(other, tx -> tx.revokeDevice(rid(1), at))).as("another tenant's device").isFalse();
+    assertThat(store.<Boolean>write(tenant, tx -> tx.revokeDevice(rid(1), at.plusSeconds(10)))).isTrue();
+    assertThat(store.<Boolean>write(tenant, tx -> tx.revokeDevice(rid(1), at.plusSeconds(20)))).as("again").isTrue();
+    assertThat(store.findDeviceByTokenHash("renewed-" + rid(1))).as("revoked devices are still found").get()
+        .satisfies(d -> assertThat(d.revokedAt()).isEqualTo(at.plusSeconds(10)));
+    assertThat(store.<Boolean>write(tenant, tx -> tx.revokeDevice(UUID.randomUUID(), at))).isFalse();
+  }
+
+  private static DeviceRow device(String tenant, UUID id, Instant enrolledAt) {
+    return new DeviceRow(id, tenant, "tablet", "pk", "hash-" + UUID.randomUUID(), enrolledAt, null, null, DeviceRow.DEVICE, "amara",
+        enrolledAt.plusSeconds(3600), null);
+  }
+
+  /** Users and units are replaced whole; lists keep their order; listings are sorted by id, per tenant. */
+  @Test
+  void usersAndOrgUnitsAreUpsertedAndListedById() {
+    String tenant = newTenant();
+    String other = newTenant();
+    Instant at = Instant.parse("2026-03-01T10:15:30.123456Z");
+    UserRow b = new UserRow(tenant, "b", List.of("supervisor", "fieldWorker"), List.of("u2", "u1"), at, at);
+    UserRow a = new UserRow(tenant, "a", List.of(), List.of(), at, at);
+    UserRow bAgain = new UserRow(tenant, "b", List.of("auditor"), List.of(), at.plusSeconds(1), at.plusSeconds(2));
+    OrgUnitRow root = new OrgUnitRow(tenant, "root", Optional.empty(), "Country", at);
+    OrgUnitRow child = new OrgUnitRow(tenant, "district", Optional.of("root"), "District \u00e9", at);
+    store.write(tenant, tx -> {
+      tx.putUser(b);
+      tx.putUser(a);
+      tx.putOrgUnit(root);
+      tx.putOrgUnit(child);
+      return null;
+    });
+    store.write(other, tx -> {
+      tx.putUser(new UserRow(other, "c", List.of("admin"), List.of(), at, at));
+      return null;
+    });
+    assertThat(store.users(tenant)).containsExactly(a, b);
+    assertThat(store.findUser(tenant, "b")).contains(b);
+    assertThat(store.findUser(other, "b")).isEmpty();
+    assertThat(store.orgUnits(tenant)).containsExactly(child, root);
+    store.write(tenant, tx -> {
+      tx.putUser(bAgain);
+      tx.putOrgUnit(new OrgUnitRow(tenant, "district", Optional.empty(), "Moved", at.plusSeconds(1)));
+      return null;
+    });
+    assertThat(store.findUser(tenant, "b")).contains(bAgain);
+    assertThat(store.orgUnits(tenant)).first().isEqualTo(new OrgUnitRow(tenant, "district", Optional.empty(), "Moved",
+        at.plusSeconds(1)));
+    assertThatThrownBy(() -> store.write(other, tx -> {
+      tx.putUser(a);
+      return null;
+    })).isInstanceOf(IllegalArgumentException.class);
+  }
+
+  @Test
+  void aScopeSnapshotIsStoredOnceAndKeptApartByTenant() {
+    String tenant = newTenant();
+    store.putScopeSnapshot(tenant, "s1", Set.of("u1", "u2"));
+    store.putScopeSnapshot(tenant, "s1", Set.of("changed"));
+    store.putScopeSnapshot(tenant, "empty", Set.of());
+    assertThat(store.scopeSnapshot(tenant, "s1")).contains(Set.of("u1", "u2"));
+    assertThat(store.scopeSnapshot(tenant, "empty")).contains(Set.of());
+    assertThat(store.scopeSnapshot(tenant, "s2")).isEmpty();
+    assertThat(store.scopeSnapshot("another", "s1")).isEmpty();
+  }
+
+  /** A record's history is its log entries in seq order, to the limit, and nobody else's. */
+  @Test
+  void theLogOfOneRecordIsItsEntriesInSeqOrder() {
+    String tenant = newTenant();
+    UUID id = fx.uuid();
+    RecordState after = new RecordState(1, false, fx.appointment(), Instant.now(), Map.of());
+    store.write(tenant, tx -> {
+      tx.appendLog(List.of(entry(1, "appointments", id, after), entry(2, "appointments", fx.uuid(), after),
+          entry(3, "subsidy_claims", id, after), entry(4, "appointments", id, null), entry(5, "appointments", id, after)));
+      tx.advanceHead(5);
+      return null;
+    });
+    RecordKey key = new RecordKey("appointments", id);
+    assertThat(store.recordLog(tenant, key, 10)).extracting(LoggedMutation::seq).containsExactly(1L, 4L, 5L);
+    assertThat(store.recordLog(tenant, key, 2)).extracting(LoggedMutation::seq).containsExactly(1L, 4L);
+    assertThat(store.recordLog(tenant, key, 0)).isEmpty();
+    assertThat(store.recordLog("another", key, 10)).isEmpty();
+  }
+
+  /**
+   * The write path looks up the records a push creates, then looks them up again for their old
+   * scope keys: the second time costs nothing, until the transaction writes them.
+   */
+  @Test
+  void recordsFoundMissingAreNotLookedUpAgainUntilWritten() {
+    String tenant = newTenant();
+    UUID id = fx.uuid();
+    RecordKey key = new RecordKey("appointments", id);
+    AtomicInteger executed = new AtomicInteger();
+    try (PostgresServerStore counted = countedStore(executed)) {
+      counted.write(tenant, tx -> {
+        assertThat(cost(executed, () -> assertThat(tx.findRecords(List.of(key))).isEmpty())).isEqualTo(1);
+        assertThat(cost(executed, () -> assertThat(tx.findRecords(List.of(key))).isEmpty())).isZero();
+        tx.putRecords(List.of(live("appointments", id, data())));
+        assertThat(cost(executed, () -> assertThat(tx.findRecords(List.of(key))).containsKey(key))).isEqualTo(1);
+        tx.clearRecords();
+        assertThat(cost(executed, () -> assertThat(tx.findRecords(List.of(key))).isEmpty())).isEqualTo(1);
+        return null;
+      });
+    }
+  }
+
+  private static StoredRecord numbered(StoredRecord r, long seq) {
+    return new StoredRecord(r.collection(), r.recordId(), r.version(), r.deleted(), r.data(), seq, r.updatedAt(), r.fieldHlc(),
+        r.scopeKey());
+  }
+
   private static ObjectNode data() {
     return Json.mapper().createObjectNode();
   }
@@ -1602,7 +2080,7 @@ class PostgresServerStoreBehaviourTest {
   }
 
   private static StoredRecord live(String collection, UUID recordId, ObjectNode data) {
-    return new StoredRecord(collection, recordId, 1, false, data, 1, Instant.now(), Map.of());
+    return new StoredRecord(collection, recordId, 1, false, data, 1, Instant.now(), Map.of(), null);
   }
 
   /** Writes the records with seqs 1, 2, ... in list order. */
@@ -1610,7 +2088,7 @@ class PostgresServerStoreBehaviourTest {
     List<StoredRecord> numbered = new ArrayList<>();
     for (StoredRecord r : rows) {
       numbered.add(new StoredRecord(r.collection(), r.recordId(), r.version(), r.deleted(), r.data(), numbered.size() + 1L,
-          r.updatedAt(), r.fieldHlc()));
+          r.updatedAt(), r.fieldHlc(), r.scopeKey()));
     }
     store.write(tenant, tx -> {
       tx.putRecords(numbered);
@@ -1751,9 +2229,7 @@ class PostgresServerStoreBehaviourTest {
 
   private Caller.Device newDevice() {
     String tenant = newTenant();
-    String code = tenancy.issueEnrollmentCode(tenant, new EnrollmentCodeRequest(null, null, null)).code();
-    String token = tenancy.enroll(new EnrollRequest(code, "tablet", null)).token();
-    return (Caller.Device) tenancy.authenticate(java.util.Optional.of(token));
+    return TestDevices.enroll(tenancy, tenant);
   }
 
   /** A data source whose statements count every execution into {@code executed}. */

@@ -1,5 +1,7 @@
 package org.civicsync.server.store.sqlite;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.type.TypeReference;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import java.nio.file.Files;
@@ -11,32 +13,44 @@ import java.sql.SQLException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import org.civicsync.core.rules.Claim;
+import java.util.TreeSet;
 import java.util.UUID;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import java.util.function.Function;
-import org.civicsync.server.store.DeviceRow;
+import org.civicsync.core.json.Json;
 import org.civicsync.core.records.RecordState;
-import org.civicsync.server.store.EnrollmentCodeRow;
+import org.civicsync.core.rules.Claim;
+import org.civicsync.server.store.AuditEntry;
+import org.civicsync.server.store.AuditHead;
+import org.civicsync.server.store.ChallengeRow;
 import org.civicsync.server.store.DeviceKey;
 import org.civicsync.server.store.DeviceQueue;
+import org.civicsync.server.store.DeviceRow;
+import org.civicsync.server.store.EnrollmentCodeRow;
 import org.civicsync.server.store.HeldMutation;
 import org.civicsync.server.store.InboxItem;
-import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.LoggedMutation;
+import org.civicsync.server.store.MovedRecord;
+import org.civicsync.server.store.OrgUnitRow;
+import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.PullPage;
+import org.civicsync.server.store.PullQuery;
+import org.civicsync.server.store.ReadTx;
 import org.civicsync.server.store.RecordKey;
+import org.civicsync.server.store.ScopeMove;
 import org.civicsync.server.store.ServerStore;
 import org.civicsync.server.store.StoreJson;
 import org.civicsync.server.store.StoreUnavailableException;
 import org.civicsync.server.store.StoredRecord;
 import org.civicsync.server.store.TenantRow;
+import org.civicsync.server.store.UserRow;
 import org.civicsync.server.store.WriteTx;
 import org.flywaydb.core.Flyway;
 import org.sqlite.SQLiteConfig;
@@ -116,78 +130,144 @@ public final class SqliteServerStore implements ServerStore {
   }
 
   @Override
-  public void insertEnrollmentCode(EnrollmentCodeRow code) {
-    inWriteTransaction(c -> {
-      try (PreparedStatement ps = c.prepareStatement(
-          "INSERT INTO enrollment_codes (code_hash, tenant_id, label, created_at, expires_at, max_uses, uses) VALUES (?,?,?,?,?,?,?)")) {
-        ps.setString(1, code.codeHash());
-        ps.setString(2, code.tenantId());
-        ps.setString(3, code.label());
-        ps.setString(4, code.createdAt().toString());
-        ps.setString(5, code.expiresAt().toString());
-        ps.setInt(6, code.maxUses());
-        ps.setInt(7, code.uses());
-        ps.executeUpdate();
-      }
-      return null;
-    });
-  }
-
-  @Override
-  public Optional<EnrollmentCodeRow> redeemEnrollmentCode(String codeHash, Instant now) {
-    return inWriteTransaction(c -> {
-      EnrollmentCodeRow row;
-      try (PreparedStatement ps = c.prepareStatement(
-          "SELECT code_hash, tenant_id, label, created_at, expires_at, max_uses, uses FROM enrollment_codes WHERE code_hash = ?")) {
-        ps.setString(1, codeHash);
-        try (ResultSet rs = ps.executeQuery()) {
-          if (!rs.next()) {
-            return Optional.empty();
-          }
-          row = new EnrollmentCodeRow(rs.getString(1), rs.getString(2), rs.getString(3), Instant.parse(rs.getString(4)),
-              Instant.parse(rs.getString(5)), rs.getInt(6), rs.getInt(7));
-        }
-      }
-      // Compared as instants, not as text: ISO strings of different precision do not sort as time.
-      if (!now.isBefore(row.expiresAt()) || row.uses() >= row.maxUses()) {
-        return Optional.empty();
-      }
-      try (PreparedStatement ps = c.prepareStatement("UPDATE enrollment_codes SET uses = uses + 1 WHERE code_hash = ?")) {
-        ps.setString(1, codeHash);
-        ps.executeUpdate();
-      }
-      return Optional.of(row);
-    });
-  }
-
-  @Override
-  public void insertDevice(DeviceRow d) {
-    inWriteTransaction(c -> {
-      try (PreparedStatement ps = c.prepareStatement(
-          "INSERT INTO devices (device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at, last_pull_at, kind)"
-              + " VALUES (?,?,?,?,?,?,?,?,?)")) {
-        ps.setString(1, d.deviceId().toString());
-        ps.setString(2, d.tenantId());
-        ps.setString(3, d.name());
-        ps.setString(4, d.publicKey());
-        ps.setString(5, d.tokenHash());
-        ps.setString(6, d.enrolledAt().toString());
-        ps.setString(7, text(d.lastPushAt()));
-        ps.setString(8, text(d.lastPullAt()));
-        ps.setString(9, d.kind());
-        ps.executeUpdate();
-      }
-      return null;
-    });
+  public Optional<EnrollmentCodeRow> findEnrollmentCode(String codeHash) {
+    return query("SELECT " + CODE_COLUMNS + " FROM enrollment_codes WHERE code_hash = ?", ps -> ps.setString(1, codeHash),
+        SqliteServerStore::enrollmentCode).stream().findFirst();
   }
 
   @Override
   public Optional<DeviceRow> findDeviceByTokenHash(String tokenHash) {
-    return query("SELECT device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at, last_pull_at, kind"
-            + " FROM devices WHERE token_hash = ?",
-        ps -> ps.setString(1, tokenHash),
-        rs -> new DeviceRow(UUID.fromString(rs.getString(1)), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
-            Instant.parse(rs.getString(6)), instant(rs.getString(7)), instant(rs.getString(8)), rs.getString(9))).stream().findFirst();
+    return query("SELECT " + DEVICE_COLUMNS + " FROM devices WHERE token_hash = ?", ps -> ps.setString(1, tokenHash),
+        SqliteServerStore::device).stream().findFirst();
+  }
+
+  @Override
+  public Optional<DeviceRow> findDevice(UUID deviceId) {
+    return query("SELECT " + DEVICE_COLUMNS + " FROM devices WHERE device_id = ?", ps -> ps.setString(1, deviceId.toString()),
+        SqliteServerStore::device).stream().findFirst();
+  }
+
+  @Override
+  public List<DeviceRow> devices(String tenantId) {
+    // enrolled_at is ISO text of varying precision, which does not sort as time: order as instants.
+    List<DeviceRow> out = new ArrayList<>(query("SELECT " + DEVICE_COLUMNS + " FROM devices WHERE tenant_id = ?",
+        ps -> ps.setString(1, tenantId), SqliteServerStore::device));
+    out.sort(Comparator.comparing(DeviceRow::enrolledAt).thenComparing(d -> d.deviceId().toString()));
+    return out;
+  }
+
+  @Override
+  public Optional<UserRow> findUser(String tenantId, String userId) {
+    return query("SELECT " + USER_COLUMNS + " FROM users WHERE tenant_id = ? AND user_id = ?", ps -> {
+      ps.setString(1, tenantId);
+      ps.setString(2, userId);
+    }, SqliteServerStore::user).stream().findFirst();
+  }
+
+  @Override
+  public List<UserRow> users(String tenantId) {
+    List<UserRow> out = new ArrayList<>(query("SELECT " + USER_COLUMNS + " FROM users WHERE tenant_id = ? ORDER BY user_id",
+        ps -> ps.setString(1, tenantId), SqliteServerStore::user));
+    out.sort(Comparator.comparing(UserRow::userId)); // Java string order, whatever the collation
+    return out;
+  }
+
+  @Override
+  public List<OrgUnitRow> orgUnits(String tenantId) {
+    List<OrgUnitRow> out = new ArrayList<>(query("SELECT tenant_id, org_unit_id, parent, name, updated_at FROM org_units"
+        + " WHERE tenant_id = ? ORDER BY org_unit_id", ps -> ps.setString(1, tenantId),
+        rs -> new OrgUnitRow(rs.getString(1), rs.getString(2), Optional.ofNullable(rs.getString(3)), rs.getString(4),
+            Instant.parse(rs.getString(5)))));
+    out.sort(Comparator.comparing(OrgUnitRow::orgUnitId));
+    return out;
+  }
+
+  @Override
+  public void insertChallenge(ChallengeRow ch) {
+    inWriteTransaction(c -> {
+      try (PreparedStatement ps = c.prepareStatement("INSERT INTO challenges (device_id, challenge, expires_at) VALUES (?,?,?)")) {
+        ps.setString(1, ch.deviceId().toString());
+        ps.setString(2, ch.challenge());
+        ps.setString(3, ch.expiresAt().toString());
+        ps.executeUpdate();
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public Optional<ChallengeRow> takeChallenge(UUID deviceId, String challenge, Instant now) {
+    // Under the writer lock in one IMMEDIATE transaction, so two takers cannot both see the row.
+    // Expiry is compared as instants (ISO text of varying precision does not sort as time).
+    return inWriteTransaction(c -> {
+      List<ChallengeRow> rows = new ArrayList<>();
+      try (PreparedStatement ps = c.prepareStatement("SELECT device_id, challenge, expires_at FROM challenges WHERE device_id = ?")) {
+        ps.setString(1, deviceId.toString());
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            rows.add(new ChallengeRow(UUID.fromString(rs.getString(1)), rs.getString(2), Instant.parse(rs.getString(3))));
+          }
+        }
+      }
+      Optional<ChallengeRow> found = rows.stream().filter(r -> r.challenge().equals(challenge)).findFirst();
+      List<ChallengeRow> gone = rows.stream().filter(r -> r.challenge().equals(challenge) || !r.expiresAt().isAfter(now)).toList();
+      if (!gone.isEmpty()) {
+        try (PreparedStatement ps = c.prepareStatement("DELETE FROM challenges WHERE device_id = ? AND challenge = ?")) {
+          for (ChallengeRow r : gone) {
+            ps.setString(1, deviceId.toString());
+            ps.setString(2, r.challenge());
+            ps.addBatch();
+          }
+          ps.executeBatch();
+        }
+      }
+      return found.filter(r -> r.expiresAt().isAfter(now));
+    });
+  }
+
+  @Override
+  public void putScopeSnapshot(String tenantId, String snapshotId, Set<String> keys) {
+    inWriteTransaction(c -> {
+      try (PreparedStatement ps = c.prepareStatement(
+          "INSERT INTO scope_snapshots (tenant_id, snapshot_id, key_set) VALUES (?,?,?) ON CONFLICT DO NOTHING")) {
+        ps.setString(1, tenantId);
+        ps.setString(2, snapshotId);
+        ps.setString(3, jsonArray(keys));
+        ps.executeUpdate();
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public Optional<Set<String>> scopeSnapshot(String tenantId, String snapshotId) {
+    return query("SELECT key_set FROM scope_snapshots WHERE tenant_id = ? AND snapshot_id = ?", ps -> {
+      ps.setString(1, tenantId);
+      ps.setString(2, snapshotId);
+    }, rs -> Set.copyOf(strings(rs.getString(1)))).stream().findFirst();
+  }
+
+  private static final String CODE_COLUMNS = "code_hash, tenant_id, label, created_at, expires_at, max_uses, uses, user_id";
+
+  private static EnrollmentCodeRow enrollmentCode(ResultSet rs) throws SQLException {
+    return new EnrollmentCodeRow(rs.getString(1), rs.getString(2), rs.getString(3), Instant.parse(rs.getString(4)),
+        Instant.parse(rs.getString(5)), rs.getInt(6), rs.getInt(7), rs.getString(8));
+  }
+
+  private static final String DEVICE_COLUMNS = "device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at,"
+      + " last_pull_at, kind, user_id, token_expires_at, revoked_at";
+
+  private static DeviceRow device(ResultSet rs) throws SQLException {
+    return new DeviceRow(UUID.fromString(rs.getString(1)), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
+        Instant.parse(rs.getString(6)), instant(rs.getString(7)), instant(rs.getString(8)), rs.getString(9), rs.getString(10),
+        instant(rs.getString(11)), instant(rs.getString(12)));
+  }
+
+  private static final String USER_COLUMNS = "tenant_id, user_id, roles, org_units, created_at, updated_at";
+
+  private static UserRow user(ResultSet rs) throws SQLException {
+    return new UserRow(rs.getString(1), rs.getString(2), strings(rs.getString(3)), strings(rs.getString(4)),
+        Instant.parse(rs.getString(5)), Instant.parse(rs.getString(6)));
   }
 
   @Override
@@ -227,16 +307,19 @@ public final class SqliteServerStore implements ServerStore {
   public <T> T write(String tenantId, Function<WriteTx, T> work) {
     return inWriteTransaction(c -> {
       long head;
-      try (PreparedStatement ps = c.prepareStatement("SELECT head FROM tenant_heads WHERE tenant_id = ?")) {
+      AuditHead audit;
+      // The counter and the audit head in the one statement that starts the tenant's write.
+      try (PreparedStatement ps = c.prepareStatement("SELECT head, audit_seq, audit_hash FROM tenant_heads WHERE tenant_id = ?")) {
         ps.setString(1, tenantId);
         try (ResultSet rs = ps.executeQuery()) {
           if (!rs.next()) {
             throw new IllegalArgumentException("no tenant " + tenantId);
           }
           head = rs.getLong(1);
+          audit = new AuditHead(rs.getLong(2), rs.getString(3));
         }
       }
-      return work.apply(new Tx(c, tenantId, head));
+      return work.apply(new Tx(c, tenantId, head, audit));
     });
   }
 
@@ -246,25 +329,187 @@ public final class SqliteServerStore implements ServerStore {
         .stream().findFirst().orElse(0L);
   }
 
+  private static final String RECORD_COLUMNS = "collection, record_id, version, deleted, data, seq, updated_at, field_hlc, scope_key";
+
   @Override
-  public PullPage pull(String tenantId, long afterSeq, int limit, Set<String> collections) {
-    StringBuilder sql = new StringBuilder(
-        "SELECT collection, record_id, version, deleted, data, seq, updated_at, field_hlc FROM records WHERE tenant_id = ? AND seq > ?");
-    if (!collections.isEmpty()) {
-      sql.append(" AND collection IN (").append("?,".repeat(collections.size() - 1)).append("?)");
+  public PullPage pull(String tenantId, PullQuery q) {
+    return inReadTransaction(c -> {
+      long head = 0;
+      try (PreparedStatement ps = c.prepareStatement("SELECT head FROM tenant_heads WHERE tenant_id = ?")) {
+        ps.setString(1, tenantId);
+        try (ResultSet rs = ps.executeQuery()) {
+          if (rs.next()) {
+            head = rs.getLong(1);
+          }
+        }
+      }
+      List<StoredRecord> rows = pullRecords(c, tenantId, q);
+      List<MovedRecord> moves = q.moveFromKeys().isEmpty() ? List.of() : pullMoves(c, tenantId, q);
+      boolean more = rows.size() > q.limit() || moves.size() > q.limit();
+      return new PullPage(rows.subList(0, Math.min(rows.size(), q.limit())), moves.subList(0, Math.min(moves.size(), q.limit())),
+          more, head);
+    });
+  }
+
+  /** Up to limit + 1 projection rows of the query; key sets are bound as JSON arrays. */
+  private static List<StoredRecord> pullRecords(Connection c, String tenantId, PullQuery q) throws SQLException {
+    StringBuilder sql = new StringBuilder("SELECT " + RECORD_COLUMNS + " FROM records WHERE tenant_id = ? AND seq > ?");
+    List<String> sets = new ArrayList<>();
+    if (!q.collections().isEmpty()) {
+      sql.append(" AND collection IN (SELECT value FROM json_each(?))");
+      sets.add(jsonArray(q.collections()));
+    }
+    if (q.visibleKeys().isPresent()) {
+      sql.append(" AND (scope_key IN (SELECT value FROM json_each(?))").append(q.includeUnscoped() ? " OR scope_key IS NULL)" : ")");
+      sets.add(jsonArray(q.visibleKeys().get()));
     }
     sql.append(" ORDER BY seq LIMIT ?");
-    List<StoredRecord> rows = query(sql.toString(), ps -> {
+    List<StoredRecord> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement(sql.toString())) {
       int i = 1;
       ps.setString(i++, tenantId);
-      ps.setLong(i++, afterSeq);
-      for (String c : collections) {
-        ps.setString(i++, c);
+      ps.setLong(i++, q.afterSeq());
+      for (String set : sets) {
+        ps.setString(i++, set);
       }
-      ps.setInt(i, limit + 1);
-    }, SqliteServerStore::record);
-    boolean more = rows.size() > limit;
-    return new PullPage(more ? rows.subList(0, limit) : rows, more);
+      ps.setLong(i, q.limit() + 1L);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(record(rs));
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Up to limit + 1 moves away from the query's keys, each with the record's scope key in the same snapshot. */
+  private static List<MovedRecord> pullMoves(Connection c, String tenantId, PullQuery q) throws SQLException {
+    StringBuilder sql = new StringBuilder("SELECT m.seq, m.collection, m.record_id, m.from_key, r.scope_key FROM scope_moves m"
+        + " LEFT JOIN records r ON r.tenant_id = m.tenant_id AND r.collection = m.collection AND r.record_id = m.record_id"
+        + " WHERE m.tenant_id = ? AND m.seq > ? AND m.from_key IN (SELECT value FROM json_each(?))");
+    if (!q.collections().isEmpty()) {
+      sql.append(" AND m.collection IN (SELECT value FROM json_each(?))");
+    }
+    // rowid: moves of one seq in the order they were recorded
+    sql.append(" ORDER BY m.seq, m.rowid LIMIT ?");
+    List<MovedRecord> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement(sql.toString())) {
+      int i = 1;
+      ps.setString(i++, tenantId);
+      ps.setLong(i++, q.afterSeq());
+      ps.setString(i++, jsonArray(q.moveFromKeys()));
+      if (!q.collections().isEmpty()) {
+        ps.setString(i++, jsonArray(q.collections()));
+      }
+      ps.setLong(i, q.limit() + 1L);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(new MovedRecord(new ScopeMove(rs.getLong(1), rs.getString(2), UUID.fromString(rs.getString(3)), rs.getString(4)),
+              Optional.ofNullable(rs.getString(5))));
+        }
+      }
+    }
+    return out;
+  }
+
+  @Override
+  public <T> T read(String tenantId, Function<ReadTx, T> work) {
+    return inReadTransaction(c -> {
+      AuditHead audit;
+      // The first read fixes the snapshot every later read of this transaction sees.
+      try (PreparedStatement ps = c.prepareStatement("SELECT audit_seq, audit_hash FROM tenant_heads WHERE tenant_id = ?")) {
+        ps.setString(1, tenantId);
+        try (ResultSet rs = ps.executeQuery()) {
+          if (!rs.next()) {
+            throw new IllegalArgumentException("no tenant " + tenantId);
+          }
+          audit = new AuditHead(rs.getLong(1), rs.getString(2));
+        }
+      }
+      Reader reader = new Reader(c, tenantId, audit);
+      try {
+        return work.apply(reader);
+      } finally {
+        reader.open = false;
+      }
+    });
+  }
+
+  /** The read-only view of {@link #read}: every query runs in the one read transaction. */
+  private static final class Reader implements ReadTx {
+    private final Connection c;
+    private final String tenant;
+    private final AuditHead audit;
+    private volatile boolean open = true;
+
+    Reader(Connection c, String tenant, AuditHead audit) {
+      this.c = c;
+      this.tenant = tenant;
+      this.audit = audit;
+    }
+
+    @Override
+    public AuditHead auditHead() {
+      check();
+      return audit;
+    }
+
+    @Override
+    public List<AuditEntry> audit(long afterSeq, int limit) {
+      check();
+      return list(c, "SELECT seq, at, content, prev_hash, hash FROM audit_log WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+          tenant, afterSeq, limit,
+          rs -> new AuditEntry(rs.getLong(1), Instant.parse(rs.getString(2)), rs.getString(3), rs.getString(4), rs.getString(5)));
+    }
+
+    @Override
+    public List<LoggedMutation> logged(long afterSeq, int limit) {
+      check();
+      return list(c, "SELECT " + LOG_COLUMNS + " FROM mutation_log WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+          tenant, afterSeq, limit, SqliteServerStore::logged);
+    }
+
+    @Override
+    public List<OutcomeRow> outcomeRows(long afterSeq, int limit) {
+      check();
+      return list(c, "SELECT seq, device_id, result, at FROM outcomes WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+          tenant, afterSeq, limit, SqliteServerStore::outcome);
+    }
+
+    private void check() {
+      if (!open) {
+        throw new IllegalStateException("the read transaction has ended");
+      }
+    }
+  }
+
+  /** Rows of a {@code tenant_id = ? AND seq > ? ... LIMIT ?} query on {@code c}. */
+  private static <T> List<T> list(Connection c, String sql, String tenant, long afterSeq, int limit, RowMapper<T> mapper) {
+    return sql(() -> {
+      List<T> out = new ArrayList<>();
+      try (PreparedStatement ps = c.prepareStatement(sql)) {
+        ps.setString(1, tenant);
+        ps.setLong(2, afterSeq);
+        ps.setInt(3, limit);
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            out.add(mapper.map(rs));
+          }
+        }
+      }
+      return out;
+    });
+  }
+
+  @Override
+  public List<LoggedMutation> recordLog(String tenantId, RecordKey key, int limit) {
+    return query("SELECT " + LOG_COLUMNS + " FROM mutation_log WHERE tenant_id = ? AND collection = ? AND record_id = ?"
+        + " ORDER BY seq LIMIT ?", ps -> {
+          ps.setString(1, tenantId);
+          ps.setString(2, key.collection());
+          ps.setString(3, key.recordId().toString());
+          ps.setInt(4, limit);
+        }, SqliteServerStore::logged);
   }
 
   @Override
@@ -315,8 +560,7 @@ public final class SqliteServerStore implements ServerStore {
           ps.setString(2, deviceId.toString());
           ps.setLong(3, afterSeq);
           ps.setInt(4, limit);
-        }, rs -> new OutcomeRow(rs.getLong(1), UUID.fromString(rs.getString(2)), StoreJson.result(rs.getString(3)),
-            Instant.parse(rs.getString(4))));
+        }, SqliteServerStore::outcome);
   }
 
   private static UUID uuid(String s) {
@@ -325,7 +569,7 @@ public final class SqliteServerStore implements ServerStore {
 
   @Override
   public Optional<StoredRecord> findRecord(String tenantId, RecordKey key) {
-    return query("SELECT collection, record_id, version, deleted, data, seq, updated_at, field_hlc FROM records"
+    return query("SELECT " + RECORD_COLUMNS + " FROM records"
         + " WHERE tenant_id = ? AND collection = ? AND record_id = ?", ps -> {
           ps.setString(1, tenantId);
           ps.setString(2, key.collection());
@@ -348,7 +592,7 @@ public final class SqliteServerStore implements ServerStore {
   /** Live records of a collection by scalar field values; {@code args} receives the parameters but the limit. */
   private static String byFields(String tenantId, String collection, Map<String, String> equals, Optional<UUID> after,
       List<String> args) {
-    StringBuilder sql = new StringBuilder("SELECT collection, record_id, version, deleted, data, seq, updated_at, field_hlc FROM records"
+    StringBuilder sql = new StringBuilder("SELECT " + RECORD_COLUMNS + " FROM records"
         + " WHERE tenant_id = ? AND collection = ? AND deleted = 0");
     args.add(tenantId);
     args.add(collection);
@@ -382,11 +626,13 @@ public final class SqliteServerStore implements ServerStore {
     private final Connection c;
     private final String tenant;
     private final long head;
+    private AuditHead audit;
 
-    Tx(Connection c, String tenant, long head) {
+    Tx(Connection c, String tenant, long head, AuditHead audit) {
       this.c = c;
       this.tenant = tenant;
       this.head = head;
+      this.audit = audit;
     }
 
     @Override
@@ -395,9 +641,170 @@ public final class SqliteServerStore implements ServerStore {
     }
 
     @Override
+    public void insertEnrollmentCode(EnrollmentCodeRow code) {
+      ownTenant(code.tenantId());
+      sql(() -> {
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO enrollment_codes (code_hash, tenant_id, label, created_at, expires_at,"
+            + " max_uses, uses, user_id) VALUES (?,?,?,?,?,?,?,?)")) {
+          ps.setString(1, code.codeHash());
+          ps.setString(2, tenant);
+          ps.setString(3, code.label());
+          ps.setString(4, code.createdAt().toString());
+          ps.setString(5, code.expiresAt().toString());
+          ps.setInt(6, code.maxUses());
+          ps.setInt(7, code.uses());
+          ps.setString(8, code.userId());
+          ps.executeUpdate();
+        }
+        return null;
+      });
+    }
+
+    @Override
+    public Optional<EnrollmentCodeRow> redeemEnrollmentCode(String codeHash, Instant now) {
+      return sql(() -> {
+        EnrollmentCodeRow row;
+        try (PreparedStatement ps = c.prepareStatement("SELECT " + CODE_COLUMNS + " FROM enrollment_codes WHERE code_hash = ? AND tenant_id = ?")) {
+          ps.setString(1, codeHash);
+          ps.setString(2, tenant);
+          try (ResultSet rs = ps.executeQuery()) {
+            if (!rs.next()) {
+              return Optional.<EnrollmentCodeRow>empty();
+            }
+            row = enrollmentCode(rs);
+          }
+        }
+        // Compared as instants, not as text: ISO strings of different precision do not sort as time.
+        if (!now.isBefore(row.expiresAt()) || row.uses() >= row.maxUses()) {
+          return Optional.<EnrollmentCodeRow>empty();
+        }
+        try (PreparedStatement ps = c.prepareStatement("UPDATE enrollment_codes SET uses = uses + 1 WHERE code_hash = ? AND tenant_id = ?")) {
+          ps.setString(1, codeHash);
+          ps.setString(2, tenant);
+          ps.executeUpdate();
+        }
+        return Optional.of(row);
+      });
+    }
+
+    @Override
+    public void insertDevice(DeviceRow d) {
+      ownTenant(d.tenantId());
+      sql(() -> {
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO devices (" + DEVICE_COLUMNS + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")) {
+          ps.setString(1, d.deviceId().toString());
+          ps.setString(2, tenant);
+          ps.setString(3, d.name());
+          ps.setString(4, d.publicKey());
+          ps.setString(5, d.tokenHash());
+          ps.setString(6, d.enrolledAt().toString());
+          ps.setString(7, text(d.lastPushAt()));
+          ps.setString(8, text(d.lastPullAt()));
+          ps.setString(9, d.kind());
+          ps.setString(10, d.userId());
+          ps.setString(11, text(d.tokenExpiresAt()));
+          ps.setString(12, text(d.revokedAt()));
+          ps.executeUpdate();
+        }
+        return null;
+      });
+    }
+
+    @Override
+    public void renewToken(UUID deviceId, String tokenHash, Instant expiresAt) {
+      update("UPDATE devices SET token_hash = ?, token_expires_at = ? WHERE tenant_id = ? AND device_id = ?", tokenHash,
+          text(expiresAt), tenant, deviceId.toString());
+    }
+
+    @Override
+    public boolean revokeDevice(UUID deviceId, Instant at) {
+      // coalesce keeps the first revocation time; the row count says whether it is this tenant's device.
+      return update("UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE tenant_id = ? AND device_id = ?", at.toString(),
+          tenant, deviceId.toString()) > 0;
+    }
+
+    @Override
+    public void putUser(UserRow u) {
+      ownTenant(u.tenantId());
+      update("INSERT INTO users (tenant_id, user_id, roles, org_units, created_at, updated_at) VALUES (?,?,?,?,?,?)"
+          + " ON CONFLICT (tenant_id, user_id) DO UPDATE SET roles = excluded.roles, org_units = excluded.org_units,"
+          + " created_at = excluded.created_at, updated_at = excluded.updated_at",
+          tenant, u.userId(), jsonArray(u.roles()), jsonArray(u.orgUnits()), u.createdAt().toString(), u.updatedAt().toString());
+    }
+
+    @Override
+    public void putOrgUnit(OrgUnitRow u) {
+      ownTenant(u.tenantId());
+      update("INSERT INTO org_units (tenant_id, org_unit_id, parent, name, updated_at) VALUES (?,?,?,?,?)"
+          + " ON CONFLICT (tenant_id, org_unit_id) DO UPDATE SET parent = excluded.parent, name = excluded.name,"
+          + " updated_at = excluded.updated_at",
+          tenant, u.orgUnitId(), u.parent().orElse(null), u.name(), u.updatedAt().toString());
+    }
+
+    @Override
+    public void recordMoves(List<ScopeMove> moves) {
+      if (moves.isEmpty()) {
+        return;
+      }
+      sql(() -> {
+        // The same move recorded twice is the same fact: keep one row.
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO scope_moves (tenant_id, seq, collection, record_id, from_key)"
+            + " VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING")) {
+          for (ScopeMove m : moves) {
+            ps.setString(1, tenant);
+            ps.setLong(2, m.seq());
+            ps.setString(3, m.collection());
+            ps.setString(4, m.recordId().toString());
+            ps.setString(5, m.fromKey());
+            ps.addBatch();
+          }
+          ps.executeBatch();
+        }
+        return null;
+      });
+    }
+
+    @Override
+    public AuditHead auditHead() {
+      return audit;
+    }
+
+    @Override
+    public void appendAudit(AuditEntry e) {
+      if (e.seq() != audit.seq() + 1 || !audit.hash().equals(e.prevHash())) {
+        throw new IllegalStateException("audit entry " + e.seq() + " does not follow the head " + audit);
+      }
+      sql(() -> {
+        try (PreparedStatement ins = c.prepareStatement(
+                "INSERT INTO audit_log (tenant_id, seq, at, content, prev_hash, hash) VALUES (?,?,?,?,?,?)");
+            PreparedStatement up = c.prepareStatement("UPDATE tenant_heads SET audit_seq = ?, audit_hash = ? WHERE tenant_id = ?")) {
+          ins.setString(1, tenant);
+          ins.setLong(2, e.seq());
+          ins.setString(3, e.at().toString());
+          ins.setString(4, e.content());
+          ins.setString(5, e.prevHash());
+          ins.setString(6, e.hash());
+          ins.executeUpdate();
+          up.setLong(1, e.seq());
+          up.setString(2, e.hash());
+          up.setString(3, tenant);
+          up.executeUpdate();
+        }
+        return null;
+      });
+      audit = new AuditHead(e.seq(), e.hash());
+    }
+
+    private void ownTenant(String tenantId) {
+      if (!tenant.equals(tenantId)) {
+        throw new IllegalArgumentException("a row of tenant " + tenantId + " written in a transaction of " + tenant);
+      }
+    }
+
+    @Override
     public Map<UUID, LoggedMutation> findLogged(Collection<UUID> ids) {
       Map<UUID, LoggedMutation> out = new HashMap<>();
-      eachIn("SELECT seq, mutation, content_hash, device_id, result, received_at, after_state, note FROM mutation_log"
+      eachIn("SELECT " + LOG_COLUMNS + " FROM mutation_log"
           + " WHERE tenant_id = ? AND mutation_id", "", ids, rs -> {
             LoggedMutation e = logged(rs);
             out.put(e.mutation().mutationId(), e);
@@ -409,7 +816,7 @@ public final class SqliteServerStore implements ServerStore {
     public Map<RecordKey, StoredRecord> findRecords(Collection<RecordKey> keys) {
       Map<RecordKey, StoredRecord> out = new HashMap<>();
       // Record ids are random UUIDs: select by id, then keep the rows whose collection matches.
-      eachIn("SELECT collection, record_id, version, deleted, data, seq, updated_at, field_hlc FROM records"
+      eachIn("SELECT " + RECORD_COLUMNS + " FROM records"
           + " WHERE tenant_id = ? AND record_id", "", keys.stream().map(RecordKey::recordId).toList(), rs -> {
             StoredRecord r = record(rs);
             if (keys.contains(r.key())) {
@@ -683,9 +1090,10 @@ public final class SqliteServerStore implements ServerStore {
     public void putRecords(Collection<StoredRecord> records) {
       sql(() -> {
         try (PreparedStatement ps = c.prepareStatement(
-            "INSERT INTO records (tenant_id, collection, record_id, version, deleted, data, seq, updated_at, field_hlc) VALUES (?,?,?,?,?,?,?,?,?)"
-                + " ON CONFLICT (tenant_id, collection, record_id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted,"
-                + " data = excluded.data, seq = excluded.seq, updated_at = excluded.updated_at, field_hlc = excluded.field_hlc")) {
+            "INSERT INTO records (tenant_id, collection, record_id, version, deleted, data, seq, updated_at, field_hlc, scope_key)"
+                + " VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (tenant_id, collection, record_id) DO UPDATE SET version = excluded.version,"
+                + " deleted = excluded.deleted, data = excluded.data, seq = excluded.seq, updated_at = excluded.updated_at,"
+                + " field_hlc = excluded.field_hlc, scope_key = excluded.scope_key")) {
           for (StoredRecord r : records) {
             ps.setString(1, tenant);
             ps.setString(2, r.collection());
@@ -696,6 +1104,7 @@ public final class SqliteServerStore implements ServerStore {
             ps.setLong(7, r.seq());
             ps.setString(8, r.updatedAt().toString());
             ps.setString(9, StoreJson.write(r.fieldHlc()));
+            ps.setString(10, r.scopeKey());
             ps.addBatch();
           }
           ps.executeBatch();
@@ -708,7 +1117,7 @@ public final class SqliteServerStore implements ServerStore {
     public void forEachLogged(Consumer<LoggedMutation> consumer) {
       sql(() -> {
         try (PreparedStatement ps = c.prepareStatement(
-            "SELECT seq, mutation, content_hash, device_id, result, received_at, after_state, note FROM mutation_log WHERE tenant_id = ? ORDER BY seq")) {
+            "SELECT " + LOG_COLUMNS + " FROM mutation_log WHERE tenant_id = ? ORDER BY seq")) {
           ps.setString(1, tenant);
           try (ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
@@ -781,6 +1190,7 @@ public final class SqliteServerStore implements ServerStore {
     public void clearRecords() {
       update("DELETE FROM records WHERE tenant_id = ?", tenant);
       update("DELETE FROM rule_claims WHERE tenant_id = ?", tenant);
+      update("DELETE FROM scope_moves WHERE tenant_id = ?", tenant);
     }
 
     @Override
@@ -803,20 +1213,40 @@ public final class SqliteServerStore implements ServerStore {
       update("UPDATE devices SET last_push_at = ? WHERE tenant_id = ? AND device_id = ?", at.toString(), tenant, deviceId.toString());
     }
 
-    private void update(String sql, String... args) {
-      sql(() -> {
+    private int update(String sql, String... args) {
+      return sql(() -> {
         try (PreparedStatement ps = c.prepareStatement(sql)) {
           for (int i = 0; i < args.length; i++) {
             ps.setString(i + 1, args[i]);
           }
-          ps.executeUpdate();
+          return ps.executeUpdate();
         }
-        return null;
       });
     }
   }
 
   // ------------------------------------------------------------------ plumbing
+
+  private static final String LOG_COLUMNS = "seq, mutation, content_hash, device_id, result, received_at, after_state, note";
+
+  private static OutcomeRow outcome(ResultSet rs) throws SQLException {
+    return new OutcomeRow(rs.getLong(1), UUID.fromString(rs.getString(2)), StoreJson.result(rs.getString(3)), Instant.parse(rs.getString(4)));
+  }
+
+  private static final TypeReference<List<String>> STRINGS = new TypeReference<>() {};
+
+  /** A JSON array of strings as stored (user lists, key sets) or bound ({@code json_each(?)}). */
+  private static String jsonArray(Collection<String> values) {
+    return StoreJson.write(values instanceof Set<?> ? new TreeSet<>(values) : values);
+  }
+
+  private static List<String> strings(String json) {
+    try {
+      return Json.mapper().readValue(json, STRINGS);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("stored string list is not readable: " + e.getOriginalMessage(), e);
+    }
+  }
 
   private static LoggedMutation logged(ResultSet rs) throws SQLException {
     return new LoggedMutation(rs.getLong(1), StoreJson.mutation(rs.getString(2)), rs.getString(3),
@@ -827,7 +1257,8 @@ public final class SqliteServerStore implements ServerStore {
   private static StoredRecord record(ResultSet rs) throws SQLException {
     String data = rs.getString(5);
     return new StoredRecord(rs.getString(1), UUID.fromString(rs.getString(2)), rs.getLong(3), rs.getInt(4) != 0,
-        data == null ? null : StoreJson.object(data), rs.getLong(6), Instant.parse(rs.getString(7)), StoreJson.clocks(rs.getString(8)));
+        data == null ? null : StoreJson.object(data), rs.getLong(6), Instant.parse(rs.getString(7)), StoreJson.clocks(rs.getString(8)),
+        rs.getString(9));
   }
 
   private static String text(Instant i) {
@@ -883,6 +1314,42 @@ public final class SqliteServerStore implements ServerStore {
       return out;
     } catch (SQLException e) {
       throw new StoreUnavailableException("SQLite query failed: " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Runs {@code work} in one read transaction: its first SELECT fixes the WAL snapshot that every
+   * later statement of it sees, so several queries read one consistent state. It takes neither the
+   * writer lock nor SQLite's write lock, so writers go on meanwhile.
+   */
+  private <T> T inReadTransaction(SqlWork<T> work) {
+    try (Connection c = pool.getConnection()) {
+      boolean auto = c.getAutoCommit();
+      c.setAutoCommit(true);
+      try (var st = c.createStatement()) {
+        st.execute("BEGIN DEFERRED");
+      }
+      try {
+        T result = work.run(c);
+        try (var st = c.createStatement()) {
+          st.execute("COMMIT");
+        }
+        return result;
+      } catch (SQLException | RuntimeException | Error e) {
+        try (var st = c.createStatement()) {
+          st.execute("ROLLBACK");
+        } catch (SQLException suppressed) {
+          e.addSuppressed(suppressed);
+        }
+        if (e instanceof SQLException sqle) {
+          throw new StoreUnavailableException("SQLite read failed: " + sqle.getMessage(), sqle);
+        }
+        throw e;
+      } finally {
+        c.setAutoCommit(auto);
+      }
+    } catch (SQLException e) {
+      throw new StoreUnavailableException("SQLite connection failed: " + e.getMessage(), e);
     }
   }
 

@@ -1,0 +1,64 @@
+package org.civicsync.server.audit;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import org.civicsync.core.canonical.Digests;
+import org.civicsync.core.canonical.Jcs;
+import org.civicsync.core.json.Json;
+import org.civicsync.server.store.LoggedMutation;
+import org.civicsync.server.store.OutcomeRow;
+
+/**
+ * The hashes of the audit chain (docs/protocol.md, "Audit chain"). An entry's hash is hex
+ * SHA-256 of {@code "civicsync-audit-v1\n" + prevHash + "\n" + content}, where content is the
+ * entry's canonical JSON; a log row or outcome row is bound to its entry by the SHA-256 of its own
+ * canonical JSON (seq included, so moving a row is as visible as changing it).
+ */
+public final class AuditChain {
+  static final String PREFIX = "civicsync-audit-v1";
+
+  private AuditChain() {}
+
+  /** The hash of an entry with this predecessor and content. */
+  public static String entryHash(String prevHash, String content) {
+    return Digests.sha256Hex((PREFIX + "\n" + prevHash + "\n" + content).getBytes(StandardCharsets.UTF_8));
+  }
+
+  /** The digest binding one event-log row to its audit entry. */
+  public static String logDigest(LoggedMutation e) {
+    ObjectNode o = Json.mapper().createObjectNode();
+    o.put("seq", e.seq());
+    o.set("mutation", Json.mapper().valueToTree(e.mutation()));
+    o.put("contentHash", e.contentHash());
+    o.put("deviceId", e.deviceId().toString());
+    o.set("result", Json.mapper().valueToTree(e.result()));
+    o.put("receivedAt", micros(e.receivedAt()));
+    if (e.after() != null) {
+      ObjectNode after = Json.mapper().valueToTree(e.after());
+      // Stores keep instants to the microsecond; the digest must not depend on finer ticks.
+      after.put("updatedAt", micros(e.after().updatedAt()));
+      o.set("after", after);
+    }
+    if (e.note() != null) {
+      o.set("note", e.note());
+    }
+    return Digests.sha256Hex(Jcs.canonicalBytes(o));
+  }
+
+  /** The digest binding one outcome row to its audit entry. */
+  public static String outcomeDigest(OutcomeRow r) {
+    ObjectNode o = Json.mapper().createObjectNode();
+    o.put("seq", r.seq());
+    o.put("deviceId", r.deviceId().toString());
+    o.set("result", Json.mapper().valueToTree(r.result()));
+    o.put("at", micros(r.at()));
+    return Digests.sha256Hex(Jcs.canonicalBytes(o));
+  }
+
+  /** Instants at the microsecond precision every store keeps. */
+  static String micros(Instant at) {
+    return at.truncatedTo(ChronoUnit.MICROS).toString();
+  }
+}
