@@ -1,0 +1,23 @@
+package org.civicsync.client;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.Optional;
+import java.util.UUID;
+
+/** Callbacks an app registers; they run on the thread that made the change, after it committed. */
+public final class Listeners {
+  private Listeners() {}
+
+  /** A record changed locally (a write, or a sync); {@code data} is empty when it is gone. */
+  @FunctionalInterface
+  public interface RecordListener {
+    void changed(String collection, UUID recordId, Optional<ObjectNode> data);
+  }
+
+  /** Sync news: events about changes, and status after each step. */
+  public interface SyncListener {
+    default void event(SyncEvent event) {}
+
+    default void status(ClientStatus status) {}
+  }
+}

@@ -1,0 +1,104 @@
+package org.civicsync.client.transport;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import org.civicsync.contracts.Challenge;
+import org.civicsync.contracts.ChallengeRequest;
+import org.civicsync.contracts.CollectionsResponse;
+import org.civicsync.contracts.EnrollRequest;
+import org.civicsync.contracts.EnrollResponse;
+import org.civicsync.contracts.OutcomesResponse;
+import org.civicsync.contracts.PullResponse;
+import org.civicsync.contracts.PushRequest;
+import org.civicsync.contracts.PushResponse;
+import org.civicsync.contracts.Token;
+import org.civicsync.contracts.TokenRequest;
+import org.civicsync.core.json.Json;
+
+/**
+ * The protocol's device calls over a {@link Transport}. Each call either returns the server's
+ * answer, throws {@link ApiError} (the server refused; nothing changed), or throws {@link
+ * IOException} (no answer: the request may or may not have been acted on, so only idempotent
+ * retries are safe — which every call here is).
+ */
+public final class ServerApi {
+  private final Transport transport;
+  private long wireBytes;
+
+  public ServerApi(Transport transport) {
+    this.transport = transport;
+  }
+
+  /** Bytes that crossed the network through this API so far. */
+  public synchronized long wireBytes() {
+    return wireBytes;
+  }
+
+  public EnrollResponse enroll(EnrollRequest request) throws IOException, ApiError {
+    return call("POST", "/v1/devices/enroll", Optional.empty(), request, EnrollResponse.class);
+  }
+
+  public Challenge challenge(UUID deviceId) throws IOException, ApiError {
+    return call("POST", "/v1/devices/challenge", Optional.empty(), new ChallengeRequest(deviceId), Challenge.class);
+  }
+
+  public Token token(TokenRequest request) throws IOException, ApiError {
+    return call("POST", "/v1/devices/token", Optional.empty(), request, Token.class);
+  }
+
+  public CollectionsResponse collections(String token) throws IOException, ApiError {
+    return call("GET", "/v1/collections", Optional.of(token), null, CollectionsResponse.class);
+  }
+
+  public PushResponse push(String token, PushRequest request) throws IOException, ApiError {
+    return call("POST", "/v1/sync/push", Optional.of(token), request, PushResponse.class);
+  }
+
+  public PullResponse pull(String token, Optional<String> cursor, int limit) throws IOException, ApiError {
+    return call("GET", "/v1/sync/pull?limit=" + limit + cursor.map(c -> "&cursor=" + enc(c)).orElse(""), Optional.of(token), null,
+        PullResponse.class);
+  }
+
+  public OutcomesResponse outcomes(String token, Optional<String> cursor) throws IOException, ApiError {
+    return call("GET", "/v1/sync/outcomes?limit=1000" + cursor.map(c -> "&cursor=" + enc(c)).orElse(""), Optional.of(token), null,
+        OutcomesResponse.class);
+  }
+
+  private <T> T call(String method, String path, Optional<String> token, Object body, Class<T> type) throws IOException, ApiError {
+    Map<String, String> headers = new HashMap<>();
+    token.ifPresent(t -> headers.put("Authorization", "Bearer " + t));
+    byte[] bytes = body == null ? new byte[0] : Json.mapper().writeValueAsBytes(body);
+    Transport.Response r = transport.send(new Transport.Request(method, path, headers, bytes));
+    synchronized (this) {
+      wireBytes += r.wireBytes();
+    }
+    if (r.status() >= 200 && r.status() < 300) {
+      return Json.mapper().readValue(r.body(), type);
+    }
+    String code = "HTTP_" + r.status();
+    String message = "";
+    try {
+      JsonNode err = Json.mapper().readTree(r.body());
+      code = err.path("error").path("code").asText(code);
+      message = err.path("error").path("message").asText("");
+    } catch (IOException notJson) {
+      // A proxy's error page: keep the status as the code.
+    }
+    Optional<Long> retry = Optional.ofNullable(r.headers().get("retry-after")).filter(v -> v.matches("[0-9]{1,9}")).map(Long::parseLong);
+    throw new ApiError(r.status(), code, message, retry);
+  }
+
+  private static String enc(String s) {
+    try {
+      return URLEncoder.encode(s, "UTF-8");
+    } catch (java.io.UnsupportedEncodingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

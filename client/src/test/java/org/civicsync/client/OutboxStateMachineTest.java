@@ -1,0 +1,250 @@
+package org.civicsync.client;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Function;
+import java.util.stream.Stream;
+import org.civicsync.client.outbox.EntryState;
+import org.civicsync.client.outbox.OutboxEntry;
+import org.civicsync.client.store.InMemoryLocalStore;
+import org.civicsync.client.transport.Transport;
+import org.civicsync.contracts.CollectionsResponse;
+import org.civicsync.contracts.EnrollResponse;
+import org.civicsync.contracts.ErrorCode;
+import org.civicsync.contracts.ErrorDetail;
+import org.civicsync.contracts.Mutation;
+import org.civicsync.contracts.MutationResult;
+import org.civicsync.contracts.MutationStatus;
+import org.civicsync.contracts.OutcomesResponse;
+import org.civicsync.contracts.PullResponse;
+import org.civicsync.contracts.PushRequest;
+import org.civicsync.contracts.PushResponse;
+import org.civicsync.contracts.ServerRecord;
+import org.civicsync.core.collections.CollectionCatalog;
+import org.civicsync.core.json.Json;
+import org.civicsync.core.signing.Ed25519;
+import org.civicsync.core.signing.Envelopes;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The outbox entry's life, as a table: a local change, the server's answer to its push, and where
+ * the entry, the record and the user's events end up. The server is a scripted fake transport that
+ * also checks every pushed mutation's signature.
+ */
+class OutboxStateMachineTest {
+  private static final UUID DEVICE = UUID.fromString("3f2a1b0c-9d8e-4f7a-a6b5-c4d3e2f1a0b9");
+
+  /** A scripted server: answers each pushed mutation with {@code answer}, or fails the exchange. */
+  static final class FakeServer implements Transport {
+    Function<Mutation, MutationResult> answer = m -> MutationResult.applied(m.mutationId(), m.recordId(), m.baseVersion() + 1);
+    boolean down;
+    boolean loseNextAnswer;
+    final List<Mutation> received = new ArrayList<>();
+    String publicKey;
+
+    @Override
+    public Response send(Request r) throws IOException {
+      if (down) {
+        throw new java.net.ConnectException("offline");
+      }
+      Object body;
+      String path = r.path();
+      if (path.startsWith("/v1/devices/enroll")) {
+        publicKey = Json.mapper().readTree(r.body()).get("publicKey").asText();
+        body = new EnrollResponse(DEVICE, "t", "u", "csd_token", Instant.now().plusSeconds(3600));
+      } else if (path.startsWith("/v1/collections")) {
+        body = new CollectionsResponse(CollectionCatalog.builtInDefinitions());
+      } else if (path.startsWith("/v1/sync/push")) {
+        PushRequest p = Json.mapper().readValue(r.body(), PushRequest.class);
+        List<MutationResult> out = new ArrayList<>();
+        for (Mutation m : p.mutations()) {
+          assertThat(Envelopes.verify(m, "t", DEVICE, Ed25519.publicKey(publicKey).orElseThrow())).as("signed by the device").isTrue();
+          received.add(m);
+          out.add(answer.apply(m));
+        }
+        body = new PushResponse(out, Instant.now());
+        if (loseNextAnswer) {
+          loseNextAnswer = false;
+          throw new java.net.SocketException("connection reset: the server acted, the answer is lost");
+        }
+      } else if (path.startsWith("/v1/sync/pull")) {
+        body = new PullResponse(List.of(), "c", false);
+      } else if (path.startsWith("/v1/sync/outcomes")) {
+        body = new OutcomesResponse(List.of(), "o", false);
+      } else {
+        throw new IllegalStateException(path);
+      }
+      return new Response(200, Map.of(), Json.mapper().writeValueAsBytes(body), 0);
+    }
+  }
+
+  private static ObjectNode booking() {
+    ObjectNode d = Json.mapper().createObjectNode();
+    d.put("patientName", "Nimali Perera").put("clinicId", "clinic-1").put("slotStart", "2026-12-01T03:00:00Z");
+    return d;
+  }
+
+  private record Setup(FakeServer server, CivicSyncClient client, List<SyncEvent> events, UUID id) {}
+
+  /** A client with one record the server confirmed at version 1 (when {@code confirmed}), nothing pending. */
+  private static Setup setup(boolean confirmed) throws Exception {
+    FakeServer server = new FakeServer();
+    CivicSyncClient c = CivicSyncClient.builder().store(new InMemoryLocalStore()).transport(server).build();
+    c.enroll("CODE", "tablet");
+    List<SyncEvent> events = new CopyOnWriteArrayList<>();
+    c.addSyncListener(new Listeners.SyncListener() {
+      @Override
+      public void event(SyncEvent e) {
+        events.add(e);
+      }
+    });
+    UUID id = null;
+    if (confirmed) {
+      id = c.collection("appointments").create(booking());
+      c.sync();
+      assertThat(c.outbox()).isEmpty();
+    }
+    return new Setup(server, c, events, id);
+  }
+
+  static MutationResult rejected(Mutation m) {
+    return MutationResult.rejected(m.mutationId(), m.recordId(), ErrorDetail.of(ErrorCode.CAPACITY_EXCEEDED, "that slot is full"));
+  }
+
+  static ServerRecord serverRecord(Mutation m, long version, String phone) {
+    ObjectNode d = booking().put("status", "booked").put("patientPhone", phone);
+    d.putArray("notes");
+    return new ServerRecord(m.collection(), m.recordId(), version, false, d, Instant.now());
+  }
+
+  static Stream<Arguments> table() {
+    Function<Mutation, MutationResult> applied = m -> MutationResult.applied(m.mutationId(), m.recordId(), m.baseVersion() + 1);
+    Function<Mutation, MutationResult> held = m -> MutationResult.held(m.mutationId(), m.recordId(), 1);
+    Function<Mutation, MutationResult> refused = OutboxStateMachineTest::rejected;
+    Function<Mutation, MutationResult> conflict = m -> new MutationResult(m.mutationId(), MutationStatus.CONFLICT, m.recordId(), null,
+        ErrorDetail.of(ErrorCode.VERSION_CONFLICT, "parked"), serverRecord(m, 2, "+94770000009"), null, null, null,
+        UUID.randomUUID(), List.of("patientPhone"), null, null);
+    Function<Mutation, MutationResult> merged = m -> MutationResult.merged(m.mutationId(), serverRecord(m, 3, "+94770000007"), List.of(),
+        "merge");
+    return Stream.of(
+        // change, server answer, entry state after (null: cleared), local phone after ("" none, null: record gone), event
+        Arguments.of("create", applied, null, "", null),
+        Arguments.of("create", held, EntryState.HELD, "", null),
+        Arguments.of("create", refused, EntryState.REJECTED, null, SyncEvent.Rejected.class),
+        Arguments.of("update", applied, null, "+94771111111", null),
+        Arguments.of("update", refused, EntryState.REJECTED, "", SyncEvent.Rejected.class),
+        Arguments.of("update", conflict, EntryState.CONFLICT, "+94770000009", SyncEvent.Conflict.class),
+        Arguments.of("update", merged, null, "+94770000007", SyncEvent.Merged.class),
+        Arguments.of("delete", applied, null, null, null));
+  }
+
+  @ParameterizedTest(name = "{0} answered {2} -> entry {2}, phone {3}")
+  @MethodSource("table")
+  void theServersAnswerMovesTheEntryAndTheRecordWhereTheTableSays(String change, Function<Mutation, MutationResult> answer,
+      EntryState after, String phone, Class<?> event) throws Exception {
+    Setup s = setup(!change.equals("create"));
+    UUID id = s.id();
+    switch (change) {
+      case "create" -> id = s.client().collection("appointments").create(booking());
+      case "update" -> s.client().collection("appointments").update(id, Json.mapper().createObjectNode().put("patientPhone", "+94771111111"));
+      default -> s.client().collection("appointments").delete(id);
+    }
+    assertThat(s.client().outbox()).singleElement().satisfies(e -> assertThat(e.state()).isEqualTo(EntryState.PENDING));
+    s.server().answer = answer;
+    s.client().sync();
+    List<OutboxEntry> box = s.client().outbox();
+    if (after == null) {
+      assertThat(box).isEmpty();
+    } else {
+      assertThat(box).singleElement().satisfies(e -> assertThat(e.state()).isEqualTo(after));
+    }
+    Optional<ObjectNode> rec = s.client().collection("appointments").get(id);
+    if (phone == null) {
+      assertThat(rec).isEmpty();
+    } else {
+      assertThat(rec).isPresent();
+      JsonNode p = rec.get().get("patientPhone");
+      assertThat(p == null ? "" : p.asText()).isEqualTo(phone);
+    }
+    if (event == null) {
+      assertThat(s.events()).isEmpty();
+    } else {
+      assertThat(s.events()).singleElement().isInstanceOf(event);
+    }
+  }
+
+  @Test
+  void aLostAnswerLeavesTheEntrySendingAndTheRetryCarriesTheSameMutation() throws Exception {
+    Setup s = setup(false);
+    UUID id = s.client().collection("appointments").create(booking());
+    s.server().loseNextAnswer = true;
+    assertThatThrownBy(() -> s.client().sync()).isInstanceOf(IOException.class);
+    // The exchange failed before the answer: the push counts as not answered.
+    assertThat(s.client().outbox()).singleElement().satisfies(e -> {
+      assertThat(e.state()).isIn(EntryState.SENDING);
+      assertThat(e.attempts()).isEqualTo(1);
+    });
+    s.server().answer = m -> MutationResult.applied(m.mutationId(), m.recordId(), 1).asReplay();
+    s.client().sync();
+    assertThat(s.client().outbox()).isEmpty();
+    assertThat(s.server().received).extracting(Mutation::mutationId).containsOnly(s.server().received.get(0).mutationId());
+    assertThat(s.server().received.get(0)).as("the same signed bytes both times").isEqualTo(s.server().received.get(1));
+    assertThat(s.client().collection("appointments").get(id)).isPresent();
+  }
+
+  @Test
+  void editsOfAnUnsentRecordFoldIntoItsEntryButEditsDuringAPushWaitForItsAnswer() throws Exception {
+    Setup s = setup(true);
+    UUID id = s.id();
+    var appts = s.client().collection("appointments");
+    appts.update(id, Json.mapper().createObjectNode().put("patientPhone", "+94770000001"));
+    appts.update(id, Json.mapper().createObjectNode().put("patientPhone", "+94770000002"));
+    assertThat(s.client().outbox()).as("folded: one entry").singleElement()
+        .satisfies(e -> assertThat(e.mutation().data().get("patientPhone").asText()).isEqualTo("+94770000002"));
+    // While that update is on its way (the answer lost), another edit waits in the record.
+    s.server().answer = m -> MutationResult.applied(m.mutationId(), m.recordId(), 2);
+    s.server().loseNextAnswer = true;
+    assertThatThrownBy(() -> s.client().sync()).isInstanceOf(IOException.class);
+    appts.update(id, Json.mapper().createObjectNode().put("patientName", "Nimali P."));
+    assertThat(s.client().outbox()).as("no new entry while the earlier one is in flight").hasSize(1);
+    assertThat(s.client().status().pending()).isEqualTo(2);
+    s.server().answer = m -> MutationResult.applied(m.mutationId(), m.recordId(), m.baseVersion() + 1);
+    s.client().sync();
+    assertThat(s.client().outbox()).isEmpty();
+    Mutation last = s.server().received.get(s.server().received.size() - 1);
+    assertThat(last.baseVersion()).as("based on the version the first answer gave").isEqualTo(2);
+    assertThat(last.data().get("patientName").asText()).isEqualTo("Nimali P.");
+    assertThat(last.data().has("patientPhone")).as("only what changed since").isFalse();
+    assertThat(appts.get(id).orElseThrow().get("patientPhone").asText()).isEqualTo("+94770000002");
+    assertThat(s.client().status().pending()).isZero();
+  }
+
+  @Test
+  void deviceSequenceNumbersHaveNoGapsWhateverIsFoldedOrWaiting() throws Exception {
+    Setup s = setup(false);
+    var appts = s.client().collection("appointments");
+    UUID a = appts.create(booking());
+    appts.update(a, Json.mapper().createObjectNode().put("patientPhone", "+94770000001"));
+    appts.delete(a); // waits for the create: nothing to delete on the server yet
+    UUID b = appts.create(booking().put("slotStart", "2026-12-01T04:00:00Z"));
+    s.client().sync();
+    s.client().sync();
+    assertThat(s.server().received).extracting(Mutation::deviceSeq).containsExactly(1L, 2L, 3L);
+    assertThat(appts.get(a)).isEmpty();
+    assertThat(appts.get(b)).isPresent();
+  }
+}
