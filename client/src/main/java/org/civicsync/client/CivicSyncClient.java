@@ -388,10 +388,12 @@ public final class CivicSyncClient implements AutoCloseable {
         refreshSchemas();
         for (int[] n = {0}; (n[0] = withToken(this::pushOnce)) > 0; ) {
           pushed += n[0];
+          progress(pushed, pulled);
         }
         while (true) {
           int[] page = withToken(this::pullOnce);
           pulled += page[0];
+          progress(pushed, pulled);
           if (page[1] == 0) {
             break;
           }
@@ -418,6 +420,17 @@ public final class CivicSyncClient implements AutoCloseable {
       syncListeners.forEach(l -> l.status(s));
       return new SyncReport(pushed, pulled, outcomes, s);
     }
+  }
+
+  private void progress(int pushed, int pulled) {
+    if (syncListeners.isEmpty()) {
+      return;
+    }
+    long toSend = store.transaction(tx -> {
+      Map<EntryState, Long> c = tx.countByState();
+      return c.getOrDefault(EntryState.PENDING, 0L) + c.getOrDefault(EntryState.SENDING, 0L);
+    });
+    syncListeners.forEach(l -> l.progress(pushed, pulled, toSend));
   }
 
   @FunctionalInterface

@@ -19,5 +19,11 @@ public final class Listeners {
     default void event(SyncEvent event) {}
 
     default void status(ClientStatus status) {}
+
+    /**
+     * After each push and each pull page of a sync: how many mutations were pushed and changes
+     * pulled so far in this sync, and how many outbox entries are still to send.
+     */
+    default void progress(int pushed, int pulled, long toSend) {}
   }
 }

@@ -1,7 +1,5 @@
 package org.civicsync.client.store;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.EnumMap;
@@ -20,6 +18,7 @@ import org.civicsync.client.outbox.OutboxEntry;
  */
 public final class InMemoryLocalStore implements LocalStore {
   private final Object lock = new Object();
+  private final ThreadLocal<Boolean> inside = ThreadLocal.withInitial(() -> false);
   private State state = new State();
 
   private static final class State {
@@ -42,11 +41,21 @@ public final class InMemoryLocalStore implements LocalStore {
 
   @Override
   public <T> T transaction(Function<LocalTx, T> work) {
+    if (inside.get()) {
+      // An inner transaction would work on a copy its outer one then overwrites: refuse it, as
+      // the SQLite store does.
+      throw new IllegalStateException("transactions do not nest");
+    }
     synchronized (lock) {
-      State draft = state.copy();
-      T out = work.apply(new Tx(draft));
-      state = draft;
-      return out;
+      inside.set(true);
+      try {
+        State draft = state.copy();
+        T out = work.apply(new Tx(draft));
+        state = draft;
+        return out;
+      } finally {
+        inside.set(false);
+      }
     }
   }
 
@@ -67,19 +76,7 @@ public final class InMemoryLocalStore implements LocalStore {
 
     @Override
     public List<LocalRecord> query(RecordQuery q) {
-      Comparator<LocalRecord> order = Comparator.comparing(r -> r.recordId().toString());
-      if (q.orderBy().isPresent()) {
-        String f = q.orderBy().get();
-        Comparator<LocalRecord> byField = Comparator.comparing((LocalRecord r) -> sortKey(r.data().get(f)));
-        order = byField.thenComparing(order);
-      }
-      if (q.descending()) {
-        order = order.reversed();
-      }
-      return s.records.values().stream()
-          .filter(r -> r.collection().equals(q.collection()) && !r.deleted())
-          .filter(r -> q.equals().entrySet().stream().allMatch(e -> matches(r.data().get(e.getKey()), e.getValue())))
-          .sorted(order).skip(q.offset()).limit(q.limit()).collect(java.util.stream.Collectors.toList());
+      return q.select(s.records.values().stream());
     }
 
     @Override
@@ -143,20 +140,4 @@ public final class InMemoryLocalStore implements LocalStore {
     }
   }
 
-  /** The comparison {@link RecordQuery} defines: strings as themselves, other scalars as JSON text. */
-  static boolean matches(JsonNode v, String expected) {
-    return v != null && !v.isNull() && (v.isTextual() ? v.textValue() : v.toString()).equals(expected);
-  }
-
-  /** Sorting: absent and null first, then numbers by value, then text. */
-  static String sortKey(JsonNode v) {
-    if (v == null || v.isNull()) {
-      return "";
-    }
-    if (v.isNumber()) {
-      // Fixed-width so text order is numeric order for the values records hold.
-      return "\u0001" + String.format(java.util.Locale.ROOT, "%030.6f", v.doubleValue() + 1e15);
-    }
-    return "\u0002" + (v.isTextual() ? v.textValue() : v.toString());
-  }
 }

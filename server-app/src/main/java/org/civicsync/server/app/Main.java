@@ -15,7 +15,7 @@ import picocli.CommandLine.Option;
 @Command(name = "civicsync", mixinStandardHelpOptions = true, version = "CivicSync 0.1.0 (protocol v1)",
     description = "Offline-first sync infrastructure for public services.",
     subcommands = {Main.Serve.class, Main.RebuildProjections.class, Main.EnrollmentCodeCommand.class, Main.Audit.class,
-        Main.Keygen.class, Main.Sign.class})
+        Main.Keygen.class, Main.Sign.class, ClientCommand.class})
 public final class Main implements Runnable {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
