@@ -98,11 +98,14 @@ public final class CivicSyncClient implements AutoCloseable {
     this.batchSize = b.batchSize;
     this.pullPageSize = b.pullPageSize;
     this.engine = new SyncEngine(b.period, new Backoff(b.backoffBase, b.backoffCap, b.random));
-    this.scheduler = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+    java.util.concurrent.ScheduledThreadPoolExecutor ex = new java.util.concurrent.ScheduledThreadPoolExecutor(1, r -> {
       Thread t = new Thread(r, "civicsync-sync");
       t.setDaemon(true);
       return t;
     });
+    // A pending timer must not hold close() up.
+    ex.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
+    this.scheduler = ex;
     this.catalog = loadCatalog();
   }
 
@@ -181,6 +184,10 @@ public final class CivicSyncClient implements AutoCloseable {
    * the public key, and keeps the credentials in the local store. Needs the network.
    */
   public EnrollResponse enroll(String code, String deviceName) throws IOException, ApiError {
+    if (enrolled()) {
+      // Its outbox, numbering and cursors belong to the device already enrolled here.
+      throw new ClientException("ALREADY_ENROLLED", "this store belongs to an enrolled device; use a new store to enroll another");
+    }
     Ed25519.KeyPair keys = Ed25519.generate();
     EnrollResponse e = api.enroll(new EnrollRequest(code, deviceName, keys.publicKey().encoded()));
     store.transaction(tx -> {
@@ -444,7 +451,9 @@ public final class CivicSyncClient implements AutoCloseable {
     try {
       return step.run(token);
     } catch (ApiError e) {
-      if (!e.code().equals("TOKEN_EXPIRED")) {
+      // An expired token, or one the server no longer knows (replaced by a renewal whose answer
+      // was lost): the device key gets a new one.
+      if (!e.code().equals("TOKEN_EXPIRED") && !e.code().equals("UNAUTHENTICATED")) {
         throw e;
       }
       return step.run(renewToken());
@@ -561,7 +570,7 @@ public final class CivicSyncClient implements AutoCloseable {
       }
       case MERGED -> {
         ServerRecord sr = result.record();
-        if (sr != null) {
+        if (sr != null && sr.version() >= version) {
           server = sr.deleted() ? null : sr.data();
           version = sr.version();
         }
@@ -569,7 +578,7 @@ public final class CivicSyncClient implements AutoCloseable {
         events.add(new SyncEvent.Merged(m.collection(), m.recordId(), m.mutationId()));
       }
       case CONFLICT -> {
-        if (result.serverRecord() != null) {
+        if (result.serverRecord() != null && result.serverRecord().version() >= version) {
           server = result.serverRecord().deleted() ? null : result.serverRecord().data();
           version = result.serverRecord().version();
         }
@@ -577,7 +586,7 @@ public final class CivicSyncClient implements AutoCloseable {
         events.add(new SyncEvent.Conflict(m.collection(), m.recordId(), m.mutationId()));
       }
       case REJECTED -> {
-        if (result.serverRecord() != null) {
+        if (result.serverRecord() != null && result.serverRecord().version() >= version) {
           server = result.serverRecord().deleted() ? null : result.serverRecord().data();
           version = result.serverRecord().version();
         }
@@ -612,8 +621,17 @@ public final class CivicSyncClient implements AutoCloseable {
 
   /** One page of the change feed; returns {changes applied, 1 if more pages}. */
   private int[] pullOnce(String token) throws IOException, ApiError {
-    Optional<String> cursor = store.transaction(tx -> tx.setting(PULL_CURSOR));
-    PullResponse page = api.pull(token, cursor, pullPageSize);
+    Optional<String> cursor = store.transaction(tx -> tx.setting(PULL_CURSOR)).filter(c -> !c.isEmpty());
+    PullResponse page;
+    try {
+      page = api.pull(token, cursor, pullPageSize);
+    } catch (ApiError e) {
+      if (!e.code().equals("CURSOR_INVALID") || !cursor.isPresent()) {
+        throw e;
+      }
+      resetFeed();
+      return new int[] {0, 1};
+    }
     List<SyncEvent> events = new ArrayList<>();
     List<LocalRecord> changed = store.transaction(tx -> {
       List<LocalRecord> out = new ArrayList<>();
@@ -625,6 +643,28 @@ public final class CivicSyncClient implements AutoCloseable {
     });
     publish(events, changed);
     return new int[] {page.changes().size(), page.hasMore() ? 1 : 0};
+  }
+
+  /**
+   * The server no longer accepts the cursor (what the user may read changed, or the server was
+   * restored from a backup): forget every record without local changes and download again from
+   * the start. Records with changes on their way stay and are rebased as the feed returns them.
+   */
+  private void resetFeed() {
+    List<LocalRecord> gone = store.transaction(tx -> {
+      List<LocalRecord> out = new ArrayList<>();
+      for (String name : catalog.names()) {
+        for (LocalRecord r : tx.query(RecordQuery.all(name))) {
+          if (!r.dirty()) {
+            tx.removeRecord(r.collection(), r.recordId());
+            out.add(new LocalRecord(r.collection(), r.recordId(), 0, null, null, false, clock.instant()));
+          }
+        }
+      }
+      tx.putSetting(PULL_CURSOR, "");
+      return out;
+    });
+    publish(List.of(), gone);
   }
 
   private void apply(LocalTx tx, Change c, List<SyncEvent> events, List<LocalRecord> changed) {
@@ -659,9 +699,11 @@ public final class CivicSyncClient implements AutoCloseable {
     List<LocalRecord> changed = store.transaction(tx -> {
       List<LocalRecord> out = new ArrayList<>();
       for (MutationResult r : page.outcomes()) {
-        if (r.status() == org.civicsync.contracts.MutationStatus.REJECTED) {
-          // A dismissed change stays refused; nothing more to roll back.
-          tx.entry(r.mutationId()).ifPresent(e -> tx.putEntry(e.with(EntryState.REJECTED, Optional.of(r), clock.instant())));
+        Optional<OutboxEntry> e = tx.entry(r.mutationId());
+        if (r.status() == org.civicsync.contracts.MutationStatus.REJECTED && e.isPresent()
+            && (e.get().state() == EntryState.REJECTED || e.get().state() == EntryState.CONFLICT)) {
+          // A refused or parked change a supervisor dismissed: it is already out of the view.
+          tx.putEntry(e.get().with(EntryState.REJECTED, Optional.of(r), clock.instant()));
           continue;
         }
         reconcile(tx, r, events, out);
@@ -739,51 +781,63 @@ public final class CivicSyncClient implements AutoCloseable {
   /** Carries out the engine's instructions on the sync thread, feeding results back as events. */
   private void run(List<SyncEngine.Instruction> instructions) {
     for (SyncEngine.Instruction i : instructions) {
-      SyncEngine.Event next = null;
-      try {
-        if (i instanceof SyncEngine.Push) {
-          refreshSchemasQuietly();
-          next = new SyncEngine.PushDone(withToken(this::pushOnce) > 0);
-        } else if (i instanceof SyncEngine.Pull) {
-          next = new SyncEngine.PullDone(withToken(this::pullOnce)[1] == 1);
-        } else if (i instanceof SyncEngine.FetchOutcomes) {
-          next = new SyncEngine.OutcomesDone(withToken(this::outcomesOnce)[1] == 1);
-        } else if (i instanceof SyncEngine.RenewToken) {
-          renewToken();
-          next = new SyncEngine.TokenRenewed();
-        } else if (i instanceof SyncEngine.Wait w) {
-          if (timer != null) {
-            timer.cancel(false);
-          }
-          timer = scheduler.schedule(() -> run(engine.on(new SyncEngine.TimerFired())), Math.max(1, w.delay().toMillis()),
-              TimeUnit.MILLISECONDS);
-        } else if (i instanceof SyncEngine.Synced) {
-          online = true;
-          Instant at = clock.instant();
-          store.transaction(tx -> {
-            tx.putSetting(LAST_SYNC, at.toString());
-            return null;
-          });
-          publishStatus();
-        }
-      } catch (IOException ex) {
-        online = false;
-        publishStatus();
-        next = new SyncEngine.Failed(SyncEngine.Failure.NETWORK);
-      } catch (ApiError ex) {
-        next = switch (ex.code()) {
-          case "TOKEN_EXPIRED" -> new SyncEngine.Failed(SyncEngine.Failure.TOKEN_EXPIRED);
-          case "RATE_LIMITED" -> new SyncEngine.Failed(SyncEngine.Failure.RATE_LIMITED, ex.retryAfterSeconds().map(Duration::ofSeconds));
-          case "DEVICE_REVOKED", "UNAUTHENTICATED" -> new SyncEngine.Failed(SyncEngine.Failure.FATAL);
-          default -> new SyncEngine.Failed(ex.status() >= 500 ? SyncEngine.Failure.NETWORK : SyncEngine.Failure.FATAL);
-        };
-      } catch (RuntimeException ex) {
-        next = new SyncEngine.Failed(SyncEngine.Failure.NETWORK);
+      SyncEngine.Event next;
+      // One sync at a time: a background step and an app's sync() never overlap.
+      synchronized (syncLock) {
+        next = step(i);
       }
       if (next != null) {
         run(engine.on(next));
       }
     }
+  }
+
+  /** One instruction; returns the event it leads to, or null when it leads to none. */
+  private SyncEngine.Event step(SyncEngine.Instruction i) {
+    try {
+      if (i instanceof SyncEngine.Push) {
+        refreshSchemasQuietly();
+        return new SyncEngine.PushDone(withToken(this::pushOnce) > 0);
+      } else if (i instanceof SyncEngine.Pull) {
+        return new SyncEngine.PullDone(withToken(this::pullOnce)[1] == 1);
+      } else if (i instanceof SyncEngine.FetchOutcomes) {
+        return new SyncEngine.OutcomesDone(withToken(this::outcomesOnce)[1] == 1);
+      } else if (i instanceof SyncEngine.RenewToken) {
+        renewToken();
+        return new SyncEngine.TokenRenewed();
+      } else if (i instanceof SyncEngine.Wait w) {
+        if (timer != null) {
+          timer.cancel(false);
+        }
+        timer = scheduler.schedule(() -> run(engine.on(new SyncEngine.TimerFired())), Math.max(1, w.delay().toMillis()),
+            TimeUnit.MILLISECONDS);
+      } else if (i instanceof SyncEngine.Halted) {
+        online = false;
+        syncListeners.forEach(l -> l.stopped("the server refused this device (revoked, or unknown after renewal failed)"));
+      } else if (i instanceof SyncEngine.Synced) {
+        online = true;
+        Instant at = clock.instant();
+        store.transaction(tx -> {
+          tx.putSetting(LAST_SYNC, at.toString());
+          return null;
+        });
+        publishStatus();
+      }
+    } catch (IOException ex) {
+      online = false;
+      publishStatus();
+      return new SyncEngine.Failed(SyncEngine.Failure.NETWORK);
+    } catch (ApiError ex) {
+      return switch (ex.code()) {
+        case "TOKEN_EXPIRED" -> new SyncEngine.Failed(SyncEngine.Failure.TOKEN_EXPIRED);
+        case "RATE_LIMITED" -> new SyncEngine.Failed(SyncEngine.Failure.RATE_LIMITED, ex.retryAfterSeconds().map(Duration::ofSeconds));
+        case "DEVICE_REVOKED", "UNAUTHENTICATED" -> new SyncEngine.Failed(SyncEngine.Failure.FATAL);
+        default -> new SyncEngine.Failed(ex.status() >= 500 ? SyncEngine.Failure.NETWORK : SyncEngine.Failure.FATAL);
+      };
+    } catch (RuntimeException ex) {
+      return new SyncEngine.Failed(SyncEngine.Failure.NETWORK);
+    }
+    return null;
   }
 
   private void refreshSchemasQuietly() throws IOException, ApiError {

@@ -25,5 +25,8 @@ public final class Listeners {
      * pulled so far in this sync, and how many outbox entries are still to send.
      */
     default void progress(int pushed, int pulled, long toSend) {}
+
+    /** Background sync stopped for good (e.g. the device was revoked); the outbox is kept. */
+    default void stopped(String reason) {}
   }
 }

@@ -6,12 +6,12 @@ import java.util.Set;
 
 /**
  * Where an outbox entry stands. {@code pending} entries wait to be sent; {@code sending} ones are in
- * a push whose answer has not arrived (after a crash or a lost answer they are sent again, with the
- * same mutation id, and the server's idempotency gives the first answer); the rest are the server's
- * answers. {@code applied} entries are removed at once, so they are only ever seen in transit.
+ * a push whose answer has not arrived — after a crash or a lost answer they stay {@code sending}
+ * and go again with the next push, unchanged (same mutation id, same signed bytes), and the
+ * server's idempotency gives the first answer; the rest are the server's answers. {@code applied} entries are removed at once, so they are only ever seen in transit.
  */
 public enum EntryState {
-  /** Written locally, not sent yet (or sent and the answer lost: it is sent again). */
+  /** Written locally, not sent yet: edits of its record still fold into it. */
   PENDING,
   /** In a push whose answer has not arrived. */
   SENDING,

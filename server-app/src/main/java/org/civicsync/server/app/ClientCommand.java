@@ -71,8 +71,16 @@ final class ClientCommand implements Runnable {
     if (pass != null && !pass.isEmpty()) {
       return SqliteLocalStore.openWithPassphrase(db, pass.toCharArray());
     }
-    System.err.println("warning: " + PASSPHRASE_ENV + " is not set: " + db + " is not encrypted at rest");
-    return SqliteLocalStore.open(db);
+    SqliteLocalStore store = SqliteLocalStore.open(db);
+    boolean warned = store.transaction(tx -> {
+      boolean before = tx.setting("cli.warnedPlaintext").isPresent();
+      tx.putSetting("cli.warnedPlaintext", "yes");
+      return before;
+    });
+    if (!warned) {
+      System.err.println("warning: " + PASSPHRASE_ENV + " is not set: " + db + " is not encrypted at rest (said once per file)");
+    }
+    return store;
   }
 
   /** A store and its client, closed together. */

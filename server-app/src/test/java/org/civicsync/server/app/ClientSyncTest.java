@@ -197,7 +197,10 @@ class ClientSyncTest {
   @Test
   void aDeviceOfflineForThreeDaysSyncsItsWorkInOneBatchAndShowsNothingPending() throws Exception {
     Switch sw = new Switch(new UrlConnectionTransport(URI.create(base)));
-    CivicSyncClient c = client(sw, 1);
+    // The device's clock: three days ago, when it went offline; it advances as the work is done.
+    org.civicsync.testing.FakeClock clock = new org.civicsync.testing.FakeClock(java.time.Instant.now().minus(Duration.ofDays(3)));
+    CivicSyncClient c = CivicSyncClient.builder().store(new InMemoryLocalStore()).transport(sw).clock(clock).random(new Random(1)).build();
+    c.enroll(code(), "tablet");
     c.sync();
     sw.to.set(nowhere());
     Fixtures fx = new Fixtures(2);
@@ -205,9 +208,14 @@ class ClientSyncTest {
     List<UUID> ids = new ArrayList<>();
     for (int i = 0; i < 10; i++) {
       ids.add(appts.create(fx.appointment()));
+      clock.advance(Duration.ofHours(4));
+      if (i % 3 == 0) {
+        assertThatThrownBy(c::sync).as("still offline").isInstanceOf(IOException.class);
+      }
     }
     for (int i = 1; i <= 5; i++) {
       appts.update(ids.get(0), Fixtures.patch("patientPhone", "+9477000000" + i));
+      clock.advance(Duration.ofHours(5));
     }
     assertThatThrownBy(c::sync).isInstanceOf(IOException.class);
     assertThat(c.status().pending()).isEqualTo(10);
@@ -216,6 +224,7 @@ class ClientSyncTest {
     sw.to.set(new UrlConnectionTransport(URI.create(base)));
     CivicSyncClient.SyncReport r = c.sync();
     assertThat(r.pushed()).isEqualTo(10);
+    assertThat(c.status().wireBytes()).isPositive();
     assertThat(r.status().pending()).isZero();
     assertThat(r.status().lastSyncAt()).isPresent();
     CivicSyncClient other = client(new UrlConnectionTransport(URI.create(base)), 3);
@@ -302,5 +311,21 @@ class ClientSyncTest {
     }
     assertThat(c.status().pending()).isZero();
     c.close();
+  }
+
+  @Test
+  void whenTheUsersAccessNarrowsTheDeviceDropsItsCopyAndDownloadsWhatItMayStillSee() throws Exception {
+    admin("PUT", "/v1/admin/tenants/" + tenant + "/org-units/clinic-1", "{\"name\":\"Clinic 1\"}");
+    CivicSyncClient c = client(new UrlConnectionTransport(URI.create(base)), 50);
+    LocalCollection appts = c.collection("appointments");
+    UUID inClinic1 = appts.create(new Fixtures(51).appointment().put("clinicId", "clinic-1"));
+    UUID elsewhere = appts.create(new Fixtures(52).appointment().put("clinicId", "clinic-2"));
+    c.sync();
+    assertThat(appts.all()).hasSize(2);
+    admin("PUT", "/v1/admin/tenants/" + tenant + "/users/clerk", "{\"roles\":[\"fieldWorker\"],\"orgUnits\":[\"clinic-1\"]}");
+    c.sync();
+    assertThat(appts.get(inClinic1)).isPresent();
+    assertThat(appts.get(elsewhere)).as("no longer the user's to see").isEmpty();
+    assertThat(c.status().pending()).isZero();
   }
 }

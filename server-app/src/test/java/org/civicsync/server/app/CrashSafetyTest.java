@@ -30,11 +30,11 @@ import org.junit.jupiter.api.Test;
  * with the same mutation ids settle every change exactly once.
  */
 class CrashSafetyTest {
-  private static final String ADMIN = "csa_crash-safety-test-admin-token-0000000000";
+  static final String ADMIN = "csa_crash-safety-test-admin-token-0000000000";
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
   /** A server in a child JVM, so it can be killed like a real one. */
-  private static final class ServerProcess implements AutoCloseable {
+  static final class ServerProcess implements AutoCloseable {
     final Process process;
     final int port;
 
@@ -79,7 +79,7 @@ class CrashSafetyTest {
     return System.getProperty("java.home") + File.separator + "bin" + File.separator + "java";
   }
 
-  private static int freePort() throws IOException {
+  static int freePort() throws IOException {
     try (ServerSocket s = new ServerSocket(0)) {
       return s.getLocalPort();
     }
