@@ -125,9 +125,23 @@ final class LinkConnection {
   // ---- client to server ----
 
   private void upLoop() {
+    pump(client, up, this::requests);
+  }
+
+  /** The stream's framing: forwards messages one by one; true if the rest is to go as plain bytes. */
+  @FunctionalInterface
+  private interface Messages {
+    boolean forward(Source source) throws IOException, InterruptedException;
+  }
+
+  /**
+   * Reads one direction of the connection and feeds its pipe: message by message while the stream
+   * is HTTP, as plain bytes once it is not.
+   */
+  private void pump(Socket from, Pipe to, Messages framing) {
     Source source;
     try {
-      source = new Source(client.getInputStream());
+      source = new Source(from.getInputStream());
     } catch (IOException e) {
       kill(true);
       return;
@@ -135,20 +149,20 @@ final class LinkConnection {
     try {
       boolean raw;
       try {
-        raw = requests(source);
+        raw = framing.forward(source);
       } catch (HttpWire.Malformed e) {
         raw = true;
       }
       if (raw) {
-        source.copyToEof(up::send);
-        up.endAfterQueued();
+        source.copyToEof(to::send);
+        to.endAfterQueued();
       }
     } catch (InterruptedException | Killed e) {
       // Torn down by the link.
     } catch (IOException e) {
-      // The client reset its connection (or it was closed under us): the server learns it too.
+      // This side reset its connection (or it was closed under us): the other side learns it too.
       if (!ended()) {
-        up.resetAfterQueued();
+        to.resetAfterQueued();
       }
     }
   }
@@ -275,31 +289,7 @@ final class LinkConnection {
   // ---- server to client ----
 
   private void downLoop() {
-    Source source;
-    try {
-      source = new Source(server.getInputStream());
-    } catch (IOException e) {
-      kill(true);
-      return;
-    }
-    try {
-      boolean raw;
-      try {
-        raw = responses(source);
-      } catch (HttpWire.Malformed e) {
-        raw = true;
-      }
-      if (raw) {
-        source.copyToEof(down::send);
-        down.endAfterQueued();
-      }
-    } catch (InterruptedException | Killed e) {
-      // Torn down by the link.
-    } catch (IOException e) {
-      if (!ended()) {
-        down.resetAfterQueued();
-      }
-    }
+    pump(server, down, this::responses);
   }
 
   /** Forwards responses one by one; true if the rest of the stream is to go as plain bytes. */

@@ -1323,11 +1323,30 @@ public final class SqliteServerStore implements ServerStore {
    * writer lock nor SQLite's write lock, so writers go on meanwhile.
    */
   private <T> T inReadTransaction(SqlWork<T> work) {
+    return inTransaction("BEGIN DEFERRED", "read", work);
+  }
+
+  /**
+   * Runs {@code work} as the only writer, in one transaction begun IMMEDIATE (the write lock is
+   * taken at BEGIN, so a transaction never fails half-way for want of it). Commits when work
+   * returns; rolls back and rethrows when it throws.
+   */
+  private <T> T inWriteTransaction(SqlWork<T> work) {
+    writer.lock();
+    try {
+      return inTransaction("BEGIN IMMEDIATE", "write", work);
+    } finally {
+      writer.unlock();
+    }
+  }
+
+  /** One transaction on a pooled connection: begun with {@code begin}, committed, or rolled back on any failure. */
+  private <T> T inTransaction(String begin, String kind, SqlWork<T> work) {
     try (Connection c = pool.getConnection()) {
       boolean auto = c.getAutoCommit();
       c.setAutoCommit(true);
       try (var st = c.createStatement()) {
-        st.execute("BEGIN DEFERRED");
+        st.execute(begin);
       }
       try {
         T result = work.run(c);
@@ -1342,7 +1361,7 @@ public final class SqliteServerStore implements ServerStore {
           e.addSuppressed(suppressed);
         }
         if (e instanceof SQLException sqle) {
-          throw new StoreUnavailableException("SQLite read failed: " + sqle.getMessage(), sqle);
+          throw new StoreUnavailableException("SQLite " + kind + " failed: " + sqle.getMessage(), sqle);
         }
         throw e;
       } finally {
@@ -1353,42 +1372,4 @@ public final class SqliteServerStore implements ServerStore {
     }
   }
 
-  /**
-   * Runs {@code work} as the only writer, in one transaction begun IMMEDIATE (the write lock is
-   * taken at BEGIN, so a transaction never fails half-way for want of it). Commits when work
-   * returns; rolls back and rethrows when it throws.
-   */
-  private <T> T inWriteTransaction(SqlWork<T> work) {
-    writer.lock();
-    try (Connection c = pool.getConnection()) {
-      boolean auto = c.getAutoCommit();
-      c.setAutoCommit(true);
-      try (var st = c.createStatement()) {
-        st.execute("BEGIN IMMEDIATE");
-      }
-      try {
-        T result = work.run(c);
-        try (var st = c.createStatement()) {
-          st.execute("COMMIT");
-        }
-        return result;
-      } catch (SQLException | RuntimeException | Error e) {
-        try (var st = c.createStatement()) {
-          st.execute("ROLLBACK");
-        } catch (SQLException suppressed) {
-          e.addSuppressed(suppressed);
-        }
-        if (e instanceof SQLException sqle) {
-          throw new StoreUnavailableException("SQLite write failed: " + sqle.getMessage(), sqle);
-        }
-        throw e;
-      } finally {
-        c.setAutoCommit(auto);
-      }
-    } catch (SQLException e) {
-      throw new StoreUnavailableException("SQLite connection failed: " + e.getMessage(), e);
-    } finally {
-      writer.unlock();
-    }
-  }
 }
