@@ -92,7 +92,13 @@ public final class Schemas {
       if (in == null) {
         throw new IllegalStateException("missing contract resource " + path);
       }
-      return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+      // Not InputStream.readAllBytes: Android has it only from API 33.
+      java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+      byte[] buf = new byte[8192];
+      for (int n; (n = in.read(buf)) > 0; ) {
+        out.write(buf, 0, n);
+      }
+      return new String(out.toByteArray(), java.nio.charset.StandardCharsets.UTF_8);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

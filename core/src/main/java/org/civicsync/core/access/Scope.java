@@ -62,7 +62,7 @@ public final class Scope {
   }
 
   public boolean isUnrestricted() {
-    return units.isEmpty();
+    return !units.isPresent();
   }
 
   /**

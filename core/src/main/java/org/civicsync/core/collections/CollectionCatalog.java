@@ -95,6 +95,6 @@ public final class CollectionCatalog {
 
   /** Every definition, in the order given. */
   public List<CollectionDefinition> definitions() {
-    return byName.values().stream().map(CollectionSchema::definition).toList();
+    return byName.values().stream().map(CollectionSchema::definition).collect(java.util.stream.Collectors.collectingAndThen(java.util.stream.Collectors.toList(), java.util.Collections::unmodifiableList));
   }
 }

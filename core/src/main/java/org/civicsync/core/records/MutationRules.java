@@ -56,7 +56,7 @@ public final class MutationRules {
   /** Decides one mutation against the record's current state (including earlier mutations of the same push). */
   public static Outcome decide(Context ctx, Mutation m, Optional<RecordState> current) {
     Optional<CollectionSchema> found = ctx.catalog().find(m.collection());
-    if (found.isEmpty()) {
+    if (!found.isPresent()) {
       return rejected(m, ErrorCode.UNKNOWN_COLLECTION, "unknown collection '" + m.collection() + "'", "/collection");
     }
     Hlc hlc = Hlc.parse(m.hlc());
@@ -75,7 +75,7 @@ public final class MutationRules {
       ObjectNode data = withDefaults(schema, m.data());
       return validated(schema, m, new RecordState(1, false, data, now, clocks(data, m.hlc())), List.of(), false, null);
     }
-    if (current.isEmpty()) {
+    if (!current.isPresent()) {
       return rejected(m, ErrorCode.RECORD_NOT_FOUND, "record " + m.recordId() + " does not exist", "/recordId");
     }
     RecordState cur = current.get();
@@ -94,7 +94,7 @@ public final class MutationRules {
       return settleUpdate(ctx, schema, m, cur, cur, cur, false);
     }
     Optional<RecordState> known = ctx.versions().apply(m.baseVersion());
-    if (known.isEmpty()) {
+    if (!known.isPresent()) {
       // The base cannot be reconstructed (e.g. logged before after-states were kept): without it
       // no field can be judged, so a person decides.
       List<String> fields = new java.util.ArrayList<>();

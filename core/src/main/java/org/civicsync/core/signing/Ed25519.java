@@ -41,7 +41,7 @@ public final class Ed25519 {
     /** Whether {@code signature} (base64url, 64 bytes) is this key's signature of {@code message}. */
     public boolean verify(byte[] message, String signature) {
       Optional<byte[]> sig = decode(signature, 64);
-      if (sig.isEmpty()) {
+      if (!sig.isPresent()) {
         return false;
       }
       try {
@@ -117,7 +117,7 @@ public final class Ed25519 {
    */
   public static Optional<PublicKey> publicKey(String encoded) {
     Optional<byte[]> raw = decode(encoded, 32);
-    if (raw.isEmpty() || SMALL_ORDER.contains(toHex(raw.get()))) {
+    if (!raw.isPresent() || SMALL_ORDER.contains(toHex(raw.get()))) {
       return Optional.empty();
     }
     try {
@@ -140,7 +140,7 @@ public final class Ed25519 {
       java.security.KeyPair kp = g.generateKeyPair();
       byte[] x509 = kp.getPublic().getEncoded();
       String pub = B64.encodeToString(java.util.Arrays.copyOfRange(x509, X509_PREFIX.length, x509.length));
-      return new KeyPair(publicKey(pub).orElseThrow(), new PrivateKey(priv, seed));
+      return new KeyPair(publicKey(pub).get(), new PrivateKey(priv, seed));
     } catch (GeneralSecurityException e) {
       throw new IllegalStateException("Ed25519 is part of every Java 15+ platform", e);
     }

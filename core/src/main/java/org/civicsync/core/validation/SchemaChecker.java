@@ -54,7 +54,7 @@ public final class SchemaChecker {
 
   /** All violations, in the validator's order; empty when the value conforms. */
   public List<Violation> violations(JsonNode value) {
-    return schema.validate(value).stream().map(SchemaChecker::toViolation).toList();
+    return schema.validate(value).stream().map(SchemaChecker::toViolation).collect(java.util.stream.Collectors.collectingAndThen(java.util.stream.Collectors.toList(), java.util.Collections::unmodifiableList));
   }
 
   /** The first violation, if any. */
