@@ -39,10 +39,17 @@ class CrashSafetyTest {
     final int port;
 
     ServerProcess(Path data, int port) throws Exception {
+      this(data, port, List.of());
+    }
+
+    /** @param storeArgs e.g. {@code --db-url … --db-schema …} for PostgreSQL; empty for SQLite in {@code data} */
+    ServerProcess(Path data, int port, List<String> storeArgs) throws Exception {
       this.port = port;
-      ProcessBuilder pb = new ProcessBuilder(java(), "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+      List<String> cmd = new ArrayList<>(List.of(java(), "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
           "org.civicsync.server.app.Main", "serve", "--host", "127.0.0.1", "--port", Integer.toString(port), "--data", data.toString(),
-          "--rate-limit", "1000000");
+          "--rate-limit", "1000000"));
+      cmd.addAll(storeArgs);
+      ProcessBuilder pb = new ProcessBuilder(cmd);
       pb.environment().put("CIVICSYNC_ADMIN_TOKEN", ADMIN);
       pb.redirectErrorStream(true).redirectOutput(data.resolveSibling("server-" + port + "-" + System.nanoTime() + ".log").toFile());
       process = pb.start();
@@ -175,6 +182,11 @@ class CrashSafetyTest {
       Path file = dir.resolve("bookings.jsonl");
       Files.writeString(file, lines, StandardCharsets.UTF_8);
       assertThat(run("client", "--db", db, "import", "appointments", "--file", file.toString()).waitFor()).isZero();
+      // Killed as it starts to sync, before any push left: everything is still in its outbox.
+      Process early = run("client", "--db", db, "sync");
+      Thread.sleep(100);
+      early.destroyForcibly();
+      early.waitFor(30, TimeUnit.SECONDS);
       // Killed in the middle of its sync: some pushes committed on the server, answers lost.
       Process sync = run("client", "--db", db, "sync");
       Thread.sleep(700);
