@@ -73,7 +73,8 @@ public final class Schemas {
           "device.schema.json",
           "devices-response.schema.json",
           "audit-verification.schema.json",
-          "record-trail.schema.json");
+          "record-trail.schema.json",
+          "stats.schema.json");
 
   private Schemas() {}
 

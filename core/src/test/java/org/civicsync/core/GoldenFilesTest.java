@@ -52,7 +52,8 @@ class GoldenFilesTest {
       Map.entry("token-request", org.civicsync.contracts.TokenRequest.class),
       Map.entry("token", org.civicsync.contracts.Token.class),
       Map.entry("audit-verification", org.civicsync.contracts.AuditVerification.class),
-      Map.entry("record-trail", org.civicsync.contracts.RecordTrail.class));
+      Map.entry("record-trail", org.civicsync.contracts.RecordTrail.class),
+      Map.entry("stats", org.civicsync.contracts.Stats.class));
 
   static List<String> goldenFiles() throws Exception {
     URL dir = GoldenFilesTest.class.getClassLoader().getResource("org/civicsync/contracts/examples");

@@ -606,6 +606,36 @@ public final class InMemoryServerStore implements ServerStore {
   }
 
   @Override
+  public org.civicsync.server.store.TenantCounts counts(String tenantId, Instant since) {
+    synchronized (lock) {
+      Tenant t = data.get(tenantId);
+      if (t == null) {
+        return new org.civicsync.server.store.TenantCounts(List.of(), List.of(), List.of());
+      }
+      record LogKey(UUID device, String status, Optional<String> code, boolean resolution) {}
+      Map<LogKey, Long> log = new LinkedHashMap<>();
+      for (LoggedMutation m : t.log.values()) {
+        if (!m.receivedAt().isBefore(since)) {
+          Optional<String> code = Optional.ofNullable(m.result().error()).map(e -> e.code());
+          log.merge(new LogKey(m.deviceId(), m.result().status().wire(), code, m.note() != null), 1L, Long::sum);
+        }
+      }
+      Map<UUID, Long> held = new LinkedHashMap<>();
+      t.held.values().forEach(h -> held.merge(h.deviceId(), 1L, Long::sum));
+      record InboxKey(Optional<UUID> device, String kind) {}
+      Map<InboxKey, Long> inbox = new LinkedHashMap<>();
+      t.inbox.values().stream().filter(i -> i.status().equals("open"))
+          .forEach(i -> inbox.merge(new InboxKey(Optional.ofNullable(i.deviceId()), i.kind()), 1L, Long::sum));
+      return new org.civicsync.server.store.TenantCounts(
+          log.entrySet().stream().map(e -> new org.civicsync.server.store.TenantCounts.LogCount(
+              e.getKey().device(), e.getKey().status(), e.getKey().code(), e.getKey().resolution(), e.getValue())).toList(),
+          held.entrySet().stream().map(e -> new org.civicsync.server.store.TenantCounts.HeldCount(e.getKey(), e.getValue())).toList(),
+          inbox.entrySet().stream().map(e -> new org.civicsync.server.store.TenantCounts.InboxCount(
+              e.getKey().device(), e.getKey().kind(), e.getValue())).toList());
+    }
+  }
+
+  @Override
   public List<InboxItem> inbox(String tenantId, Optional<String> status, Optional<String> kind, Optional<String> collection, int limit) {
     synchronized (lock) {
       Tenant t = data.get(tenantId);

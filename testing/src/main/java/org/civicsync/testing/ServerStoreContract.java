@@ -486,6 +486,46 @@ public abstract class ServerStoreContract {
   }
 
   @Test
+  void countsTellHowEachDevicesMutationsWereDecidedAndWhatWaitsNow() {
+    java.time.Instant start = java.time.Instant.now().minusSeconds(60);
+    UUID id = fx.uuid();
+    parkPhoneConflict(id);
+    assertThat(push(fx.update(id, 2, Fixtures.patch("status", "completed"))).get(0).status()).isEqualTo(MutationStatus.APPLIED);
+    MutationResult refused = push(fx.update(id, 3, Fixtures.patch("status", "booked"))).get(0);
+    assertThat(refused.error().code()).isEqualTo("INVALID_TRANSITION");
+    Mutation early = fx.update(id, 3, Fixtures.patch("patientName", "Later"));
+    assertThat(push(withSeq(early, early.deviceSeq() + 5)).get(0).status()).isEqualTo(MutationStatus.HELD);
+
+    org.civicsync.server.store.TenantCounts counts = store.counts(device.tenantId(), start);
+    assertThat(counts.log()).extracting(c -> c.status() + "/" + c.errorCode().orElse("-") + "/" + c.resolution() + "=" + c.count())
+        .containsExactlyInAnyOrder("applied/-/false=3", "conflict/VERSION_CONFLICT/false=1", "rejected/INVALID_TRANSITION/false=1");
+    assertThat(counts.log()).allSatisfy(c -> assertThat(c.deviceId()).isEqualTo(device.deviceId()));
+    assertThat(counts.held()).containsExactly(new org.civicsync.server.store.TenantCounts.HeldCount(device.deviceId(), 1));
+    assertThat(counts.openInbox()).containsExactlyInAnyOrder(
+        new org.civicsync.server.store.TenantCounts.InboxCount(Optional.of(device.deviceId()), "conflict", 1),
+        new org.civicsync.server.store.TenantCounts.InboxCount(Optional.of(device.deviceId()), "rejected", 1));
+
+    org.civicsync.server.store.TenantCounts later = store.counts(device.tenantId(), java.time.Instant.now().plusSeconds(3600));
+    assertThat(later.log()).as("only mutations received since the given moment").isEmpty();
+    assertThat(later.held()).as("what waits is counted whatever its age").hasSize(1);
+    assertThat(store.counts(newTenant(), start).log()).as("another tenant's figures").isEmpty();
+  }
+
+  @Test
+  void resolutionsAreCountedApartUnderTheResolvingDevice() {
+    java.time.Instant start = java.time.Instant.now().minusSeconds(60);
+    MutationResult parked = parkPhoneConflict(fx.uuid());
+    inbox.resolve(device, parked.conflictId(), new ResolveRequest("keepServer", null, null), Optional.empty());
+    org.civicsync.server.store.TenantCounts counts = store.counts(device.tenantId(), start);
+    assertThat(counts.log()).filteredOn(org.civicsync.server.store.TenantCounts.LogCount::resolution)
+        .singleElement().satisfies(c -> {
+          assertThat(c.deviceId()).isEqualTo(device.deviceId());
+          assertThat(c.count()).isEqualTo(1);
+        });
+    assertThat(counts.openInbox()).as("the resolved conflict no longer waits").isEmpty();
+  }
+
+  @Test
   void takingTheClientsSideWritesANewVersionAndTheDeviceLearnsTheOutcome() {
     UUID id = fx.uuid();
     MutationResult parked = parkPhoneConflict(id);

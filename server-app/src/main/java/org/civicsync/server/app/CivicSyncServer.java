@@ -62,7 +62,7 @@ public final class CivicSyncServer implements AutoCloseable {
       HttpApi api = new HttpApi(store, catalog, tenancy, push,
           new PullService(store, catalog, clock), new org.civicsync.server.inbox.InboxService(store, catalog, clock, javaRules()),
           new org.civicsync.server.records.RecordsService(store, catalog, push, clock),
-          config.maxBodyBytes(), clock, config.security());
+          config.maxBodyBytes(), clock, config.security(), org.civicsync.server.app.web.WebApp.of(config.webDir()));
       Javalin http = HttpApi.create(api, config.host(), config.port()).start();
       return new CivicSyncServer(store, http, generated, demoCode, startSweeper(store, push, tenancy, config, clock));
     } catch (RuntimeException e) {

@@ -84,6 +84,7 @@ final class HttpApi {
       new Route("POST", "/v1/devices/challenge"),
       new Route("POST", "/v1/devices/token"),
       new Route("GET", "/v1/admin/audit/verify"),
+      new Route("GET", "/v1/admin/stats"),
       new Route("GET", "/v1/audit/records/{collection}/{recordId}"));
 
   private static final SchemaChecker CREATE_TENANT = SchemaChecker.contract(Schemas.CREATE_TENANT_REQUEST);
@@ -110,14 +111,20 @@ final class HttpApi {
   private final org.civicsync.server.audit.RecordTrails trails;
   private final RateLimiter limiter;
   private final java.util.Set<String> corsOrigins;
+  private final org.civicsync.server.app.web.WebApp web;
+  private final org.civicsync.server.stats.StatsService stats;
 
   HttpApi(ServerStore store, CollectionCatalog catalog, TenancyService tenancy, PushService push, PullService pull,
       InboxService inbox, RecordsService records, long maxBodyBytes, java.time.Clock clock) {
-    this(store, catalog, tenancy, push, pull, inbox, records, maxBodyBytes, clock, ServerConfig.Security.defaults());
+    this(store, catalog, tenancy, push, pull, inbox, records, maxBodyBytes, clock, ServerConfig.Security.defaults(),
+        org.civicsync.server.app.web.WebApp.of(Optional.empty()));
   }
 
   HttpApi(ServerStore store, CollectionCatalog catalog, TenancyService tenancy, PushService push, PullService pull,
-      InboxService inbox, RecordsService records, long maxBodyBytes, java.time.Clock clock, ServerConfig.Security security) {
+      InboxService inbox, RecordsService records, long maxBodyBytes, java.time.Clock clock, ServerConfig.Security security,
+      org.civicsync.server.app.web.WebApp web) {
+    this.web = web;
+    this.stats = new org.civicsync.server.stats.StatsService(store, clock);
     this.adminKeys = new AdminIdempotency(store);
     this.limiter = new RateLimiter(security.requestsPerMinute(), System::nanoTime);
     this.corsOrigins = java.util.Set.copyOf(security.corsOrigins());
@@ -167,12 +174,20 @@ final class HttpApi {
         LOG.warn("store unavailable: {}", e.getMessage());
         error(ctx, ErrorCode.UNAVAILABLE, ErrorDetail.of(ErrorCode.UNAVAILABLE, "the store is not reachable; nothing was changed, retry later"));
       });
-      cfg.routes.exception(HttpResponseException.class, (e, ctx) -> statusError(ctx, e.getStatus()));
+      cfg.routes.exception(HttpResponseException.class, (e, ctx) -> {
+        if (e.getStatus() != 404 || !serveWebApp(ctx)) {
+          statusError(ctx, e.getStatus());
+        }
+      });
       cfg.routes.exception(Exception.class, (e, ctx) -> {
         LOG.error("unexpected fault on {} {}", ctx.method(), ctx.path(), e);
         error(ctx, ErrorCode.INTERNAL, ErrorDetail.of(ErrorCode.INTERNAL, "unexpected server fault; nothing was changed, retry"));
       });
-      cfg.routes.error(404, ctx -> statusError(ctx, 404));
+      cfg.routes.error(404, ctx -> {
+        if (!serveWebApp(ctx)) {
+          statusError(ctx, 404);
+        }
+      });
       cfg.routes.error(405, ctx -> statusError(ctx, 405));
     };
   }
@@ -239,6 +254,18 @@ final class HttpApi {
       case "POST /v1/devices/token" -> ctx -> ctx.json(tenancy.renewToken(parse(bodies.json(ctx, false), TOKEN,
           org.civicsync.contracts.TokenRequest.class)));
       case "GET /v1/admin/audit/verify" -> ctx -> ctx.json(audits.verify(auditTenant(ctx)));
+      case "GET /v1/admin/stats" -> ctx -> {
+        String tenant = readerTenant(ctx, "the statistics", org.civicsync.core.access.Role.SUPERVISOR,
+            org.civicsync.core.access.Role.ADMIN);
+        java.time.Instant since = Optional.ofNullable(ctx.queryParam("since")).filter(v -> !v.isBlank()).map(v -> {
+          try {
+            return java.time.OffsetDateTime.parse(v).toInstant();
+          } catch (java.time.format.DateTimeParseException e) {
+            throw new ApiException(ErrorCode.INVALID_REQUEST, "since must be an RFC 3339 date-time, e.g. 2026-11-22T00:00:00Z", "since");
+          }
+        }).orElse(clock.instant().minus(java.time.Duration.ofDays(7)));
+        ctx.json(stats.stats(tenant, since));
+      };
       case "GET /v1/audit/records/{collection}/{recordId}" -> ctx -> ctx.json(trails.trail(auditTenant(ctx), ctx.pathParam("collection"),
           recordId(ctx)));
       case "POST /v1/devices/enroll" -> ctx -> {
@@ -328,6 +355,14 @@ final class HttpApi {
    * ?tenant=}; a device whose user is an auditor or admin reads its own tenant's.
    */
   private String auditTenant(Context ctx) {
+    return readerTenant(ctx, "the audit trail", org.civicsync.core.access.Role.AUDITOR, org.civicsync.core.access.Role.ADMIN);
+  }
+
+  /**
+   * The tenant whose {@code what} the caller may read: the admin token names one with {@code
+   * ?tenant=}; a device whose user has one of {@code roles} reads its own tenant's.
+   */
+  private String readerTenant(Context ctx, String what, String... roles) {
     Caller c = tenancy.authenticate(bearer(ctx));
     Optional<String> asked = Optional.ofNullable(ctx.queryParam("tenant")).filter(t -> !t.isBlank());
     if (c instanceof Caller.Admin) {
@@ -337,14 +372,14 @@ final class HttpApi {
       }
       return t;
     }
-    if (c instanceof Caller.Device d && (d.access().hasRole(org.civicsync.core.access.Role.AUDITOR)
-        || d.access().hasRole(org.civicsync.core.access.Role.ADMIN))) {
+    if (c instanceof Caller.Device d && java.util.Arrays.stream(roles).anyMatch(d.access()::hasRole)) {
       if (asked.isPresent() && !asked.get().equals(d.tenantId())) {
-        throw new ApiException(ErrorCode.FORBIDDEN, "an auditor reads the audit trail of its own tenant only");
+        throw new ApiException(ErrorCode.FORBIDDEN, "a device reads " + what + " of its own tenant only");
       }
       return d.tenantId();
     }
-    throw new ApiException(ErrorCode.FORBIDDEN, "the audit trail needs the admin token or a device of an auditor or admin user");
+    throw new ApiException(ErrorCode.FORBIDDEN, what + " needs the admin token or a device of a user with the role "
+        + String.join(" or ", roles));
   }
 
   /**
@@ -475,6 +510,33 @@ final class HttpApi {
     } catch (JsonProcessingException e) {
       throw new ApiException(ErrorCode.INVALID_REQUEST, e.getOriginalMessage());
     }
+  }
+
+  /**
+   * A GET that matched no API route may be for the web app: one of its files, or a route of the
+   * app (answered with its index.html). API paths keep their JSON 404.
+   */
+  private boolean serveWebApp(Context ctx) {
+    String path = ctx.path();
+    if (Boolean.TRUE.equals(ctx.attribute(HANDLED)) || !"GET".equals(ctx.method().name())
+        || path.startsWith("/v1/") || path.equals("/v1") || path.startsWith("/health/") || path.startsWith("/schemas/")
+        || path.equals("/openapi.yaml")) {
+      return false;
+    }
+    Optional<org.civicsync.server.app.web.WebApp.Asset> asset = web.find(path);
+    if (asset.isEmpty() && path.equals("/")) {
+      asset = Optional.of(org.civicsync.server.app.web.WebApp.missing());
+    }
+    if (asset.isEmpty()) {
+      return false;
+    }
+    // The app loads only its own scripts and styles; the camera preview for QR enrollment needs
+    // blob: media, and icons may be data: URLs.
+    ctx.header("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+        + "frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'");
+    ctx.header("Cache-Control", asset.get().cacheControl());
+    ctx.status(200).contentType(asset.get().contentType()).result(asset.get().bytes());
+    return true;
   }
 
   private static void statusError(Context ctx, int status) {

@@ -91,6 +91,9 @@ public final class Main implements Runnable {
         description = "Browser origins allowed to call the API, e.g. https://clinic.example.org (default: none).")
     java.util.List<String> corsOrigins;
 
+    @Option(names = "--web-dir", paramLabel = "DIR", description = "Serve the web app from this directory (e.g. web/dist while developing it) instead of the build inside the server.")
+    Path webDir;
+
     @Option(names = "--max-body-bytes", defaultValue = "10485760", description = "Largest request body after decompression (default: ${DEFAULT-VALUE}).")
     long maxBodyBytes;
 
@@ -98,7 +101,7 @@ public final class Main implements Runnable {
     public Integer call() throws Exception {
       ServerConfig config = store.apply(ServerConfig.defaults()).withPort(port).withHost(host).withDemo(demo)
           .withMaxBodyBytes(maxBodyBytes).withMaxClockSkew(java.time.Duration.ofHours(maxClockSkewHours))
-          .withHoldWindow(java.time.Duration.ofHours(holdWindowHours)).withAdminToken(Optional.ofNullable(System.getenv("CIVICSYNC_ADMIN_TOKEN")))
+          .withHoldWindow(java.time.Duration.ofHours(holdWindowHours)).withAdminToken(Optional.ofNullable(System.getenv("CIVICSYNC_ADMIN_TOKEN"))).withWebDir(Optional.ofNullable(webDir))
           .withSecurity(new ServerConfig.Security(java.time.Duration.ofHours(tokenTtlHours), rateLimit,
               corsOrigins == null ? java.util.List.of() : corsOrigins.stream().map(String::trim).filter(o -> !o.isEmpty()).toList()));
       CivicSyncServer server = CivicSyncServer.start(config);

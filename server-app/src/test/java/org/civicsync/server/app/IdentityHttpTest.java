@@ -192,6 +192,51 @@ class IdentityHttpTest {
   }
 
   @Test
+  void statsTellSupervisorsAndTheAdminHowEachDeviceSyncsButNotFieldWorkers() throws Exception {
+    Dev worker = device("w", "[\"fieldWorker\"]", "[\"clinic-n1\"]");
+    Mutation first = booking("clinic-n1");
+    Mutation sameSlot = fx.create(fx.uuid(), first.data().deepCopy());
+    assertThat(json(send("POST", "/v1/sync/push", worker.token, push(worker, first, sameSlot))).get("results").findValuesAsText("status"))
+        .containsExactly("applied", "rejected");
+    Dev supervisor = device("s", "[\"supervisor\"]", "[\"country\"]");
+
+    JsonNode mine = json(send("GET", "/v1/admin/stats", supervisor.token, null));
+    assertValid("stats.schema.json", mine);
+    JsonNode asAdmin = json(send("GET", "/v1/admin/stats?tenant=" + tenant + "&since=2000-01-01T00:00:00Z", ADMIN, null));
+    assertValid("stats.schema.json", asAdmin);
+    for (JsonNode s : List.of(mine, asAdmin)) {
+      assertThat(s.at("/totals/mutations").asLong()).isEqualTo(2);
+      assertThat(s.at("/totals/applied").asLong()).isEqualTo(1);
+      assertThat(s.at("/totals/rejected").asLong()).isEqualTo(1);
+      assertThat(s.at("/syncSuccessRate").asDouble()).isEqualTo(0.5);
+      assertThat(s.at("/rejectionReasons/CAPACITY_EXCEEDED").asLong()).isEqualTo(1);
+      assertThat(s.at("/openInboxItems").asLong()).as("the rejection waits for a person").isEqualTo(1);
+      JsonNode w = findDevice(s, worker.id);
+      assertThat(w.at("/counts/rejected").asLong()).isEqualTo(1);
+      assertThat(w.at("/openInboxItems").asLong()).isEqualTo(1);
+      assertThat(w.has("lastPushAt")).isTrue();
+      assertThat(findDevice(s, supervisor.id).at("/counts/mutations").asLong()).isZero();
+    }
+    assertThat(json(send("GET", "/v1/admin/stats?tenant=" + tenant + "&since=2999-01-01T00:00:00Z", ADMIN, null))
+        .at("/totals/mutations").asLong()).as("nothing received since then").isZero();
+
+    assertError(send("GET", "/v1/admin/stats", worker.token, null), 403, "FORBIDDEN");
+    assertError(send("GET", "/v1/admin/stats?tenant=someone-else", supervisor.token, null), 403, "FORBIDDEN");
+    assertError(send("GET", "/v1/admin/stats", ADMIN, null), 400, "INVALID_REQUEST", "tenant");
+    assertError(send("GET", "/v1/admin/stats?tenant=no-such-tenant", ADMIN, null), 404, "TENANT_NOT_FOUND", "tenant");
+    assertError(send("GET", "/v1/admin/stats?since=yesterday", supervisor.token, null), 400, "INVALID_REQUEST", "since");
+  }
+
+  private static JsonNode findDevice(JsonNode stats, UUID id) {
+    for (JsonNode d : stats.get("devices")) {
+      if (d.get("deviceId").asText().equals(id.toString())) {
+        return d;
+      }
+    }
+    throw new AssertionError("no device " + id + " in " + stats);
+  }
+
+  @Test
   void auditIsVerifiedAndARecordsTrailIsReadByAuditorsOnly() throws Exception {
     Dev worker = device("w", "[\"fieldWorker\"]", "[\"clinic-n1\"]");
     Mutation m = booking("clinic-n1");
@@ -317,6 +362,11 @@ class IdentityHttpTest {
     JsonNode body = json(r);
     assertValid(Schemas.ERROR_RESPONSE, body);
     assertThat(body.at("/error/code").asText()).isEqualTo(code);
+  }
+
+  private static void assertError(HttpResponse<String> r, int status, String code, String field) throws Exception {
+    assertError(r, status, code);
+    assertThat(json(r).at("/error/field").asText()).isEqualTo(field);
   }
 
   private static void assertValid(String schema, JsonNode body) {

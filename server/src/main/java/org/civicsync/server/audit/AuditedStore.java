@@ -196,6 +196,11 @@ public final class AuditedStore implements ServerStore {
   }
 
   @Override
+  public org.civicsync.server.store.TenantCounts counts(String tenantId, java.time.Instant since) {
+    return delegate.counts(tenantId, since);
+  }
+
+  @Override
   public List<OutcomeRow> outcomes(String tenantId, UUID deviceId, long afterSeq, int limit) {
     return delegate.outcomes(tenantId, deviceId, afterSeq, limit);
   }

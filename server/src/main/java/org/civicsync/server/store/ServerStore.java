@@ -127,6 +127,14 @@ public interface ServerStore extends AutoCloseable {
    */
   List<StoredRecord> listRecords(String tenantId, String collection, Map<String, String> equals, Optional<UUID> after, int limit);
 
+  /**
+   * Counts for the statistics API: event-log entries of the tenant received at or after {@code
+   * since} (by device, status, error code, and whether they are inbox resolutions), mutations held
+   * now, and open inbox items. Read at one consistent moment is not required: these are figures
+   * for people, not inputs to a decision.
+   */
+  TenantCounts counts(String tenantId, Instant since);
+
   /** Throws {@link StoreUnavailableException} unless the database answers now. */
   void ping();
 

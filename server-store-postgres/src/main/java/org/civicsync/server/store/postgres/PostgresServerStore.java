@@ -700,6 +700,29 @@ public final class PostgresServerStore implements ServerStore {
   }
 
   @Override
+  public org.civicsync.server.store.TenantCounts counts(String tenantId, Instant since) {
+    List<org.civicsync.server.store.TenantCounts.LogCount> log = query("counting the event log of tenant " + tenantId,
+        "SELECT device_id, status, (result::jsonb) -> 'error' ->> 'code', note IS NOT NULL, count(*) FROM mutation_log"
+            + " WHERE tenant_id = ? AND received_at >= ? GROUP BY 1, 2, 3, 4",
+        ps -> {
+          ps.setString(1, tenantId);
+          ps.setObject(2, java.time.OffsetDateTime.ofInstant(since, java.time.ZoneOffset.UTC));
+        },
+        rs -> new org.civicsync.server.store.TenantCounts.LogCount(rs.getObject(1, UUID.class), rs.getString(2),
+            Optional.ofNullable(rs.getString(3)), rs.getBoolean(4), rs.getLong(5)));
+    List<org.civicsync.server.store.TenantCounts.HeldCount> held = query("counting held mutations of tenant " + tenantId,
+        "SELECT device_id, count(*) FROM held_mutations WHERE tenant_id = ? GROUP BY device_id",
+        ps -> ps.setString(1, tenantId),
+        rs -> new org.civicsync.server.store.TenantCounts.HeldCount(rs.getObject(1, UUID.class), rs.getLong(2)));
+    List<org.civicsync.server.store.TenantCounts.InboxCount> inbox = query("counting open inbox items of tenant " + tenantId,
+        "SELECT device_id, kind, count(*) FROM inbox_items WHERE tenant_id = ? AND status = 'open' GROUP BY device_id, kind",
+        ps -> ps.setString(1, tenantId),
+        rs -> new org.civicsync.server.store.TenantCounts.InboxCount(Optional.ofNullable(rs.getObject(1, UUID.class)),
+            rs.getString(2), rs.getLong(3)));
+    return new org.civicsync.server.store.TenantCounts(log, held, inbox);
+  }
+
+  @Override
   public void ping() {
     Connection c = connect("ping");
     try (PreparedStatement ps = c.prepareStatement("SELECT 1")) {

@@ -529,6 +529,26 @@ public final class SqliteServerStore implements ServerStore {
     }, SqliteServerStore::inboxItem);
   }
 
+  @Override
+  public org.civicsync.server.store.TenantCounts counts(String tenantId, Instant since) {
+    // received_at is ISO text of varying precision: compare it as time (julianday), not as text.
+    List<org.civicsync.server.store.TenantCounts.LogCount> log = query(
+        "SELECT device_id, status, json_extract(result, '$.error.code'), note IS NOT NULL, count(*) FROM mutation_log"
+            + " WHERE tenant_id = ? AND julianday(received_at) >= julianday(?) GROUP BY 1, 2, 3, 4",
+        ps -> { ps.setString(1, tenantId); ps.setString(2, since.toString()); },
+        rs -> new org.civicsync.server.store.TenantCounts.LogCount(UUID.fromString(rs.getString(1)), rs.getString(2),
+            Optional.ofNullable(rs.getString(3)), rs.getInt(4) != 0, rs.getLong(5)));
+    List<org.civicsync.server.store.TenantCounts.HeldCount> held = query(
+        "SELECT device_id, count(*) FROM held_mutations WHERE tenant_id = ? GROUP BY device_id",
+        ps -> ps.setString(1, tenantId),
+        rs -> new org.civicsync.server.store.TenantCounts.HeldCount(UUID.fromString(rs.getString(1)), rs.getLong(2)));
+    List<org.civicsync.server.store.TenantCounts.InboxCount> inbox = query(
+        "SELECT device_id, kind, count(*) FROM inbox_items WHERE tenant_id = ? AND status = 'open' GROUP BY device_id, kind",
+        ps -> ps.setString(1, tenantId),
+        rs -> new org.civicsync.server.store.TenantCounts.InboxCount(Optional.ofNullable(uuid(rs.getString(1))), rs.getString(2), rs.getLong(3)));
+    return new org.civicsync.server.store.TenantCounts(log, held, inbox);
+  }
+
   private static final String INBOX_COLUMNS =
       "id, kind, status, collection, record_id, mutation_id, device_id, detail, created_at, resolved_at, resolution";
 
