@@ -235,22 +235,42 @@ public final class InMemoryServerStore implements ServerStore {
 
   @Override
   public <T> T write(String tenantId, Function<WriteTx, T> work) {
+    T result;
+    org.civicsync.server.store.CommitNotice notice;
     synchronized (lock) {
       Tenant current = data.get(tenantId);
       if (current == null) {
         throw new IllegalArgumentException("no tenant " + tenantId);
       }
       Tenant draft = current.copy();
-      T result = work.apply(new Tx(draft, tenantId));
+      Tx tx = new Tx(draft, tenantId);
+      result = work.apply(tx);
       data.put(tenantId, draft);
-      return result;
+      notice = tx.notice;
     }
+    if (notice != null) {
+      commitListeners.deliver(notice);
+    }
+    return result;
   }
+
+  @Override
+  public AutoCloseable onCommit(java.util.function.Consumer<org.civicsync.server.store.CommitNotice> listener) {
+    return commitListeners.add(listener);
+  }
+
+  private final org.civicsync.server.store.CommitListeners commitListeners = new org.civicsync.server.store.CommitListeners();
 
   private static final class Tx implements WriteTx {
     private final Tenant t;
     private final long startHead;
     private final String tenantId;
+    private org.civicsync.server.store.CommitNotice notice;
+
+    @Override
+    public void announce(org.civicsync.server.store.CommitNotice n) {
+      notice = n;
+    }
 
     Tx(Tenant t, String tenantId) {
       this.t = t;

@@ -486,6 +486,42 @@ public abstract class ServerStoreContract {
   }
 
   @Test
+  void aCommitIsAnnouncedWithWhatItTouchedAndARolledBackOneIsNot() throws Exception {
+    List<org.civicsync.server.store.CommitNotice> heard = new java.util.concurrent.CopyOnWriteArrayList<>();
+    try (AutoCloseable sub = store.onCommit(heard::add)) {
+      Mutation booking = fx.create(fx.uuid());
+      push(booking);
+      org.civicsync.server.store.CommitNotice first = awaitNotice(heard, store.head(device.tenantId()));
+      assertThat(first.everything()).isFalse();
+      assertThat(first.touched()).contains(new org.civicsync.server.store.CommitNotice.Touch("appointments",
+          Optional.of(booking.data().get("clinicId").asText())));
+
+      assertThatThrownBy(() -> store.write(device.tenantId(), tx -> {
+        tx.announce(org.civicsync.server.store.CommitNotice.everything(device.tenantId(), 999_999));
+        throw new IllegalStateException("rolled back");
+      })).hasMessage("rolled back");
+      push(fx.create(fx.uuid()));
+      // Notices arrive in commit order, so had the rolled-back one been sent it would be here by now.
+      awaitNotice(heard, store.head(device.tenantId()));
+      assertThat(heard).noneMatch(n -> n.head() == 999_999);
+    }
+  }
+
+  private org.civicsync.server.store.CommitNotice awaitNotice(List<org.civicsync.server.store.CommitNotice> heard, long head)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + java.time.Duration.ofSeconds(10).toNanos();
+    while (System.nanoTime() < deadline) {
+      for (org.civicsync.server.store.CommitNotice n : heard) {
+        if (n.tenantId().equals(device.tenantId()) && n.head() == head) {
+          return n;
+        }
+      }
+      Thread.sleep(10);
+    }
+    throw new AssertionError("no commit notice for head " + head + " of " + device.tenantId() + " within 10 s; heard " + heard);
+  }
+
+  @Test
   void countsTellHowEachDevicesMutationsWereDecidedAndWhatWaitsNow() {
     java.time.Instant start = java.time.Instant.now().minusSeconds(60);
     UUID id = fx.uuid();

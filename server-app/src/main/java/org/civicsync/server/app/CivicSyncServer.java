@@ -22,9 +22,11 @@ public final class CivicSyncServer implements AutoCloseable {
   private final Optional<String> generatedAdminToken;
   private final Optional<EnrollmentCode> demoCode;
   private final java.util.concurrent.ScheduledExecutorService sweeper;
+  private final org.civicsync.server.realtime.StreamHub hub;
 
-  private CivicSyncServer(ServerStore store, Javalin http, Optional<String> adminToken, Optional<EnrollmentCode> demoCode,
-      java.util.concurrent.ScheduledExecutorService sweeper) {
+  private CivicSyncServer(ServerStore store, Javalin http, org.civicsync.server.realtime.StreamHub hub, Optional<String> adminToken,
+      Optional<EnrollmentCode> demoCode, java.util.concurrent.ScheduledExecutorService sweeper) {
+    this.hub = hub;
     this.store = store;
     this.http = http;
     this.generatedAdminToken = adminToken;
@@ -41,6 +43,7 @@ public final class CivicSyncServer implements AutoCloseable {
   static CivicSyncServer start(ServerConfig config, Clock clock) {
     CollectionCatalog catalog = DefinitionFiles.load(config.collectionsDir());
     ServerStore store = Stores.open(config);
+    org.civicsync.server.realtime.StreamHub hub = null;
     try {
       java.util.List<String> adopted = org.civicsync.server.audit.AuditAdoption.adoptAll(store, clock);
       if (!adopted.isEmpty()) {
@@ -59,13 +62,18 @@ public final class CivicSyncServer implements AutoCloseable {
         demoCode = Optional.of(tenancy.issueEnrollmentCode(DEMO_TENANT, new EnrollmentCodeRequest(DEMO_USER, "demo", 24, 20)));
       }
       PushService push = new PushService(store, catalog, clock, config.maxClockSkew(), javaRules(), config.holdWindow());
+      hub = new org.civicsync.server.realtime.StreamHub(store, catalog);
       HttpApi api = new HttpApi(store, catalog, tenancy, push,
           new PullService(store, catalog, clock), new org.civicsync.server.inbox.InboxService(store, catalog, clock, javaRules()),
           new org.civicsync.server.records.RecordsService(store, catalog, push, clock),
-          config.maxBodyBytes(), clock, config.security(), org.civicsync.server.app.web.WebApp.of(config.webDir()));
+          config.maxBodyBytes(), clock, config.security(), org.civicsync.server.app.web.WebApp.of(config.webDir()), hub,
+          config.streamHeartbeat());
       Javalin http = HttpApi.create(api, config.host(), config.port()).start();
-      return new CivicSyncServer(store, http, generated, demoCode, startSweeper(store, push, tenancy, config, clock));
+      return new CivicSyncServer(store, http, hub, generated, demoCode, startSweeper(store, push, tenancy, config, clock));
     } catch (RuntimeException e) {
+      if (hub != null) {
+        hub.close();
+      }
       store.close();
       throw e;
     }
@@ -139,6 +147,8 @@ public final class CivicSyncServer implements AutoCloseable {
   @Override
   public void close() {
     sweeper.shutdownNow();
+    // Streams first: their requests end, so the HTTP server's stop does not wait on them.
+    hub.close();
     http.stop();
     store.close();
   }

@@ -64,6 +64,7 @@ final class HttpApi {
       new Route("GET", "/v1/collections"),
       new Route("POST", "/v1/sync/push"),
       new Route("GET", "/v1/sync/pull"),
+      new Route("GET", "/v1/sync/stream"),
       new Route("GET", "/v1/sync/status"),
       new Route("GET", "/v1/sync/outcomes"),
       new Route("GET", "/v1/inbox"),
@@ -112,18 +113,16 @@ final class HttpApi {
   private final RateLimiter limiter;
   private final java.util.Set<String> corsOrigins;
   private final org.civicsync.server.app.web.WebApp web;
+  private final org.civicsync.server.realtime.StreamHub hub;
+  private final java.time.Duration heartbeat;
   private final org.civicsync.server.stats.StatsService stats;
 
   HttpApi(ServerStore store, CollectionCatalog catalog, TenancyService tenancy, PushService push, PullService pull,
-      InboxService inbox, RecordsService records, long maxBodyBytes, java.time.Clock clock) {
-    this(store, catalog, tenancy, push, pull, inbox, records, maxBodyBytes, clock, ServerConfig.Security.defaults(),
-        org.civicsync.server.app.web.WebApp.of(Optional.empty()));
-  }
-
-  HttpApi(ServerStore store, CollectionCatalog catalog, TenancyService tenancy, PushService push, PullService pull,
       InboxService inbox, RecordsService records, long maxBodyBytes, java.time.Clock clock, ServerConfig.Security security,
-      org.civicsync.server.app.web.WebApp web) {
+      org.civicsync.server.app.web.WebApp web, org.civicsync.server.realtime.StreamHub hub, java.time.Duration heartbeat) {
     this.web = web;
+    this.hub = hub;
+    this.heartbeat = heartbeat;
     this.stats = new org.civicsync.server.stats.StatsService(store, clock);
     this.adminKeys = new AdminIdempotency(store);
     this.limiter = new RateLimiter(security.requestsPerMinute(), System::nanoTime);
@@ -254,6 +253,7 @@ final class HttpApi {
       case "POST /v1/devices/token" -> ctx -> ctx.json(tenancy.renewToken(parse(bodies.json(ctx, false), TOKEN,
           org.civicsync.contracts.TokenRequest.class)));
       case "GET /v1/admin/audit/verify" -> ctx -> ctx.json(audits.verify(auditTenant(ctx)));
+      case "GET /v1/sync/stream" -> this::stream;
       case "GET /v1/admin/stats" -> ctx -> {
         String tenant = readerTenant(ctx, "the statistics", org.civicsync.core.access.Role.SUPERVISOR,
             org.civicsync.core.access.Role.ADMIN);
@@ -337,6 +337,58 @@ final class HttpApi {
       case "DELETE /v1/records/{collection}/{recordId}" -> ctx -> recordWrite(ctx, RecordsService.Write.DELETE);
       default -> throw new IllegalStateException("no handler for " + r);
     };
+  }
+
+  /**
+   * A device's live stream (Server-Sent Events): a {@code changes} event whenever a commit
+   * concerns the device, a comment line as heartbeat otherwise. Browsers' EventSource cannot send
+   * headers, so the token may come as {@code ?access_token=}. The response is written straight
+   * to the socket (never compressed or buffered) and held open on this virtual thread until the
+   * device goes or the server stops.
+   */
+  private void stream(Context ctx) throws Exception {
+    Optional<String> token = ctx.header("Authorization") != null ? bearer(ctx)
+        : Optional.ofNullable(ctx.queryParam("access_token")).filter(t -> !t.isBlank());
+    if (!(tenancy.authenticate(token) instanceof Caller.Device d)) {
+      throw new ApiException(ErrorCode.FORBIDDEN, "the stream needs a device token; enroll a device first");
+    }
+    long head = store.head(d.tenantId());
+    long lastSeen = lastEventId(ctx);
+    try (org.civicsync.server.realtime.StreamHub.Stream s = hub.open(d, head)) {
+      ctx.status(200);
+      ctx.res().setContentType("text/event-stream;charset=utf-8");
+      ctx.res().setHeader("X-Accel-Buffering", "no");
+      java.io.OutputStream out = ctx.res().getOutputStream();
+      // A device that reconnects after missing something is told at once; otherwise "ready".
+      sse(out, lastSeen >= 0 && lastSeen < head ? "changes" : "ready", head, "retry: 3000\n");
+      while (!s.ended()) {
+        Optional<Long> next = s.next(heartbeat);
+        if (next.isPresent()) {
+          sse(out, "changes", next.get(), "");
+        } else if (!s.ended()) {
+          out.write(": heartbeat\n\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+          out.flush();
+        }
+      }
+    } catch (java.io.IOException gone) {
+      // The device went away; its stream is closed above.
+    }
+  }
+
+  private static void sse(java.io.OutputStream out, String event, long head, String prefix) throws java.io.IOException {
+    String text = prefix + "event: " + event + "\nid: " + head + "\ndata: {\"head\":" + head + "}\n\n";
+    out.write(text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    out.flush();
+  }
+
+  /** The {@code Last-Event-ID} a reconnecting EventSource sends (or {@code ?lastEventId=}); -1 when absent or not a number. */
+  private static long lastEventId(Context ctx) {
+    String v = Optional.ofNullable(ctx.header("Last-Event-ID")).orElse(ctx.queryParam("lastEventId"));
+    try {
+      return v == null ? -1 : Long.parseLong(v.trim());
+    } catch (NumberFormatException e) {
+      return -1;
+    }
   }
 
   /** An admin write: admin token, body read and parsed, Idempotency-Key honoured. */

@@ -18,6 +18,7 @@ import java.util.Optional;
  * @param maxClockSkew how far a mutation's clock may run ahead of the server's
  * @param webDir a directory to serve the web app from instead of the one built into the server
  *     (for developing the web app)
+ * @param streamHeartbeat how often an open {@code /v1/sync/stream} gets a heartbeat when nothing changes
  * @param holdWindow how long a mutation held behind a gap in its device's deviceSeq waits before
  *     it is forced through
  */
@@ -36,7 +37,8 @@ public record ServerConfig(
     java.time.Duration maxClockSkew,
     java.time.Duration holdWindow,
     Security security,
-    Optional<Path> webDir) {
+    Optional<Path> webDir,
+    java.time.Duration streamHeartbeat) {
 
   /**
    * Hardening settings.
@@ -55,63 +57,70 @@ public record ServerConfig(
     }
   }
 
+  public static final java.time.Duration DEFAULT_STREAM_HEARTBEAT = java.time.Duration.ofSeconds(15);
+
   public static final long DEFAULT_MAX_BODY_BYTES = 10L * 1024 * 1024;
 
   /** Defaults: SQLite in {@code ./civicsync-data}, port 8080, every interface. */
   public static ServerConfig defaults() {
     return new ServerConfig("0.0.0.0", 8080, Path.of("civicsync-data"), Optional.empty(), Optional.empty(),
         Optional.empty(), "civicsync", Optional.empty(), Optional.empty(), DEFAULT_MAX_BODY_BYTES, false,
-        org.civicsync.core.records.MutationRules.DEFAULT_MAX_CLOCK_SKEW, org.civicsync.server.push.PushService.DEFAULT_HOLD_WINDOW, Security.defaults(), Optional.empty());
+        org.civicsync.core.records.MutationRules.DEFAULT_MAX_CLOCK_SKEW, org.civicsync.server.push.PushService.DEFAULT_HOLD_WINDOW, Security.defaults(), Optional.empty(), DEFAULT_STREAM_HEARTBEAT);
   }
 
   public ServerConfig withPort(int p) {
-    return new ServerConfig(host, p, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir);
+    return new ServerConfig(host, p, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat);
   }
 
   public ServerConfig withHost(String h) {
-    return new ServerConfig(h, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir);
+    return new ServerConfig(h, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat);
   }
 
   public ServerConfig withDataDir(Path d) {
-    return new ServerConfig(host, port, d, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir);
+    return new ServerConfig(host, port, d, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat);
   }
 
   public ServerConfig withDb(Optional<String> url, Optional<String> user, Optional<String> password, String schema) {
-    return new ServerConfig(host, port, dataDir, url, user, password, schema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir);
+    return new ServerConfig(host, port, dataDir, url, user, password, schema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat);
   }
 
   public ServerConfig withCollectionsDir(Optional<Path> d) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, d, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, d, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat);
   }
 
   public ServerConfig withAdminToken(Optional<String> t) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, t, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, t, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat);
   }
 
   public ServerConfig withMaxBodyBytes(long b) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, b, demo, maxClockSkew, holdWindow, security, webDir);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, b, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat);
   }
 
   public ServerConfig withMaxClockSkew(java.time.Duration skew) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, skew, holdWindow, security, webDir);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, skew, holdWindow, security, webDir, streamHeartbeat);
   }
 
   public ServerConfig withHoldWindow(java.time.Duration w) {
     return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
-        maxClockSkew, w, security, webDir);
+        maxClockSkew, w, security, webDir, streamHeartbeat);
   }
 
   public ServerConfig withDemo(boolean d) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, d, maxClockSkew, holdWindow, security, webDir);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, d, maxClockSkew, holdWindow, security, webDir, streamHeartbeat);
   }
 
   public ServerConfig withSecurity(Security sec) {
     return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
-        maxClockSkew, holdWindow, sec, webDir);
+        maxClockSkew, holdWindow, sec, webDir, streamHeartbeat);
   }
 
   public ServerConfig withWebDir(Optional<Path> d) {
     return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
-        maxClockSkew, holdWindow, security, d);
+        maxClockSkew, holdWindow, security, d, streamHeartbeat);
+  }
+
+  public ServerConfig withStreamHeartbeat(java.time.Duration h) {
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
+        maxClockSkew, holdWindow, security, webDir, h);
   }
 }

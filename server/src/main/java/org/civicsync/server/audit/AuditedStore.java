@@ -73,6 +73,7 @@ public final class AuditedStore implements ServerStore {
       AuditedTx a = new AuditedTx(tx, tenantId, catalog, actor);
       T result = work.apply(a);
       a.seal(clock.instant());
+      a.announce();
       return result;
     });
   }
@@ -193,6 +194,11 @@ public final class AuditedStore implements ServerStore {
   @Override
   public List<InboxItem> inbox(String tenantId, Optional<String> status, Optional<String> kind, Optional<String> collection, int limit) {
     return delegate.inbox(tenantId, status, kind, collection, limit);
+  }
+
+  @Override
+  public AutoCloseable onCommit(java.util.function.Consumer<org.civicsync.server.store.CommitNotice> listener) {
+    return delegate.onCommit(listener);
   }
 
   @Override

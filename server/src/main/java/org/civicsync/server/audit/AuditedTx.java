@@ -55,6 +55,10 @@ public final class AuditedTx implements WriteTx {
   // Keys already looked up in this transaction: those not in `known` are known to be absent.
   private final Set<RecordKey> asked = new java.util.HashSet<>();
   private boolean cleared;
+  // What the live streams of devices need to hear about this transaction once it commits.
+  private final Set<org.civicsync.server.store.CommitNotice.Touch> touched = new java.util.LinkedHashSet<>();
+  private final Set<UUID> outcomesFor = new java.util.LinkedHashSet<>();
+  private long advancedTo = -1;
 
   AuditedTx(WriteTx tx, String tenantId, Optional<CollectionCatalog> catalog, ObjectNode actor) {
     this.tx = tx;
@@ -80,6 +84,24 @@ public final class AuditedTx implements WriteTx {
   /** Names who is acting, when it is learned only inside the transaction. */
   public void actor(ObjectNode who) {
     this.actor = who;
+  }
+
+  /**
+   * Tells the store what this transaction changed for devices' live streams; delivered only if
+   * it commits. A rebuild of the projection tells every stream to pull.
+   */
+  void announce() {
+    if (cleared) {
+      tx.announce(org.civicsync.server.store.CommitNotice.everything(tenantId, advancedTo >= 0 ? advancedTo : tx.head()));
+    } else if (!touched.isEmpty() || !outcomesFor.isEmpty()) {
+      tx.announce(new org.civicsync.server.store.CommitNotice(tenantId, advancedTo >= 0 ? advancedTo : tx.head(), touched,
+          outcomesFor, false));
+    }
+  }
+
+  @Override
+  public void announce(org.civicsync.server.store.CommitNotice notice) {
+    tx.announce(notice);
   }
 
   void seal(Instant at) {
@@ -130,6 +152,7 @@ public final class AuditedTx implements WriteTx {
   public void appendOutcomes(List<OutcomeRow> rows) {
     tx.appendOutcomes(rows);
     outcomes.addAll(rows);
+    rows.forEach(r -> outcomesFor.add(r.deviceId()));
   }
 
   @Override
@@ -251,8 +274,10 @@ public final class AuditedTx implements WriteTx {
         key = schema.get().scopeKey(r.data());
       }
       StoredRecord row = r.withScopeKey(key);
+      touched.add(new org.civicsync.server.store.CommitNotice.Touch(row.collection(), Optional.ofNullable(key)));
       if (old != null && old.scopeKey() != null && !Objects.equals(old.scopeKey(), key)) {
         moves.add(new ScopeMove(row.seq(), row.collection(), row.recordId(), old.scopeKey()));
+        touched.add(new org.civicsync.server.store.CommitNotice.Touch(row.collection(), Optional.of(old.scopeKey())));
       }
       out.add(row);
       known.put(row.key(), row);
@@ -326,6 +351,7 @@ public final class AuditedTx implements WriteTx {
   @Override
   public void advanceHead(long newHead) {
     tx.advanceHead(newHead);
+    advancedTo = newHead;
   }
 
   @Override

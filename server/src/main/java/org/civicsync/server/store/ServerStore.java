@@ -135,6 +135,16 @@ public interface ServerStore extends AutoCloseable {
    */
   TenantCounts counts(String tenantId, Instant since);
 
+  /**
+   * Calls {@code listener} with the {@link CommitNotice} of every committed write transaction
+   * that announced one, from this and (for a shared database) every other server instance,
+   * usually within a second. Delivery is at most once per notice and may be lost when the
+   * database connection is; after such a loss the store delivers an {@code everything} notice for
+   * each tenant. The listener must return quickly (hand the notice to another thread). Closing
+   * the returned handle stops the calls.
+   */
+  AutoCloseable onCommit(java.util.function.Consumer<CommitNotice> listener);
+
   /** Throws {@link StoreUnavailableException} unless the database answers now. */
   void ping();
 

@@ -137,4 +137,11 @@ public interface WriteTx {
    * entry.prevHash()} its hash) and makes it the head.
    */
   void appendAudit(AuditEntry entry);
+
+  /**
+   * Asks the store to deliver {@code notice} to its {@link ServerStore#onCommit} subscribers, on
+   * every instance sharing the database, once this transaction commits; never if it rolls back.
+   * At most one notice per transaction (a later call replaces an earlier one).
+   */
+  void announce(CommitNotice notice);
 }

@@ -77,9 +77,22 @@ public final class PostgresServerStore implements ServerStore {
   private final DataSource dataSource;
   private final AutoCloseable pool;
 
+  private final CommitChannel commits;
+
   PostgresServerStore(DataSource dataSource, AutoCloseable pool) {
+    this(dataSource, pool, PostgresConfig.DEFAULT_SCHEMA, () -> {
+      try {
+        return dataSource.getConnection();
+      } catch (SQLException e) {
+        throw Sql.failure("opening the connection that listens for commits", e);
+      }
+    });
+  }
+
+  private PostgresServerStore(DataSource dataSource, AutoCloseable pool, String schema, java.util.function.Supplier<Connection> listenOn) {
     this.dataSource = dataSource;
     this.pool = pool;
+    this.commits = new CommitChannel(schema, listenOn, this::tenantIds, this::head);
   }
 
   /**
@@ -105,7 +118,15 @@ public final class PostgresServerStore implements ServerStore {
       }
       throw e;
     }
-    return new PostgresServerStore(ds, ds);
+    // The listener holds its connection for good: its own, outside the pool.
+    DataSource direct = migrationDataSource(config);
+    return new PostgresServerStore(ds, ds, config.schema(), () -> {
+      try {
+        return direct.getConnection();
+      } catch (SQLException e) {
+        throw Sql.failure("opening the connection that listens for commits", e);
+      }
+    });
   }
 
   private static HikariConfig hikariConfig(PostgresConfig config) {
@@ -398,7 +419,11 @@ public final class PostgresServerStore implements ServerStore {
       T result;
       try {
         c.setAutoCommit(false);
-        result = work.apply(lockHead(c, tenantId));
+        PostgresWriteTx tx = lockHead(c, tenantId);
+        result = work.apply(tx);
+        if (tx.notice() != null) {
+          commits.send(c, tx.notice());
+        }
         c.commit();
       } catch (SQLException e) {
         rollback(c, e);
@@ -700,6 +725,11 @@ public final class PostgresServerStore implements ServerStore {
   }
 
   @Override
+  public AutoCloseable onCommit(java.util.function.Consumer<org.civicsync.server.store.CommitNotice> listener) {
+    return commits.subscribe(listener);
+  }
+
+  @Override
   public org.civicsync.server.store.TenantCounts counts(String tenantId, Instant since) {
     List<org.civicsync.server.store.TenantCounts.LogCount> log = query("counting the event log of tenant " + tenantId,
         "SELECT device_id, status, (result::jsonb) -> 'error' ->> 'code', note IS NOT NULL, count(*) FROM mutation_log"
@@ -740,6 +770,7 @@ public final class PostgresServerStore implements ServerStore {
   /** Closes the pool; further calls fail with {@link StoreUnavailableException}. Idempotent. */
   @Override
   public void close() {
+    commits.close();
     try {
       pool.close();
     } catch (Exception e) {

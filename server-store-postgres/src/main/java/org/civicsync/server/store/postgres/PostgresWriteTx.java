@@ -222,6 +222,18 @@ final class PostgresWriteTx implements WriteTx {
    */
   private final Set<RecordKey> absent = new HashSet<>();
 
+  private org.civicsync.server.store.CommitNotice notice;
+
+  @Override
+  public void announce(org.civicsync.server.store.CommitNotice n) {
+    notice = n;
+  }
+
+  /** The notice to send just before commit, or null. */
+  org.civicsync.server.store.CommitNotice notice() {
+    return notice;
+  }
+
   PostgresWriteTx(Connection c, String tenantId, long startHead, AuditHead auditHead) {
     this.c = c;
     this.tenantId = tenantId;

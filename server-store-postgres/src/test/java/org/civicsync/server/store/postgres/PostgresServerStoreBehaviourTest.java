@@ -84,7 +84,7 @@ class PostgresServerStoreBehaviourTest {
   private static final CollectionCatalog CATALOG = CollectionCatalog.of(CollectionCatalog.builtInDefinitions());
 
   /** Statements of a push of new, in-order changes that fall under no rule (see below). */
-  private static final int PLAIN_PUSH = 12;
+  private static final int PLAIN_PUSH = 13;
 
   private final String schema = TestDatabases.freshSchema();
   private PostgresConfig config;
@@ -124,7 +124,8 @@ class PostgresServerStoreBehaviourTest {
    * putClaims (which still runs, to release whatever the changed records held), advanceHead,
    * setDeviceProgress, markPushed, appendAudit. That is {@value #PLAIN_PUSH}: 8 before the hold
    * queue, plus findHeld, deviceQueue and setDeviceProgress, plus the audit entry of the
-   * transaction (issue 4; the counter lock reads the audit head, so that costs nothing more).
+   * transaction (issue 4; the counter lock reads the audit head, so that costs nothing more), plus
+   * the one NOTIFY that tells the live streams of every instance (issue 7).
    */
   @Test
   void aPushCostsTheSameHandfulOfStatementsWhetherItCarriesOneMutationOrAThousand() {

@@ -303,9 +303,12 @@ public final class SqliteServerStore implements ServerStore {
 
   // ------------------------------------------------------------------ sync
 
+  private final org.civicsync.server.store.CommitListeners commitListeners = new org.civicsync.server.store.CommitListeners();
+
   @Override
   public <T> T write(String tenantId, Function<WriteTx, T> work) {
-    return inWriteTransaction(c -> {
+    Tx[] opened = new Tx[1];
+    T result = inWriteTransaction(c -> {
       long head;
       AuditHead audit;
       // The counter and the audit head in the one statement that starts the tenant's write.
@@ -319,8 +322,19 @@ public final class SqliteServerStore implements ServerStore {
           audit = new AuditHead(rs.getLong(2), rs.getString(3));
         }
       }
-      return work.apply(new Tx(c, tenantId, head, audit));
+      opened[0] = new Tx(c, tenantId, head, audit);
+      return work.apply(opened[0]);
     });
+    // Committed: one process owns the file, so the notice goes to this process's listeners only.
+    if (opened[0] != null && opened[0].notice != null) {
+      commitListeners.deliver(opened[0].notice);
+    }
+    return result;
+  }
+
+  @Override
+  public AutoCloseable onCommit(java.util.function.Consumer<org.civicsync.server.store.CommitNotice> listener) {
+    return commitListeners.add(listener);
   }
 
   @Override
@@ -647,6 +661,12 @@ public final class SqliteServerStore implements ServerStore {
     private final String tenant;
     private final long head;
     private AuditHead audit;
+    private org.civicsync.server.store.CommitNotice notice;
+
+    @Override
+    public void announce(org.civicsync.server.store.CommitNotice n) {
+      notice = n;
+    }
 
     Tx(Connection c, String tenant, long head, AuditHead audit) {
       this.c = c;
