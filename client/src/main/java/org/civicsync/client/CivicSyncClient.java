@@ -88,6 +88,9 @@ public final class CivicSyncClient implements AutoCloseable {
   private final SyncEngine engine;
   private final ScheduledExecutorService scheduler;
   private volatile boolean online = true;
+  private volatile boolean started;
+  private volatile boolean networkUp = true;
+  private final LiveUpdates liveUpdates;
   private volatile CollectionCatalog catalog;
   private ScheduledFuture<?> timer;
 
@@ -107,6 +110,12 @@ public final class CivicSyncClient implements AutoCloseable {
     ex.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
     this.scheduler = ex;
     this.catalog = loadCatalog();
+    this.liveUpdates = new LiveUpdates((lastEventId, sink) -> withToken(token -> {
+      api.stream(token, lastEventId, sink);
+      return null;
+    }), () -> poke(new SyncEngine.RemoteChange()),
+        () -> started && networkUp && store.transaction(tx -> tx.setting(TOKEN)).isPresent(),
+        new Backoff(b.backoffBase, b.backoffCap, b.random));
   }
 
   public static Builder builder() {
@@ -741,7 +750,7 @@ public final class CivicSyncClient implements AutoCloseable {
       long pending = counts.getOrDefault(EntryState.PENDING, 0L) + counts.getOrDefault(EntryState.SENDING, 0L)
           + counts.getOrDefault(EntryState.HELD, 0L) + waitingEdits;
       return new ClientStatus(pending, counts.getOrDefault(EntryState.REJECTED, 0L), counts.getOrDefault(EntryState.CONFLICT, 0L),
-          tx.setting(LAST_SYNC).map(Instant::parse), online, api.wireBytes());
+          tx.setting(LAST_SYNC).map(Instant::parse), online, api.wireBytes(), liveUpdates.live());
     });
   }
 
@@ -762,15 +771,21 @@ public final class CivicSyncClient implements AutoCloseable {
 
   /** Starts background sync: now, after local writes, on a schedule, and with backoff after failures. */
   public void start() {
+    started = true;
     poke(new SyncEngine.Started());
+    // The live stream, where the transport can hold one: a sync as soon as the server has news.
+    liveUpdates.start();
   }
 
   /** Tells the client the network came back (e.g. from Android's connectivity callback): sync soon. */
   public void networkAvailable() {
+    networkUp = true;
     poke(new SyncEngine.WentOnline());
+    liveUpdates.wake();
   }
 
   public void networkLost() {
+    networkUp = false;
     poke(new SyncEngine.WentOffline());
   }
 
@@ -853,6 +868,7 @@ public final class CivicSyncClient implements AutoCloseable {
 
   @Override
   public void close() {
+    liveUpdates.close();
     poke(new SyncEngine.Stopped());
     scheduler.shutdown();
     try {

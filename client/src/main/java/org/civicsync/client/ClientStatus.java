@@ -14,4 +14,5 @@ import java.util.Optional;
  * @param online whether the last attempt reached the server
  * @param wireBytes bytes sent and received so far by this client instance
  */
-public record ClientStatus(long pending, long rejected, long conflicts, Optional<Instant> lastSyncAt, boolean online, long wireBytes) {}
+public record ClientStatus(long pending, long rejected, long conflicts, Optional<Instant> lastSyncAt, boolean online, long wireBytes,
+    boolean live) {}

@@ -33,6 +33,9 @@ public final class SyncEngine {
   /** The app wrote locally: there is something to push. */
   public record LocalChange() implements Event {}
 
+  /** The server said it has something new for the device (its live stream): like a local change, sync soon. */
+  public record RemoteChange() implements Event {}
+
   /** A push finished; {@code morePending} when the outbox still has entries to send. */
   public record PushDone(boolean morePending) implements Event {}
 
@@ -137,7 +140,7 @@ public final class SyncEngine {
       }
       return out;
     }
-    if (e instanceof LocalChange) {
+    if (e instanceof LocalChange || e instanceof RemoteChange) {
       if (phase == Phase.IDLE) {
         startCycle(out);
       } else {

@@ -70,6 +70,20 @@ public final class ServerApi {
         OutcomesResponse.class);
   }
 
+  /**
+   * Holds the device's live stream ({@code GET /v1/sync/stream}) open, handing its events to
+   * {@code sink}, until it ends; throws {@link ApiError} when the server refuses it.
+   */
+  public void stream(String token, Optional<String> lastEventId, Transport.EventSink sink) throws IOException, ApiError {
+    Map<String, String> headers = new HashMap<>();
+    headers.put("Authorization", "Bearer " + token);
+    lastEventId.ifPresent(id -> headers.put("Last-Event-ID", id));
+    Transport.Response r = transport.stream(new Transport.Request("GET", "/v1/sync/stream", headers, new byte[0]), sink);
+    if (r.status() != 200) {
+      throw error(r);
+    }
+  }
+
   private <T> T call(String method, String path, Optional<String> token, Object body, Class<T> type) throws IOException, ApiError {
     Map<String, String> headers = new HashMap<>();
     token.ifPresent(t -> headers.put("Authorization", "Bearer " + t));
@@ -81,6 +95,10 @@ public final class ServerApi {
     if (r.status() >= 200 && r.status() < 300) {
       return Json.mapper().readValue(r.body(), type);
     }
+    throw error(r);
+  }
+
+  private static ApiError error(Transport.Response r) {
     String code = "HTTP_" + r.status();
     String message = "";
     try {
@@ -91,7 +109,7 @@ public final class ServerApi {
       // A proxy's error page: keep the status as the code.
     }
     Optional<Long> retry = Optional.ofNullable(r.headers().get("retry-after")).filter(v -> v.matches("[0-9]{1,9}")).map(Long::parseLong);
-    throw new ApiError(r.status(), code, message, retry);
+    return new ApiError(r.status(), code, message, retry);
   }
 
   private static String enc(String s) {

@@ -33,4 +33,30 @@ public interface Transport {
       headers = Map.copyOf(headers);
     }
   }
+
+  /** What a live stream (Server-Sent Events) delivers, line by line, to its reader. */
+  interface EventSink {
+    /** One event; return false to end the stream. */
+    boolean event(String name, String id, String data);
+
+    /** A comment line (the server's heartbeat); return false to end the stream. */
+    default boolean heartbeat() {
+      return true;
+    }
+  }
+
+  /**
+   * Opens a Server-Sent Events stream with a GET of {@code request} and hands its events to
+   * {@code sink} until the server ends the stream or the sink returns false. A refusal (any
+   * status but 200) comes back as the response, with its body; a stream that ran and ended comes
+   * back as a 200 response with an empty body.
+   *
+   * @throws IOException when the stream broke, including when nothing (not even a heartbeat)
+   *     arrived within the transport's read timeout
+   * @throws UnsupportedOperationException when this transport cannot hold a stream open (the
+   *     default): the client then polls
+   */
+  default Response stream(Request request, EventSink sink) throws IOException {
+    throw new UnsupportedOperationException("this transport cannot hold a live stream open");
+  }
 }

@@ -40,6 +40,65 @@ public final class UrlConnectionTransport implements Transport {
   }
 
   @Override
+  public Response stream(Request request, EventSink sink) throws IOException {
+    URL url = URI.create(base + request.path()).toURL();
+    HttpURLConnection c = (HttpURLConnection) url.openConnection();
+    try {
+      c.setConnectTimeout(connectMillis);
+      // The server sends a heartbeat every 15 s: a longer silence means the stream is dead.
+      c.setReadTimeout(readMillis);
+      c.setInstanceFollowRedirects(false);
+      c.setUseCaches(false);
+      c.setRequestProperty("Accept", "text/event-stream");
+      for (Map.Entry<String, String> h : request.headers().entrySet()) {
+        c.setRequestProperty(h.getKey(), h.getValue());
+      }
+      int status = c.getResponseCode();
+      if (status != 200) {
+        InputStream err = c.getErrorStream();
+        byte[] raw = err == null ? new byte[0] : readAll(err);
+        Map<String, String> headers = new HashMap<>();
+        c.getHeaderFields().forEach((k, v) -> {
+          if (k != null && !v.isEmpty()) {
+            headers.put(k.toLowerCase(java.util.Locale.ROOT), v.get(0));
+          }
+        });
+        return new Response(status, headers, raw, raw.length + 350L);
+      }
+      java.io.BufferedReader in = new java.io.BufferedReader(new java.io.InputStreamReader(c.getInputStream(),
+          java.nio.charset.StandardCharsets.UTF_8));
+      String event = "message";
+      String id = "";
+      StringBuilder data = new StringBuilder();
+      for (String line; (line = in.readLine()) != null; ) {
+        if (line.isEmpty()) {
+          if (data.length() > 0 && !sink.event(event, id, data.toString())) {
+            break;
+          }
+          event = "message";
+          data.setLength(0);
+        } else if (line.startsWith(":")) {
+          if (!sink.heartbeat()) {
+            break;
+          }
+        } else if (line.startsWith("event:")) {
+          event = line.substring(6).trim();
+        } else if (line.startsWith("id:")) {
+          id = line.substring(3).trim();
+        } else if (line.startsWith("data:")) {
+          if (data.length() > 0) {
+            data.append('\n');
+          }
+          data.append(line.substring(5).trim());
+        }
+      }
+      return new Response(200, Map.of(), new byte[0], 0);
+    } finally {
+      c.disconnect();
+    }
+  }
+
+  @Override
   public Response send(Request request) throws IOException {
     URL url = URI.create(base + request.path()).toURL();
     HttpURLConnection c = (HttpURLConnection) url.openConnection();

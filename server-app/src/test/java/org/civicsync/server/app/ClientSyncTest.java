@@ -233,6 +233,33 @@ class ClientSyncTest {
   }
 
   @Test
+  void aStartedClientHearsOfAnotherDevicesChangeThroughItsLiveStreamWithoutPolling() throws Exception {
+    // Polling once an hour: only the live stream can bring the other device's booking in time.
+    CivicSyncClient listener = CivicSyncClient.builder().store(new InMemoryLocalStore()).transport(new UrlConnectionTransport(URI.create(base)))
+        .random(new Random(21)).schedule(Duration.ofHours(1), Duration.ofMillis(200), Duration.ofSeconds(2)).build();
+    listener.enroll(code(), "listening tablet");
+    CivicSyncClient writer = client(new UrlConnectionTransport(URI.create(base)), 22);
+    try {
+      listener.start();
+      long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+      while (!listener.status().live() && System.nanoTime() < deadline) {
+        Thread.sleep(20);
+      }
+      assertThat(listener.status().live()).as("the stream opened").isTrue();
+      UUID id = writer.collection("appointments").create(new Fixtures(23).appointment());
+      writer.sync();
+      long sent = System.nanoTime();
+      while (listener.collection("appointments").get(id).isEmpty() && System.nanoTime() - sent < Duration.ofSeconds(5).toNanos()) {
+        Thread.sleep(20);
+      }
+      assertThat(listener.collection("appointments").get(id)).as("pulled after the stream's notice").isPresent();
+    } finally {
+      listener.close();
+      writer.close();
+    }
+  }
+
+  @Test
   void aBookingTheServerRefusesIsRolledBackAndTheUserIsToldWhy() throws Exception {
     CivicSyncClient a = client(new UrlConnectionTransport(URI.create(base)), 10);
     CivicSyncClient b = client(new UrlConnectionTransport(URI.create(base)), 11);
