@@ -74,7 +74,8 @@ public final class Schemas {
           "devices-response.schema.json",
           "audit-verification.schema.json",
           "record-trail.schema.json",
-          "stats.schema.json");
+          "stats.schema.json",
+          "domain-event.schema.json");
 
   private Schemas() {}
 

@@ -53,7 +53,8 @@ class GoldenFilesTest {
       Map.entry("token", org.civicsync.contracts.Token.class),
       Map.entry("audit-verification", org.civicsync.contracts.AuditVerification.class),
       Map.entry("record-trail", org.civicsync.contracts.RecordTrail.class),
-      Map.entry("stats", org.civicsync.contracts.Stats.class));
+      Map.entry("stats", org.civicsync.contracts.Stats.class),
+      Map.entry("domain-event", org.civicsync.contracts.DomainEvent.class));
 
   static List<String> goldenFiles() throws Exception {
     URL dir = GoldenFilesTest.class.getClassLoader().getResource("org/civicsync/contracts/examples");

@@ -58,6 +58,7 @@ public final class InMemoryServerStore implements ServerStore {
     final TreeMap<Long, StoredRecord> bySeq = new TreeMap<>();
     final Map<RecordKey, StoredRecord> records = new HashMap<>();
     final Map<UUID, InboxItem> inbox = new LinkedHashMap<>();
+    final TreeMap<Long, EventRow> events = new TreeMap<>();
     final Map<RecordKey, List<Claim>> claims = new HashMap<>();
     final TreeMap<Long, OutcomeRow> outcomes = new TreeMap<>();
     final Map<UUID, Long> progress = new HashMap<>();
@@ -77,6 +78,7 @@ public final class InMemoryServerStore implements ServerStore {
       t.bySeq.putAll(bySeq);
       t.records.putAll(records);
       t.inbox.putAll(inbox);
+      t.events.putAll(events);
       t.claims.putAll(claims);
       t.outcomes.putAll(outcomes);
       t.progress.putAll(progress);
@@ -254,6 +256,82 @@ public final class InMemoryServerStore implements ServerStore {
     return result;
   }
 
+  /** An outbox row with its publishing state. */
+  private record EventRow(org.civicsync.server.store.OutboxEvent event, Instant publishedAt, String lastError) {}
+
+  @Override
+  public List<org.civicsync.server.store.OutboxEvent> unpublishedEvents(int limit) {
+    synchronized (lock) {
+      return data.values().stream().flatMap(t -> t.events.values().stream()).filter(r -> r.publishedAt() == null)
+          .map(EventRow::event).sorted(java.util.Comparator.comparing(org.civicsync.server.store.OutboxEvent::createdAt)
+              .thenComparing(org.civicsync.server.store.OutboxEvent::tenantId).thenComparingLong(org.civicsync.server.store.OutboxEvent::seq))
+          .limit(limit).toList();
+    }
+  }
+
+  @Override
+  public void markPublished(java.util.Collection<org.civicsync.server.store.OutboxEvent> events, Instant at) {
+    synchronized (lock) {
+      for (org.civicsync.server.store.OutboxEvent e : events) {
+        Tenant t = data.get(e.tenantId());
+        EventRow r = t == null ? null : t.events.get(e.seq());
+        if (r != null && r.publishedAt() == null) {
+          t.events.put(e.seq(), new EventRow(r.event(), at, r.lastError()));
+        }
+      }
+    }
+  }
+
+  @Override
+  public void markPublishFailed(java.util.Collection<org.civicsync.server.store.OutboxEvent> events, String error) {
+    synchronized (lock) {
+      for (org.civicsync.server.store.OutboxEvent e : events) {
+        Tenant t = data.get(e.tenantId());
+        EventRow r = t == null ? null : t.events.get(e.seq());
+        if (r != null) {
+          org.civicsync.server.store.OutboxEvent x = r.event();
+          t.events.put(e.seq(), new EventRow(new org.civicsync.server.store.OutboxEvent(x.tenantId(), x.seq(), x.eventId(), x.subject(),
+              x.payload(), x.createdAt(), x.attempts() + 1), r.publishedAt(), error));
+        }
+      }
+    }
+  }
+
+  @Override
+  public EventBacklog eventBacklog() {
+    List<org.civicsync.server.store.OutboxEvent> pending = unpublishedEvents(Integer.MAX_VALUE);
+    return new EventBacklog(pending.size(), pending.stream().map(org.civicsync.server.store.OutboxEvent::createdAt).min(Instant::compareTo));
+  }
+
+  @Override
+  public Optional<Leadership> tryLead(String role) {
+    synchronized (lock) {
+      if (!leaders.add(role)) {
+        return Optional.empty();
+      }
+    }
+    return Optional.of(new Leadership() {
+      private volatile boolean held = true;
+
+      @Override
+      public boolean held() {
+        return held;
+      }
+
+      @Override
+      public void close() {
+        synchronized (lock) {
+          if (held) {
+            leaders.remove(role);
+            held = false;
+          }
+        }
+      }
+    });
+  }
+
+  private final java.util.Set<String> leaders = new java.util.HashSet<>();
+
   @Override
   public AutoCloseable onCommit(java.util.function.Consumer<org.civicsync.server.store.CommitNotice> listener) {
     return commitListeners.add(listener);
@@ -270,6 +348,15 @@ public final class InMemoryServerStore implements ServerStore {
     @Override
     public void announce(org.civicsync.server.store.CommitNotice n) {
       notice = n;
+    }
+
+    @Override
+    public void appendEvents(List<org.civicsync.server.store.OutboxEvent> events) {
+      for (org.civicsync.server.store.OutboxEvent e : events) {
+        if (t.events.putIfAbsent(e.seq(), new EventRow(e, null, null)) != null) {
+          throw new IllegalStateException("duplicate domain event seq " + e.seq());
+        }
+      }
     }
 
     Tx(Tenant t, String tenantId) {

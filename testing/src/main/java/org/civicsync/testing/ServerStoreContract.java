@@ -521,6 +521,73 @@ public abstract class ServerStoreContract {
     throw new AssertionError("no commit notice for head " + head + " of " + device.tenantId() + " within 10 s; heard " + heard);
   }
 
+  // ---------------------------------------------------------------- the outbox of domain events
+
+  private List<org.civicsync.server.store.OutboxEvent> outbox() {
+    return store.unpublishedEvents(100_000).stream().filter(e -> e.tenantId().equals(device.tenantId())).toList();
+  }
+
+  @Test
+  void everyCommittedChangeIsWrittenToTheOutboxOnceWhenEventsAreOn() throws Exception {
+    PushService withEvents = new PushService(org.civicsync.server.audit.AuditedStore.wrap(store, catalog, Clock.systemUTC())
+        .withDomainEvents(true), catalog, Clock.systemUTC());
+    UUID id = fx.uuid();
+    Mutation create = fx.create(id);
+    Mutation checkIn = fx.update(id, 1, Fixtures.patch("status", "checked_in"));
+    Mutation backwards = fx.update(id, 2, Fixtures.patch("status", "booked"));
+    org.civicsync.contracts.PushRequest batch = TestDevices.signed(device, List.of(create, checkIn, backwards));
+    assertThat(withEvents.push(device, batch).results()).extracting(MutationResult::status)
+        .containsExactly(MutationStatus.APPLIED, MutationStatus.APPLIED, MutationStatus.REJECTED);
+    withEvents.push(device, batch); // a replay changes nothing, so it publishes nothing
+    push(fx.create(fx.uuid())); // events off: no row
+
+    List<org.civicsync.server.store.OutboxEvent> events = outbox();
+    assertThat(events).extracting(org.civicsync.server.store.OutboxEvent::subject)
+        .containsExactly("civicsync." + device.tenantId() + ".appointments.create", "civicsync." + device.tenantId() + ".appointments.update");
+    org.civicsync.core.validation.SchemaChecker schema = org.civicsync.core.validation.SchemaChecker.contract("domain-event.schema.json");
+    for (org.civicsync.server.store.OutboxEvent e : events) {
+      com.fasterxml.jackson.databind.JsonNode json = org.civicsync.core.json.Json.mapper().readTree(e.payload());
+      assertThat(schema.violations(json)).as(e.payload()).isEmpty();
+      assertThat(e.eventId()).isEqualTo(org.civicsync.server.events.DomainEvents.eventId(device.tenantId(), e.seq()));
+      assertThat(json.get("eventId").asText()).isEqualTo(e.eventId().toString());
+      assertThat(json.get("recordId").asText()).isEqualTo(id.toString());
+      assertThat(json.get("deviceId").asText()).isEqualTo(device.deviceId().toString());
+    }
+    assertThat(org.civicsync.core.json.Json.mapper().readTree(events.get(1).payload()).at("/data/status").asText()).isEqualTo("checked_in");
+    assertThat(events.get(0).seq()).isLessThan(events.get(1).seq());
+  }
+
+  @Test
+  void publishedEventsLeaveTheBacklogAndFailedAttemptsAreCounted() {
+    PushService withEvents = new PushService(org.civicsync.server.audit.AuditedStore.wrap(store, catalog, Clock.systemUTC())
+        .withDomainEvents(true), catalog, Clock.systemUTC());
+    withEvents.push(device, TestDevices.signed(device, List.of(fx.create(fx.uuid()), fx.create(fx.uuid()))));
+    List<org.civicsync.server.store.OutboxEvent> events = outbox();
+    assertThat(events).hasSize(2);
+    assertThat(store.eventBacklog().pending()).isGreaterThanOrEqualTo(2);
+    assertThat(store.eventBacklog().oldest()).isPresent();
+
+    store.markPublishFailed(events, "nats: timeout");
+    assertThat(outbox()).extracting(org.civicsync.server.store.OutboxEvent::attempts).containsExactly(1, 1);
+    store.markPublished(events.subList(0, 1), java.time.Instant.now());
+    assertThat(outbox()).extracting(org.civicsync.server.store.OutboxEvent::seq).containsExactly(events.get(1).seq());
+    store.markPublished(events, java.time.Instant.now());
+    assertThat(outbox()).isEmpty();
+  }
+
+  @Test
+  void oneHolderLeadsARoleAtATime() {
+    String role = "relay-" + device.tenantId();
+    Optional<ServerStore.Leadership> first = store.tryLead(role);
+    assertThat(first).isPresent();
+    assertThat(first.get().held()).isTrue();
+    assertThat(store.tryLead(role)).as("taken").isEmpty();
+    first.get().close();
+    Optional<ServerStore.Leadership> second = store.tryLead(role);
+    assertThat(second).as("free again").isPresent();
+    second.get().close();
+  }
+
   @Test
   void countsTellHowEachDevicesMutationsWereDecidedAndWhatWaitsNow() {
     java.time.Instant start = java.time.Instant.now().minusSeconds(60);

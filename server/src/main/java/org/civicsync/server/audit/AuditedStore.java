@@ -37,17 +37,29 @@ public final class AuditedStore implements ServerStore {
   private final ServerStore delegate;
   private final Optional<CollectionCatalog> catalog;
   private final Clock clock;
+  private final boolean domainEvents;
 
-  private AuditedStore(ServerStore delegate, Optional<CollectionCatalog> catalog, Clock clock) {
+  private AuditedStore(ServerStore delegate, Optional<CollectionCatalog> catalog, Clock clock, boolean domainEvents) {
     this.delegate = delegate;
     this.catalog = catalog;
     this.clock = clock;
+    this.domainEvents = domainEvents;
+  }
+
+  /**
+   * The same store, also writing a domain event to the outbox for every change it commits (for
+   * the relay to publish). Services that wrap this store keep the setting.
+   */
+  public AuditedStore withDomainEvents(boolean on) {
+    return new AuditedStore(delegate, catalog, clock, on);
   }
 
   /** Audits writes to {@code store}; the catalog gives projection rows their scope keys. */
   public static AuditedStore wrap(ServerStore store, CollectionCatalog catalog, Clock clock) {
-    ServerStore plain = store instanceof AuditedStore a ? a.delegate : store;
-    return new AuditedStore(plain, Optional.of(catalog), clock);
+    if (store instanceof AuditedStore a) {
+      return new AuditedStore(a.delegate, Optional.of(catalog), clock, a.domainEvents);
+    }
+    return new AuditedStore(store, Optional.of(catalog), clock, false);
   }
 
   /** Audits writes that never touch records (tenancy and admin actions). */
@@ -55,7 +67,7 @@ public final class AuditedStore implements ServerStore {
     if (store instanceof AuditedStore a) {
       return a;
     }
-    return new AuditedStore(store, Optional.empty(), clock);
+    return new AuditedStore(store, Optional.empty(), clock, false);
   }
 
   /** The store underneath (for reads a test wants to make without auditing). */
@@ -72,7 +84,11 @@ public final class AuditedStore implements ServerStore {
     return delegate.write(tenantId, tx -> {
       AuditedTx a = new AuditedTx(tx, tenantId, catalog, actor);
       T result = work.apply(a);
-      a.seal(clock.instant());
+      java.time.Instant at = clock.instant();
+      a.seal(at);
+      if (domainEvents) {
+        a.writeEvents(at);
+      }
       a.announce();
       return result;
     });
@@ -194,6 +210,31 @@ public final class AuditedStore implements ServerStore {
   @Override
   public List<InboxItem> inbox(String tenantId, Optional<String> status, Optional<String> kind, Optional<String> collection, int limit) {
     return delegate.inbox(tenantId, status, kind, collection, limit);
+  }
+
+  @Override
+  public List<org.civicsync.server.store.OutboxEvent> unpublishedEvents(int limit) {
+    return delegate.unpublishedEvents(limit);
+  }
+
+  @Override
+  public void markPublished(java.util.Collection<org.civicsync.server.store.OutboxEvent> events, java.time.Instant at) {
+    delegate.markPublished(events, at);
+  }
+
+  @Override
+  public void markPublishFailed(java.util.Collection<org.civicsync.server.store.OutboxEvent> events, String error) {
+    delegate.markPublishFailed(events, error);
+  }
+
+  @Override
+  public EventBacklog eventBacklog() {
+    return delegate.eventBacklog();
+  }
+
+  @Override
+  public Optional<Leadership> tryLead(String role) {
+    return delegate.tryLead(role);
   }
 
   @Override

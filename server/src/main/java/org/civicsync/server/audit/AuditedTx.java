@@ -60,6 +60,19 @@ public final class AuditedTx implements WriteTx {
   private final Set<UUID> outcomesFor = new java.util.LinkedHashSet<>();
   private long advancedTo = -1;
 
+  /** Writes the domain events of this transaction's changes to the outbox (when events are on). */
+  void writeEvents(Instant at) {
+    List<org.civicsync.server.store.OutboxEvent> events = org.civicsync.server.events.DomainEvents.of(tenantId, logged, at);
+    if (!events.isEmpty()) {
+      tx.appendEvents(events);
+    }
+  }
+
+  @Override
+  public void appendEvents(List<org.civicsync.server.store.OutboxEvent> events) {
+    tx.appendEvents(events);
+  }
+
   AuditedTx(WriteTx tx, String tenantId, Optional<CollectionCatalog> catalog, ObjectNode actor) {
     this.tx = tx;
     this.tenantId = tenantId;

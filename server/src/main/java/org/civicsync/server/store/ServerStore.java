@@ -145,6 +145,41 @@ public interface ServerStore extends AutoCloseable {
    */
   AutoCloseable onCommit(java.util.function.Consumer<CommitNotice> listener);
 
+  /**
+   * Outbox rows not yet published, every tenant's, at most {@code limit}: per tenant in {@code seq}
+   * order, oldest first overall.
+   */
+  List<OutboxEvent> unpublishedEvents(int limit);
+
+  /** Marks outbox rows published (by tenant and seq); rows already marked stay as they are. */
+  void markPublished(java.util.Collection<OutboxEvent> events, Instant at);
+
+  /** Counts a failed publish attempt on each row and keeps {@code error} as its last error. */
+  void markPublishFailed(java.util.Collection<OutboxEvent> events, String error);
+
+  /** How many outbox rows wait to be published, and since when the oldest has waited. */
+  EventBacklog eventBacklog();
+
+  /** What {@link #eventBacklog} reports. */
+  record EventBacklog(long pending, Optional<Instant> oldest) {}
+
+  /**
+   * Tries to become the one instance (of those sharing the database) that does {@code role}, such
+   * as relaying the outbox. Present while it is: close the handle to step down. An instance that
+   * loses its database connection loses the role with it (the handle then reports
+   * {@code false} from {@link Leadership#held}).
+   */
+  Optional<Leadership> tryLead(String role);
+
+  /** A role held by this instance; see {@link #tryLead}. */
+  interface Leadership extends AutoCloseable {
+    /** Whether the role is still held (false after the database connection that held it broke). */
+    boolean held();
+
+    @Override
+    void close();
+  }
+
   /** Throws {@link StoreUnavailableException} unless the database answers now. */
   void ping();
 

@@ -144,4 +144,7 @@ public interface WriteTx {
    * At most one notice per transaction (a later call replaces an earlier one).
    */
   void announce(CommitNotice notice);
+
+  /** Adds rows to the outbox (domain events of this transaction's changes), published after commit. */
+  void appendEvents(List<OutboxEvent> events);
 }

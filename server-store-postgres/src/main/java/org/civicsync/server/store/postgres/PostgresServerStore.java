@@ -89,9 +89,14 @@ public final class PostgresServerStore implements ServerStore {
     });
   }
 
+  private final String schema;
+  private final java.util.function.Supplier<Connection> listenOn;
+
   private PostgresServerStore(DataSource dataSource, AutoCloseable pool, String schema, java.util.function.Supplier<Connection> listenOn) {
     this.dataSource = dataSource;
     this.pool = pool;
+    this.schema = schema;
+    this.listenOn = listenOn;
     this.commits = new CommitChannel(schema, listenOn, this::tenantIds, this::head);
   }
 
@@ -722,6 +727,110 @@ public final class PostgresServerStore implements ServerStore {
       return List.of();
     }
     return query("listing records of " + collection + " of tenant " + tenantId, q.sql(), q::bind, Sql::storedRecord);
+  }
+
+  @Override
+  public List<org.civicsync.server.store.OutboxEvent> unpublishedEvents(int limit) {
+    return query("reading the outbox",
+        "SELECT tenant_id, seq, event_id, subject, payload, created_at, attempts FROM domain_events WHERE published_at IS NULL"
+            + " ORDER BY created_at, tenant_id, seq LIMIT ?",
+        ps -> ps.setInt(1, limit),
+        rs -> new org.civicsync.server.store.OutboxEvent(rs.getString(1), rs.getLong(2), rs.getObject(3, UUID.class), rs.getString(4),
+            rs.getString(5), rs.getObject(6, java.time.OffsetDateTime.class).toInstant(), rs.getInt(7)));
+  }
+
+  @Override
+  public void markPublished(java.util.Collection<org.civicsync.server.store.OutboxEvent> events, Instant at) {
+    updateEvents("marking events published", "UPDATE domain_events d SET published_at = ? FROM unnest(?::text[], ?::bigint[]) AS k(tenant_id, seq)"
+        + " WHERE d.tenant_id = k.tenant_id AND d.seq = k.seq AND d.published_at IS NULL", events,
+        ps -> ps.setObject(1, java.time.OffsetDateTime.ofInstant(at, java.time.ZoneOffset.UTC)));
+  }
+
+  @Override
+  public void markPublishFailed(java.util.Collection<org.civicsync.server.store.OutboxEvent> events, String error) {
+    updateEvents("counting a failed publish", "UPDATE domain_events d SET attempts = attempts + 1, last_error = ?"
+        + " FROM unnest(?::text[], ?::bigint[]) AS k(tenant_id, seq) WHERE d.tenant_id = k.tenant_id AND d.seq = k.seq", events,
+        ps -> ps.setString(1, error));
+  }
+
+  private void updateEvents(String what, String sql, java.util.Collection<org.civicsync.server.store.OutboxEvent> events, Binder first) {
+    if (events.isEmpty()) {
+      return;
+    }
+    Connection c = connect(what);
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
+      first.bind(ps);
+      ps.setArray(2, Sql.array(c, "text", events.stream().map(org.civicsync.server.store.OutboxEvent::tenantId).toArray(String[]::new)));
+      ps.setArray(3, Sql.array(c, "int8", events.stream().map(org.civicsync.server.store.OutboxEvent::seq).toArray(Long[]::new)));
+      ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure(what, e);
+    } finally {
+      release(c);
+    }
+  }
+
+  @Override
+  public EventBacklog eventBacklog() {
+    return query("measuring the outbox", "SELECT count(*), min(created_at) FROM domain_events WHERE published_at IS NULL", ps -> { },
+        rs -> new EventBacklog(rs.getLong(1), Optional.ofNullable(rs.getObject(2, java.time.OffsetDateTime.class)).map(java.time.OffsetDateTime::toInstant)))
+        .get(0);
+  }
+
+  /**
+   * A session-level advisory lock on a connection of its own, held for as long as this instance
+   * leads: PostgreSQL releases it when the session ends, so an instance that dies or loses its
+   * connection lets another take over.
+   */
+  @Override
+  public Optional<Leadership> tryLead(String role) {
+    Connection c = listenOn.get();
+    try {
+      boolean got;
+      try (PreparedStatement ps = c.prepareStatement("SELECT pg_try_advisory_lock(hashtextextended(?, 0))")) {
+        ps.setString(1, "civicsync:" + schema + ":" + role);
+        try (ResultSet rs = ps.executeQuery()) {
+          rs.next();
+          got = rs.getBoolean(1);
+        }
+      }
+      if (!got) {
+        c.close();
+        return Optional.empty();
+      }
+      return Optional.of(new Leadership() {
+        @Override
+        public boolean held() {
+          try {
+            return c.isValid(2);
+          } catch (SQLException e) {
+            return false;
+          }
+        }
+
+        @Override
+        public void close() {
+          // Unlock before closing: a pooled connection must not carry the lock back into the pool.
+          try (Statement st = c.createStatement()) {
+            st.execute("SELECT pg_advisory_unlock_all()");
+          } catch (SQLException e) {
+            LOG.debug("unlocking the leader connection", e);
+          }
+          try {
+            c.close();
+          } catch (SQLException e) {
+            LOG.debug("closing the leader connection", e);
+          }
+        }
+      });
+    } catch (SQLException e) {
+      try {
+        c.close();
+      } catch (SQLException ignored) {
+        // already broken
+      }
+      throw Sql.failure("trying to lead " + role, e);
+    }
   }
 
   @Override

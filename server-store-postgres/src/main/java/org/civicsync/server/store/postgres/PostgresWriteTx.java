@@ -91,6 +91,11 @@ final class PostgresWriteTx implements WriteTx {
   private static final String RESOLVE_INBOX_ITEM =
       "UPDATE inbox_items SET status = 'resolved', resolved_at = ?, resolution = ?::jsonb WHERE tenant_id = ? AND id = ?";
 
+  private static final String APPEND_EVENTS =
+      "INSERT INTO domain_events (tenant_id, seq, event_id, subject, payload, created_at)"
+          + " SELECT ?, u.seq, u.event_id, u.subject, u.payload, u.created_at"
+          + " FROM unnest(?::bigint[], ?::uuid[], ?::text[], ?::text[], ?::timestamptz[]) AS u(seq, event_id, subject, payload, created_at)";
+
   private static final String APPEND_OUTCOMES =
       "INSERT INTO outcomes (tenant_id, seq, device_id, mutation_id, result, at)"
           + " SELECT ?, u.seq, u.device_id, u.mutation_id, u.result, u.at"
@@ -616,6 +621,38 @@ final class PostgresWriteTx implements WriteTx {
       ps.executeUpdate();
     } catch (SQLException e) {
       throw Sql.failure("appending outcomes", e);
+    }
+  }
+
+  @Override
+  public void appendEvents(List<org.civicsync.server.store.OutboxEvent> events) {
+    for (int from = 0; from < events.size(); from += Sql.CHUNK) {
+      List<org.civicsync.server.store.OutboxEvent> chunk = events.subList(from, Math.min(events.size(), from + Sql.CHUNK));
+      int n = chunk.size();
+      Long[] seqs = new Long[n];
+      UUID[] ids = new UUID[n];
+      String[] subjects = new String[n];
+      String[] payloads = new String[n];
+      String[] at = new String[n];
+      for (int i = 0; i < n; i++) {
+        org.civicsync.server.store.OutboxEvent e = chunk.get(i);
+        seqs[i] = e.seq();
+        ids[i] = e.eventId();
+        subjects[i] = e.subject();
+        payloads[i] = e.payload();
+        at[i] = Sql.timestampText(e.createdAt());
+      }
+      try (PreparedStatement ps = c.prepareStatement(APPEND_EVENTS)) {
+        ps.setString(1, tenantId);
+        ps.setArray(2, Sql.array(c, "int8", seqs));
+        ps.setArray(3, Sql.array(c, "uuid", ids));
+        ps.setArray(4, Sql.array(c, "text", subjects));
+        ps.setArray(5, Sql.array(c, "text", payloads));
+        ps.setArray(6, Sql.array(c, "text", at));
+        ps.executeUpdate();
+      } catch (SQLException e) {
+        throw Sql.failure("appending domain events", e);
+      }
     }
   }
 

@@ -333,6 +333,81 @@ public final class SqliteServerStore implements ServerStore {
   }
 
   @Override
+  public List<org.civicsync.server.store.OutboxEvent> unpublishedEvents(int limit) {
+    // Insertion order is commit order here: one writer at a time.
+    return query("SELECT tenant_id, seq, event_id, subject, payload, created_at, attempts FROM domain_events"
+            + " WHERE published_at IS NULL ORDER BY rowid LIMIT ?", ps -> ps.setInt(1, limit),
+        rs -> new org.civicsync.server.store.OutboxEvent(rs.getString(1), rs.getLong(2), UUID.fromString(rs.getString(3)), rs.getString(4),
+            rs.getString(5), Instant.parse(rs.getString(6)), rs.getInt(7)));
+  }
+
+  @Override
+  public void markPublished(java.util.Collection<org.civicsync.server.store.OutboxEvent> events, Instant at) {
+    eachEvent(events, "UPDATE domain_events SET published_at = ? WHERE tenant_id = ? AND seq = ? AND published_at IS NULL", at.toString());
+  }
+
+  @Override
+  public void markPublishFailed(java.util.Collection<org.civicsync.server.store.OutboxEvent> events, String error) {
+    eachEvent(events, "UPDATE domain_events SET attempts = attempts + 1, last_error = ? WHERE tenant_id = ? AND seq = ?", error);
+  }
+
+  private void eachEvent(java.util.Collection<org.civicsync.server.store.OutboxEvent> events, String sql, String first) {
+    if (events.isEmpty()) {
+      return;
+    }
+    inWriteTransaction(c -> {
+      try (PreparedStatement ps = c.prepareStatement(sql)) {
+        for (org.civicsync.server.store.OutboxEvent e : events) {
+          ps.setString(1, first);
+          ps.setString(2, e.tenantId());
+          ps.setLong(3, e.seq());
+          ps.addBatch();
+        }
+        ps.executeBatch();
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public EventBacklog eventBacklog() {
+    // The oldest by insertion order: ISO text of varying precision would not sort as time.
+    return query("SELECT (SELECT count(*) FROM domain_events WHERE published_at IS NULL),"
+            + " (SELECT created_at FROM domain_events WHERE published_at IS NULL ORDER BY rowid LIMIT 1)", ps -> { },
+        rs -> new EventBacklog(rs.getLong(1), Optional.ofNullable(rs.getString(2)).map(Instant::parse))).get(0);
+  }
+
+  @Override
+  public Optional<Leadership> tryLead(String role) {
+    // One process owns the database file: the role is this process's, held by one caller at a time.
+    synchronized (leaders) {
+      if (!leaders.add(role)) {
+        return Optional.empty();
+      }
+    }
+    return Optional.of(new Leadership() {
+      private volatile boolean held = true;
+
+      @Override
+      public boolean held() {
+        return held;
+      }
+
+      @Override
+      public void close() {
+        synchronized (leaders) {
+          if (held) {
+            leaders.remove(role);
+            held = false;
+          }
+        }
+      }
+    });
+  }
+
+  private final java.util.Set<String> leaders = new java.util.HashSet<>();
+
+  @Override
   public AutoCloseable onCommit(java.util.function.Consumer<org.civicsync.server.store.CommitNotice> listener) {
     return commitListeners.add(listener);
   }
@@ -666,6 +741,25 @@ public final class SqliteServerStore implements ServerStore {
     @Override
     public void announce(org.civicsync.server.store.CommitNotice n) {
       notice = n;
+    }
+
+    @Override
+    public void appendEvents(List<org.civicsync.server.store.OutboxEvent> events) {
+      try (PreparedStatement ps = c.prepareStatement("INSERT INTO domain_events (tenant_id, seq, event_id, subject, payload, created_at)"
+          + " VALUES (?,?,?,?,?,?)")) {
+        for (org.civicsync.server.store.OutboxEvent e : events) {
+          ps.setString(1, e.tenantId());
+          ps.setLong(2, e.seq());
+          ps.setString(3, e.eventId().toString());
+          ps.setString(4, e.subject());
+          ps.setString(5, e.payload());
+          ps.setString(6, e.createdAt().toString());
+          ps.addBatch();
+        }
+        ps.executeBatch();
+      } catch (SQLException ex) {
+        throw new IllegalStateException("writing domain events failed", ex);
+      }
     }
 
     Tx(Connection c, String tenant, long head, AuditHead audit) {
