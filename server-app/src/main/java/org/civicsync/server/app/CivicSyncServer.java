@@ -23,10 +23,13 @@ public final class CivicSyncServer implements AutoCloseable {
   private final Optional<EnrollmentCode> demoCode;
   private final java.util.concurrent.ScheduledExecutorService sweeper;
   private final org.civicsync.server.realtime.StreamHub hub;
+  private final Optional<org.civicsync.server.events.EventRelay> relay;
 
-  private CivicSyncServer(ServerStore store, Javalin http, org.civicsync.server.realtime.StreamHub hub, Optional<String> adminToken,
+  private CivicSyncServer(ServerStore store, Javalin http, org.civicsync.server.realtime.StreamHub hub,
+      Optional<org.civicsync.server.events.EventRelay> relay, Optional<String> adminToken,
       Optional<EnrollmentCode> demoCode, java.util.concurrent.ScheduledExecutorService sweeper) {
     this.hub = hub;
+    this.relay = relay;
     this.store = store;
     this.http = http;
     this.generatedAdminToken = adminToken;
@@ -44,6 +47,7 @@ public final class CivicSyncServer implements AutoCloseable {
     CollectionCatalog catalog = DefinitionFiles.load(config.collectionsDir());
     ServerStore store = Stores.open(config);
     org.civicsync.server.realtime.StreamHub hub = null;
+    Optional<org.civicsync.server.events.EventRelay> relay = Optional.empty();
     try {
       java.util.List<String> adopted = org.civicsync.server.audit.AuditAdoption.adoptAll(store, clock);
       if (!adopted.isEmpty()) {
@@ -53,7 +57,11 @@ public final class CivicSyncServer implements AutoCloseable {
         org.slf4j.LoggerFactory.getLogger(CivicSyncServer.class).info("audit chain started, projection rebuilt for {} tenant(s) with earlier data",
             adopted.size());
       }
-      TenancyService tenancy = new TenancyService(store, clock, config.security().tokenTtl());
+      // With NATS configured every committed change also goes to the outbox, in its own
+      // transaction, for the relay to publish; without it no outbox rows are written at all.
+      ServerStore writes = config.nats().isPresent()
+          ? org.civicsync.server.audit.AuditedStore.wrap(store, catalog, clock).withDomainEvents(true) : store;
+      TenancyService tenancy = new TenancyService(writes, clock, config.security().tokenTtl());
       Optional<String> generated = tenancy.ensureAdminToken(config.adminToken());
       Optional<EnrollmentCode> demoCode = Optional.empty();
       if (config.demo()) {
@@ -61,19 +69,23 @@ public final class CivicSyncServer implements AutoCloseable {
         provisionDemo(tenancy);
         demoCode = Optional.of(tenancy.issueEnrollmentCode(DEMO_TENANT, new EnrollmentCodeRequest(DEMO_USER, "demo", 24, 20)));
       }
-      PushService push = new PushService(store, catalog, clock, config.maxClockSkew(), javaRules(), config.holdWindow());
-      hub = new org.civicsync.server.realtime.StreamHub(store, catalog);
-      HttpApi api = new HttpApi(store, catalog, tenancy, push,
-          new PullService(store, catalog, clock), new org.civicsync.server.inbox.InboxService(store, catalog, clock, javaRules()),
-          new org.civicsync.server.records.RecordsService(store, catalog, push, clock),
+      PushService push = new PushService(writes, catalog, clock, config.maxClockSkew(), javaRules(), config.holdWindow());
+      hub = new org.civicsync.server.realtime.StreamHub(writes, catalog);
+      HttpApi api = new HttpApi(writes, catalog, tenancy, push,
+          new PullService(writes, catalog, clock), new org.civicsync.server.inbox.InboxService(writes, catalog, clock, javaRules()),
+          new org.civicsync.server.records.RecordsService(writes, catalog, push, clock),
           config.maxBodyBytes(), clock, config.security(), org.civicsync.server.app.web.WebApp.of(config.webDir()), hub,
           config.streamHeartbeat());
+      relay = config.nats().map(n -> new org.civicsync.server.events.EventRelay(writes,
+          org.civicsync.server.nats.NatsPublisher.connect(n), clock, org.civicsync.server.events.EventRelay.Settings.defaults(),
+          new java.security.SecureRandom()).start());
       Javalin http = HttpApi.create(api, config.host(), config.port()).start();
-      return new CivicSyncServer(store, http, hub, generated, demoCode, startSweeper(store, push, tenancy, config, clock));
+      return new CivicSyncServer(store, http, hub, relay, generated, demoCode, startSweeper(writes, push, tenancy, config, clock));
     } catch (RuntimeException e) {
       if (hub != null) {
         hub.close();
       }
+      relay.ifPresent(org.civicsync.server.events.EventRelay::close);
       store.close();
       throw e;
     }
@@ -138,6 +150,11 @@ public final class CivicSyncServer implements AutoCloseable {
     return generatedAdminToken;
   }
 
+  /** The domain-event relay, when NATS is configured. */
+  public Optional<org.civicsync.server.events.EventRelay> relay() {
+    return relay;
+  }
+
   /** The enrollment code demo mode issued. */
   public Optional<EnrollmentCode> demoEnrollmentCode() {
     return demoCode;
@@ -150,6 +167,9 @@ public final class CivicSyncServer implements AutoCloseable {
     // Streams first: their requests end, so the HTTP server's stop does not wait on them.
     hub.close();
     http.stop();
+    // After the HTTP server: every push that committed has its outbox rows; the relay publishes
+    // what it can in its current round, and a restart publishes the rest.
+    relay.ifPresent(org.civicsync.server.events.EventRelay::close);
     store.close();
   }
 }

@@ -91,6 +91,18 @@ public final class Main implements Runnable {
         description = "Browser origins allowed to call the API, e.g. https://clinic.example.org (default: none).")
     java.util.List<String> corsOrigins;
 
+    @Option(names = "--nats-url", paramLabel = "URL", defaultValue = "${env:CIVICSYNC_NATS_URL}",
+        description = "Publish domain events to NATS JetStream at this URL, e.g. nats://127.0.0.1:4222 (env CIVICSYNC_NATS_URL; default: no events).")
+    String natsUrl;
+
+    @Option(names = "--nats-stream", defaultValue = "${env:CIVICSYNC_NATS_STREAM:-CIVICSYNC}",
+        description = "The JetStream stream, created when missing (default: ${DEFAULT-VALUE}).")
+    String natsStream;
+
+    @Option(names = "--nats-max-age-days", defaultValue = "${env:CIVICSYNC_NATS_MAX_AGE_DAYS:-30}",
+        description = "How long the stream keeps events, in days; 0 keeps them for good (default: ${DEFAULT-VALUE}).")
+    int natsMaxAgeDays;
+
     @Option(names = "--web-dir", paramLabel = "DIR", description = "Serve the web app from this directory (e.g. web/dist while developing it) instead of the build inside the server.")
     Path webDir;
 
@@ -102,6 +114,11 @@ public final class Main implements Runnable {
       ServerConfig config = store.apply(ServerConfig.defaults()).withPort(port).withHost(host).withDemo(demo)
           .withMaxBodyBytes(maxBodyBytes).withMaxClockSkew(java.time.Duration.ofHours(maxClockSkewHours))
           .withHoldWindow(java.time.Duration.ofHours(holdWindowHours)).withAdminToken(Optional.ofNullable(System.getenv("CIVICSYNC_ADMIN_TOKEN"))).withWebDir(Optional.ofNullable(webDir))
+          .withNats(Optional.ofNullable(natsUrl).filter(u -> !u.isBlank()).map(u -> {
+            org.civicsync.server.nats.NatsSettings d = org.civicsync.server.nats.NatsSettings.defaults(u);
+            return new org.civicsync.server.nats.NatsSettings(u, natsStream, d.subjects(), java.time.Duration.ofDays(natsMaxAgeDays),
+                d.duplicateWindow(), d.replicas(), d.publishTimeout());
+          }))
           .withSecurity(new ServerConfig.Security(java.time.Duration.ofHours(tokenTtlHours), rateLimit,
               corsOrigins == null ? java.util.List.of() : corsOrigins.stream().map(String::trim).filter(o -> !o.isEmpty()).toList()));
       CivicSyncServer server = CivicSyncServer.start(config);

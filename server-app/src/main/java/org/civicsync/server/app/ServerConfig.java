@@ -19,6 +19,7 @@ import java.util.Optional;
  * @param webDir a directory to serve the web app from instead of the one built into the server
  *     (for developing the web app)
  * @param streamHeartbeat how often an open {@code /v1/sync/stream} gets a heartbeat when nothing changes
+ * @param nats where to publish domain events (NATS JetStream); empty: no events are written or published
  * @param holdWindow how long a mutation held behind a gap in its device's deviceSeq waits before
  *     it is forced through
  */
@@ -38,7 +39,8 @@ public record ServerConfig(
     java.time.Duration holdWindow,
     Security security,
     Optional<Path> webDir,
-    java.time.Duration streamHeartbeat) {
+    java.time.Duration streamHeartbeat,
+    Optional<org.civicsync.server.nats.NatsSettings> nats) {
 
   /**
    * Hardening settings.
@@ -65,62 +67,67 @@ public record ServerConfig(
   public static ServerConfig defaults() {
     return new ServerConfig("0.0.0.0", 8080, Path.of("civicsync-data"), Optional.empty(), Optional.empty(),
         Optional.empty(), "civicsync", Optional.empty(), Optional.empty(), DEFAULT_MAX_BODY_BYTES, false,
-        org.civicsync.core.records.MutationRules.DEFAULT_MAX_CLOCK_SKEW, org.civicsync.server.push.PushService.DEFAULT_HOLD_WINDOW, Security.defaults(), Optional.empty(), DEFAULT_STREAM_HEARTBEAT);
+        org.civicsync.core.records.MutationRules.DEFAULT_MAX_CLOCK_SKEW, org.civicsync.server.push.PushService.DEFAULT_HOLD_WINDOW, Security.defaults(), Optional.empty(), DEFAULT_STREAM_HEARTBEAT, Optional.empty());
   }
 
   public ServerConfig withPort(int p) {
-    return new ServerConfig(host, p, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat);
+    return new ServerConfig(host, p, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats);
   }
 
   public ServerConfig withHost(String h) {
-    return new ServerConfig(h, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat);
+    return new ServerConfig(h, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats);
   }
 
   public ServerConfig withDataDir(Path d) {
-    return new ServerConfig(host, port, d, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat);
+    return new ServerConfig(host, port, d, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats);
   }
 
   public ServerConfig withDb(Optional<String> url, Optional<String> user, Optional<String> password, String schema) {
-    return new ServerConfig(host, port, dataDir, url, user, password, schema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat);
+    return new ServerConfig(host, port, dataDir, url, user, password, schema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats);
   }
 
   public ServerConfig withCollectionsDir(Optional<Path> d) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, d, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, d, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats);
   }
 
   public ServerConfig withAdminToken(Optional<String> t) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, t, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, t, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats);
   }
 
   public ServerConfig withMaxBodyBytes(long b) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, b, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, b, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats);
   }
 
   public ServerConfig withMaxClockSkew(java.time.Duration skew) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, skew, holdWindow, security, webDir, streamHeartbeat);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, skew, holdWindow, security, webDir, streamHeartbeat, nats);
   }
 
   public ServerConfig withHoldWindow(java.time.Duration w) {
     return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
-        maxClockSkew, w, security, webDir, streamHeartbeat);
+        maxClockSkew, w, security, webDir, streamHeartbeat, nats);
   }
 
   public ServerConfig withDemo(boolean d) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, d, maxClockSkew, holdWindow, security, webDir, streamHeartbeat);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, d, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats);
   }
 
   public ServerConfig withSecurity(Security sec) {
     return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
-        maxClockSkew, holdWindow, sec, webDir, streamHeartbeat);
+        maxClockSkew, holdWindow, sec, webDir, streamHeartbeat, nats);
   }
 
   public ServerConfig withWebDir(Optional<Path> d) {
     return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
-        maxClockSkew, holdWindow, security, d, streamHeartbeat);
+        maxClockSkew, holdWindow, security, d, streamHeartbeat, nats);
   }
 
   public ServerConfig withStreamHeartbeat(java.time.Duration h) {
     return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
-        maxClockSkew, holdWindow, security, webDir, h);
+        maxClockSkew, holdWindow, security, webDir, h, nats);
+  }
+
+  public ServerConfig withNats(Optional<org.civicsync.server.nats.NatsSettings> n) {
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
+        maxClockSkew, holdWindow, security, webDir, streamHeartbeat, n);
   }
 }

@@ -1,5 +1,7 @@
 package org.civicsync.server.nats;
 
+import org.civicsync.testing.NatsTestServer;
+
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

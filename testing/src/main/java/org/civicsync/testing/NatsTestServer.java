@@ -1,4 +1,4 @@
-package org.civicsync.server.nats;
+package org.civicsync.testing;
 
 import java.io.File;
 import java.io.IOException;
@@ -29,7 +29,7 @@ import org.junit.jupiter.api.Assumptions;
  * {@code CIVICSYNC_ALLOW_NO_NATS=1}, in which case it is skipped (with a loud line on stderr, so a
  * skipped NATS suite does not pass unnoticed).
  */
-final class NatsTestServer implements AutoCloseable {
+public final class NatsTestServer implements AutoCloseable {
   private static final long READY_TIMEOUT_MS = 15_000;
 
   private final Path binary;
@@ -40,7 +40,7 @@ final class NatsTestServer implements AutoCloseable {
   private Process process;
 
   /** Finds the binary, picks a port and creates the store directory; does not start the server. */
-  NatsTestServer() {
+  public NatsTestServer() {
     this.binary = findBinary();
     try {
       this.dir = Files.createTempDirectory("civicsync-nats-");
@@ -53,7 +53,7 @@ final class NatsTestServer implements AutoCloseable {
   }
 
   /** A started server. */
-  static NatsTestServer launch() {
+  public static NatsTestServer launch() {
     NatsTestServer server = new NatsTestServer();
     try {
       server.start();
@@ -64,20 +64,20 @@ final class NatsTestServer implements AutoCloseable {
     return server;
   }
 
-  int port() {
+  public int port() {
     return port;
   }
 
-  String url() {
+  public String url() {
     return "nats://127.0.0.1:" + port;
   }
 
-  boolean isRunning() {
+  public boolean isRunning() {
     return process != null && process.isAlive();
   }
 
   /** Starts the process and returns once its port accepts connections. */
-  void start() {
+  public void start() {
     if (isRunning()) {
       return;
     }
@@ -114,7 +114,7 @@ final class NatsTestServer implements AutoCloseable {
   }
 
   /** Stops the process with SIGTERM (a clean shutdown that keeps JetStream's data) and waits for it. */
-  void stop() {
+  public void stop() {
     if (process == null) {
       return;
     }
@@ -137,12 +137,12 @@ final class NatsTestServer implements AutoCloseable {
    * Freezes the process (SIGSTOP) without closing its sockets: clients stay connected but get no
    * answers, like a broker that hangs or a network that drops packets. {@link #resume()} undoes it.
    */
-  void pause() {
+  public void pause() {
     signal("STOP");
   }
 
   /** Lets a {@link #pause() paused} process run again (SIGCONT). */
-  void resume() {
+  public void resume() {
     signal("CONT");
   }
 
@@ -176,7 +176,7 @@ final class NatsTestServer implements AutoCloseable {
   }
 
   /** What the server wrote so far, for failure messages. */
-  String log() {
+  public String log() {
     try {
       return Files.exists(logFile) ? Files.readString(logFile) : "";
     } catch (IOException e) {
