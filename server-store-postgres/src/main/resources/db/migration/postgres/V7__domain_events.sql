@@ -15,4 +15,4 @@ CREATE TABLE domain_events (
   last_error   text,
   PRIMARY KEY (tenant_id, seq)
 );
-CREATE INDEX domain_events_unpublished ON domain_events (created_at, tenant_id, seq) WHERE published_at IS NULL;
+CREATE INDEX domain_events_unpublished ON domain_events (tenant_id, seq) WHERE published_at IS NULL;

@@ -263,8 +263,8 @@ public final class InMemoryServerStore implements ServerStore {
   public List<org.civicsync.server.store.OutboxEvent> unpublishedEvents(int limit) {
     synchronized (lock) {
       return data.values().stream().flatMap(t -> t.events.values().stream()).filter(r -> r.publishedAt() == null)
-          .map(EventRow::event).sorted(java.util.Comparator.comparing(org.civicsync.server.store.OutboxEvent::createdAt)
-              .thenComparing(org.civicsync.server.store.OutboxEvent::tenantId).thenComparingLong(org.civicsync.server.store.OutboxEvent::seq))
+          .map(EventRow::event).sorted(java.util.Comparator.comparing(org.civicsync.server.store.OutboxEvent::tenantId)
+              .thenComparingLong(org.civicsync.server.store.OutboxEvent::seq))
           .limit(limit).toList();
     }
   }
@@ -294,6 +294,14 @@ public final class InMemoryServerStore implements ServerStore {
               x.payload(), x.createdAt(), x.attempts() + 1), r.publishedAt(), error));
         }
       }
+    }
+  }
+
+  @Override
+  public Waiting waiting() {
+    synchronized (lock) {
+      return new Waiting(data.values().stream().mapToLong(t -> t.held.size()).sum(),
+          data.values().stream().flatMap(t -> t.inbox.values().stream()).filter(i -> i.status().equals("open")).count());
     }
   }
 

@@ -608,6 +608,10 @@ public abstract class ServerStoreContract {
         new org.civicsync.server.store.TenantCounts.InboxCount(Optional.of(device.deviceId()), "conflict", 1),
         new org.civicsync.server.store.TenantCounts.InboxCount(Optional.of(device.deviceId()), "rejected", 1));
 
+    ServerStore.Waiting waiting = store.waiting();
+    assertThat(waiting.heldMutations()).as("over every tenant, this one's included").isGreaterThanOrEqualTo(1);
+    assertThat(waiting.openInboxItems()).isGreaterThanOrEqualTo(2);
+
     org.civicsync.server.store.TenantCounts later = store.counts(device.tenantId(), java.time.Instant.now().plusSeconds(3600));
     assertThat(later.log()).as("only mutations received since the given moment").isEmpty();
     assertThat(later.held()).as("what waits is counted whatever its age").hasSize(1);

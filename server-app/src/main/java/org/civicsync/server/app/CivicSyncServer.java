@@ -71,15 +71,17 @@ public final class CivicSyncServer implements AutoCloseable {
       }
       PushService push = new PushService(writes, catalog, clock, config.maxClockSkew(), javaRules(), config.holdWindow());
       hub = new org.civicsync.server.realtime.StreamHub(writes, catalog);
+      relay = config.nats().map(n -> new org.civicsync.server.events.EventRelay(writes,
+          org.civicsync.server.nats.NatsPublisher.connect(n), clock, org.civicsync.server.events.EventRelay.Settings.defaults(),
+          new java.security.SecureRandom()).start());
+      org.civicsync.server.app.metrics.ServerMetrics metrics = new org.civicsync.server.app.metrics.ServerMetrics(writes, hub, relay, clock);
       HttpApi api = new HttpApi(writes, catalog, tenancy, push,
           new PullService(writes, catalog, clock), new org.civicsync.server.inbox.InboxService(writes, catalog, clock, javaRules()),
           new org.civicsync.server.records.RecordsService(writes, catalog, push, clock),
           config.maxBodyBytes(), clock, config.security(), org.civicsync.server.app.web.WebApp.of(config.webDir()), hub,
-          config.streamHeartbeat());
-      relay = config.nats().map(n -> new org.civicsync.server.events.EventRelay(writes,
-          org.civicsync.server.nats.NatsPublisher.connect(n), clock, org.civicsync.server.events.EventRelay.Settings.defaults(),
-          new java.security.SecureRandom()).start());
+          config.streamHeartbeat(), metrics);
       Javalin http = HttpApi.create(api, config.host(), config.port()).start();
+      metrics.bindConnections(http.jettyServer().server());
       return new CivicSyncServer(store, http, hub, relay, generated, demoCode, startSweeper(writes, push, tenancy, config, clock));
     } catch (RuntimeException e) {
       if (hub != null) {

@@ -49,6 +49,8 @@ import org.slf4j.LoggerFactory;
 final class HttpApi {
   private static final Logger LOG = LoggerFactory.getLogger(HttpApi.class);
   private static final String HANDLED = "civicsync.errorWritten";
+  private static final String STARTED = "civicsync.started";
+  private static final String ROUTE = "civicsync.route";
 
   /** A route: method and Javalin path ({@code {param}} style, as in OpenAPI). */
   record Route(String method, String path) {}
@@ -56,6 +58,7 @@ final class HttpApi {
   static final List<Route> ROUTES = List.of(
       new Route("GET", "/health/live"),
       new Route("GET", "/health/ready"),
+      new Route("GET", "/metrics"),
       new Route("GET", "/openapi.yaml"),
       new Route("GET", "/schemas/{file}"),
       new Route("POST", "/v1/admin/tenants"),
@@ -113,13 +116,16 @@ final class HttpApi {
   private final RateLimiter limiter;
   private final java.util.Set<String> corsOrigins;
   private final org.civicsync.server.app.web.WebApp web;
+  private final org.civicsync.server.app.metrics.ServerMetrics metrics;
   private final org.civicsync.server.realtime.StreamHub hub;
   private final java.time.Duration heartbeat;
   private final org.civicsync.server.stats.StatsService stats;
 
   HttpApi(ServerStore store, CollectionCatalog catalog, TenancyService tenancy, PushService push, PullService pull,
       InboxService inbox, RecordsService records, long maxBodyBytes, java.time.Clock clock, ServerConfig.Security security,
-      org.civicsync.server.app.web.WebApp web, org.civicsync.server.realtime.StreamHub hub, java.time.Duration heartbeat) {
+      org.civicsync.server.app.web.WebApp web, org.civicsync.server.realtime.StreamHub hub, java.time.Duration heartbeat,
+      org.civicsync.server.app.metrics.ServerMetrics metrics) {
+    this.metrics = metrics;
     this.web = web;
     this.hub = hub;
     this.heartbeat = heartbeat;
@@ -153,9 +159,15 @@ final class HttpApi {
       cfg.http.prefer405over404 = true;
       // Bodies are read as streams and capped by Bodies after decompression.
       cfg.http.maxRequestSize = Long.MAX_VALUE;
+      cfg.routes.before(ctx -> ctx.attribute(STARTED, System.nanoTime()));
       cfg.routes.before(this::guard);
+      cfg.routes.after(this::measure);
       for (Route r : ROUTES) {
-        Handler h = handler(r);
+        Handler inner = handler(r);
+        Handler h = ctx -> {
+          ctx.attribute(ROUTE, r.path());
+          inner.handle(ctx);
+        };
         switch (r.method()) {
           case "GET" -> cfg.routes.get(r.path(), h);
           case "POST" -> cfg.routes.post(r.path(), h);
@@ -278,13 +290,18 @@ final class HttpApi {
       };
       case "POST /v1/sync/push" -> ctx -> {
         Caller.Device d = device(ctx);
-        ctx.json(push.push(d, PushService.parse(bodies.json(ctx, false))));
+        org.civicsync.contracts.PushResponse answer = push.push(d, PushService.parse(bodies.json(ctx, false)));
+        metrics.pushed(answer.results());
+        ctx.json(answer);
       };
       case "GET /v1/sync/pull" -> ctx -> {
         Caller.Device d = device(ctx);
-        ctx.json(pull.pull(d, Optional.ofNullable(ctx.queryParam("cursor")), Optional.ofNullable(ctx.queryParam("limit")),
-            Optional.ofNullable(ctx.queryParam("collections"))));
+        org.civicsync.contracts.PullResponse page = pull.pull(d, Optional.ofNullable(ctx.queryParam("cursor")),
+            Optional.ofNullable(ctx.queryParam("limit")), Optional.ofNullable(ctx.queryParam("collections")));
+        metrics.pulled(page.changes().size());
+        ctx.json(page);
       };
+      case "GET /metrics" -> ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(metrics.scrape());
       case "GET /v1/sync/status" -> ctx -> {
         Caller.Device d = device(ctx);
         ctx.json(new SyncStatus(d.deviceId(), d.tenantId(), d.row().lastPushAt(), d.row().lastPullAt(), clock.instant()));
@@ -564,6 +581,24 @@ final class HttpApi {
     }
   }
 
+  /** After every request: its time, status and size, by route template (never the concrete path). */
+  private void measure(Context ctx) {
+    Long started = ctx.attribute(STARTED);
+    if (started == null) {
+      return;
+    }
+    String route = Optional.<String>ofNullable(ctx.attribute(ROUTE)).orElse(Boolean.TRUE.equals(ctx.attribute(WEB)) ? "web" : "unmatched");
+    long bodyBytes;
+    try {
+      bodyBytes = Long.parseLong(Optional.ofNullable(ctx.header("Content-Length")).orElse("0").trim());
+    } catch (NumberFormatException e) {
+      bodyBytes = 0;
+    }
+    metrics.request(ctx.method().name(), route, ctx.statusCode(), System.nanoTime() - started, Math.max(0, bodyBytes));
+  }
+
+  private static final String WEB = "civicsync.web";
+
   /**
    * A GET that matched no API route may be for the web app: one of its files, or a route of the
    * app (answered with its index.html). API paths keep their JSON 404.
@@ -587,6 +622,7 @@ final class HttpApi {
     ctx.header("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
         + "frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'");
     ctx.header("Cache-Control", asset.get().cacheControl());
+    ctx.attribute(WEB, true);
     ctx.status(200).contentType(asset.get().contentType()).result(asset.get().bytes());
     return true;
   }

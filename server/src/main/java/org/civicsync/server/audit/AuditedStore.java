@@ -228,6 +228,11 @@ public final class AuditedStore implements ServerStore {
   }
 
   @Override
+  public Waiting waiting() {
+    return delegate.waiting();
+  }
+
+  @Override
   public EventBacklog eventBacklog() {
     return delegate.eventBacklog();
   }

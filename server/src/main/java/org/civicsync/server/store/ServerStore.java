@@ -147,7 +147,7 @@ public interface ServerStore extends AutoCloseable {
 
   /**
    * Outbox rows not yet published, every tenant's, at most {@code limit}: per tenant in {@code seq}
-   * order, oldest first overall.
+   * order (never by time, which instances' clocks may disagree on).
    */
   List<OutboxEvent> unpublishedEvents(int limit);
 
@@ -159,6 +159,12 @@ public interface ServerStore extends AutoCloseable {
 
   /** How many outbox rows wait to be published, and since when the oldest has waited. */
   EventBacklog eventBacklog();
+
+  /** Mutations held now and open inbox items, over every tenant (for the server's metrics). */
+  Waiting waiting();
+
+  /** What {@link #waiting} reports. */
+  record Waiting(long heldMutations, long openInboxItems) {}
 
   /** What {@link #eventBacklog} reports. */
   record EventBacklog(long pending, Optional<Instant> oldest) {}

@@ -55,13 +55,28 @@ final class CommitChannel implements AutoCloseable {
     }
   }
 
-  synchronized AutoCloseable subscribe(java.util.function.Consumer<CommitNotice> listener) {
+  /**
+   * Adds a listener. The first one starts the listening thread, and this waits (a few seconds at
+   * most) until it listens, so that every commit after this returns is heard.
+   */
+  AutoCloseable subscribe(java.util.function.Consumer<CommitNotice> listener) {
     AutoCloseable handle = listeners.add(listener);
-    if (thread == null && !closed) {
-      thread = Thread.ofPlatform().daemon().name("civicsync-commit-listener").start(this::listen);
+    synchronized (this) {
+      if (thread == null && !closed) {
+        thread = Thread.ofPlatform().daemon().name("civicsync-commit-listener").start(this::listen);
+      }
+    }
+    try {
+      if (!listening.await(5, java.util.concurrent.TimeUnit.SECONDS)) {
+        LOG.warn("not yet listening for commits on {}; notices may arrive only after it connects", channel);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
     return handle;
   }
+
+  private final java.util.concurrent.CountDownLatch listening = new java.util.concurrent.CountDownLatch(1);
 
   private void listen() {
     boolean lostSome = false;
@@ -72,6 +87,7 @@ final class CommitChannel implements AutoCloseable {
         try (Statement st = c.createStatement()) {
           st.execute("LISTEN \"" + channel.replace("\"", "\"\"") + "\"");
         }
+        listening.countDown();
         if (lostSome) {
           for (String t : tenants.get()) {
             listeners.deliver(CommitNotice.everything(t, head.applyAsLong(t)));

@@ -733,7 +733,8 @@ public final class PostgresServerStore implements ServerStore {
   public List<org.civicsync.server.store.OutboxEvent> unpublishedEvents(int limit) {
     return query("reading the outbox",
         "SELECT tenant_id, seq, event_id, subject, payload, created_at, attempts FROM domain_events WHERE published_at IS NULL"
-            + " ORDER BY created_at, tenant_id, seq LIMIT ?",
+            // By seq within a tenant, never by time: instances' clocks may disagree, seq cannot.
+            + " ORDER BY tenant_id, seq LIMIT ?",
         ps -> ps.setInt(1, limit),
         rs -> new org.civicsync.server.store.OutboxEvent(rs.getString(1), rs.getLong(2), rs.getObject(3, UUID.class), rs.getString(4),
             rs.getString(5), rs.getObject(6, java.time.OffsetDateTime.class).toInstant(), rs.getInt(7)));
@@ -768,6 +769,12 @@ public final class PostgresServerStore implements ServerStore {
     } finally {
       release(c);
     }
+  }
+
+  @Override
+  public Waiting waiting() {
+    return query("counting what waits", "SELECT (SELECT count(*) FROM held_mutations), (SELECT count(*) FROM inbox_items WHERE status = 'open')",
+        ps -> { }, rs -> new Waiting(rs.getLong(1), rs.getLong(2))).get(0);
   }
 
   @Override

@@ -370,6 +370,12 @@ public final class SqliteServerStore implements ServerStore {
   }
 
   @Override
+  public Waiting waiting() {
+    return query("SELECT (SELECT count(*) FROM held_mutations), (SELECT count(*) FROM inbox_items WHERE status = 'open')", ps -> { },
+        rs -> new Waiting(rs.getLong(1), rs.getLong(2))).get(0);
+  }
+
+  @Override
   public EventBacklog eventBacklog() {
     // The oldest by insertion order: ISO text of varying precision would not sort as time.
     return query("SELECT (SELECT count(*) FROM domain_events WHERE published_at IS NULL),"
