@@ -48,6 +48,8 @@ import org.slf4j.LoggerFactory;
  */
 final class HttpApi {
   private static final Logger LOG = LoggerFactory.getLogger(HttpApi.class);
+  /** One line per request (route template, status, time), for operators. */
+  private static final Logger ACCESS = LoggerFactory.getLogger("civicsync.access");
   private static final String HANDLED = "civicsync.errorWritten";
   private static final String STARTED = "civicsync.started";
   private static final String ROUTE = "civicsync.route";
@@ -159,7 +161,12 @@ final class HttpApi {
       cfg.http.prefer405over404 = true;
       // Bodies are read as streams and capped by Bodies after decompression.
       cfg.http.maxRequestSize = Long.MAX_VALUE;
-      cfg.routes.before(ctx -> ctx.attribute(STARTED, System.nanoTime()));
+      cfg.routes.before(ctx -> {
+        ctx.attribute(STARTED, System.nanoTime());
+        String rid = org.civicsync.server.app.logging.RequestIds.of(Optional.ofNullable(ctx.header(org.civicsync.server.app.logging.RequestIds.HEADER)));
+        org.slf4j.MDC.put(org.civicsync.server.app.logging.RequestIds.MDC_KEY, rid);
+        ctx.header(org.civicsync.server.app.logging.RequestIds.HEADER, rid);
+      });
       cfg.routes.before(this::guard);
       cfg.routes.after(this::measure);
       for (Route r : ROUTES) {
@@ -594,7 +601,13 @@ final class HttpApi {
     } catch (NumberFormatException e) {
       bodyBytes = 0;
     }
-    metrics.request(ctx.method().name(), route, ctx.statusCode(), System.nanoTime() - started, Math.max(0, bodyBytes));
+    long nanos = System.nanoTime() - started;
+    metrics.request(ctx.method().name(), route, ctx.statusCode(), nanos, Math.max(0, bodyBytes));
+    // The route template and status only: a concrete path holds ids, a query may hold a token.
+    if (!route.equals("/health/live") && !route.equals("/health/ready") && !route.equals("/metrics")) {
+      ACCESS.info("{} {} {} {} ms", ctx.method().name(), route, ctx.statusCode(), nanos / 1_000_000);
+    }
+    org.slf4j.MDC.remove(org.civicsync.server.app.logging.RequestIds.MDC_KEY);
   }
 
   private static final String WEB = "civicsync.web";
