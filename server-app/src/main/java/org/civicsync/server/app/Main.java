@@ -15,13 +15,21 @@ import picocli.CommandLine.Option;
 @Command(name = "civicsync", mixinStandardHelpOptions = true, version = "CivicSync 0.1.0 (protocol v1)",
     description = "Offline-first sync infrastructure for public services.",
     subcommands = {Main.Serve.class, Main.RebuildProjections.class, Main.EnrollmentCodeCommand.class, Main.Audit.class,
-        Main.Keygen.class, Main.Sign.class, ClientCommand.class})
+        Main.Keygen.class, Main.Sign.class, ClientCommand.class, ConfigCommand.class})
 public final class Main implements Runnable {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   public static void main(String[] args) {
-    System.exit(new CommandLine(new Main()).execute(args));
+    CommandLine cli;
+    try {
+      cli = commandLine(args, System.getenv());
+    } catch (IllegalArgumentException e) {
+      System.err.println(e.getMessage());
+      System.exit(2);
+      return;
+    }
+    System.exit(cli.execute(args));
   }
 
   @Override
@@ -31,21 +39,21 @@ public final class Main implements Runnable {
 
   /** Where the data lives; shared by every subcommand that opens the store. */
   static final class StoreOptions {
-    @Option(names = "--data", paramLabel = "DIR", defaultValue = "${env:CIVICSYNC_DATA:-civicsync-data}",
+    @Option(names = "--data", paramLabel = "DIR", defaultValue = "civicsync-data",
         description = "Directory of the embedded SQLite database (default: ${DEFAULT-VALUE}).")
     Path dataDir;
 
-    @Option(names = "--db-url", paramLabel = "JDBC_URL", defaultValue = "${env:CIVICSYNC_DB_URL}",
-        description = "Use PostgreSQL instead of SQLite, e.g. jdbc:postgresql://127.0.0.1:5432/civicsync (env CIVICSYNC_DB_URL).")
+    @Option(names = "--db-url", paramLabel = "JDBC_URL",
+        description = "Use PostgreSQL instead of SQLite, e.g. jdbc:postgresql://127.0.0.1:5432/civicsync.")
     String dbUrl;
 
-    @Option(names = "--db-user", defaultValue = "${env:CIVICSYNC_DB_USER}", description = "PostgreSQL user (env CIVICSYNC_DB_USER).")
+    @Option(names = "--db-user", description = "PostgreSQL user.")
     String dbUser;
 
-    @Option(names = "--db-password", defaultValue = "${env:CIVICSYNC_DB_PASSWORD}", description = "PostgreSQL password (env CIVICSYNC_DB_PASSWORD).")
+    @Option(names = "--db-password", description = "PostgreSQL password (prefer the environment or the file: flags show in process lists).")
     String dbPassword;
 
-    @Option(names = "--db-schema", defaultValue = "${env:CIVICSYNC_DB_SCHEMA:-civicsync}", description = "PostgreSQL schema (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--db-schema", defaultValue = "civicsync", description = "PostgreSQL schema (default: ${DEFAULT-VALUE}).")
     String dbSchema;
 
     @Option(names = "--collections", paramLabel = "DIR", description = "Directory of extra collection definition files (*.json, *.yaml).")
@@ -58,69 +66,26 @@ public final class Main implements Runnable {
     }
   }
 
+  /**
+   * The command line with settings from the environment and the configuration file as well as
+   * flags ({@link org.civicsync.server.app.config.ConfigSources}).
+   */
+  static CommandLine commandLine(String[] args, java.util.Map<String, String> env) {
+    org.civicsync.server.app.config.ConfigSources sources = org.civicsync.server.app.config.ConfigSources.load(args, env);
+    CommandLine cli = new CommandLine(new Main());
+    cli.setDefaultValueProvider(sources);
+    return cli;
+  }
+
   @Command(name = "serve", mixinStandardHelpOptions = true, description = "Run the sync server.")
   static final class Serve implements Callable<Integer> {
-    @Mixin StoreOptions store = new StoreOptions();
-
-    @Option(names = "--port", defaultValue = "${env:CIVICSYNC_PORT:-8080}", description = "HTTP port (default: ${DEFAULT-VALUE}).")
-    int port;
-
-    @Option(names = "--host", defaultValue = "${env:CIVICSYNC_HOST:-0.0.0.0}", description = "Address to bind (default: ${DEFAULT-VALUE}).")
-    String host;
-
-    @Option(names = "--demo", description = "Create tenant 'demo' and print an enrollment code for it.")
-    boolean demo;
-
-    @Option(names = "--max-clock-skew-hours", defaultValue = "24",
-        description = "How far a mutation's clock (hlc) may run ahead of the server's before it is rejected (default: ${DEFAULT-VALUE}).")
-    long maxClockSkewHours;
-
-    @Option(names = "--hold-window-hours", defaultValue = "120",
-        description = "How long a mutation that arrived before an earlier one of its device waits before it is forced through (default: ${DEFAULT-VALUE}).")
-    long holdWindowHours;
-
-    @Option(names = "--token-ttl-hours", defaultValue = "${env:CIVICSYNC_TOKEN_TTL_HOURS:-24}",
-        description = "Hours a device token works before the device renews it with its key (default: ${DEFAULT-VALUE}).")
-    long tokenTtlHours;
-
-    @Option(names = "--rate-limit", defaultValue = "${env:CIVICSYNC_RATE_LIMIT:-1200}",
-        description = "Requests per minute per token; a tenth of it per address without a token (default: ${DEFAULT-VALUE}).")
-    int rateLimit;
-
-    @Option(names = "--cors-origin", split = ",", defaultValue = "${env:CIVICSYNC_CORS_ORIGINS}",
-        description = "Browser origins allowed to call the API, e.g. https://clinic.example.org (default: none).")
-    java.util.List<String> corsOrigins;
-
-    @Option(names = "--nats-url", paramLabel = "URL", defaultValue = "${env:CIVICSYNC_NATS_URL}",
-        description = "Publish domain events to NATS JetStream at this URL, e.g. nats://127.0.0.1:4222 (env CIVICSYNC_NATS_URL; default: no events).")
-    String natsUrl;
-
-    @Option(names = "--nats-stream", defaultValue = "${env:CIVICSYNC_NATS_STREAM:-CIVICSYNC}",
-        description = "The JetStream stream, created when missing (default: ${DEFAULT-VALUE}).")
-    String natsStream;
-
-    @Option(names = "--nats-max-age-days", defaultValue = "${env:CIVICSYNC_NATS_MAX_AGE_DAYS:-30}",
-        description = "How long the stream keeps events, in days; 0 keeps them for good (default: ${DEFAULT-VALUE}).")
-    int natsMaxAgeDays;
-
-    @Option(names = "--web-dir", paramLabel = "DIR", description = "Serve the web app from this directory (e.g. web/dist while developing it) instead of the build inside the server.")
-    Path webDir;
-
-    @Option(names = "--max-body-bytes", defaultValue = "10485760", description = "Largest request body after decompression (default: ${DEFAULT-VALUE}).")
-    long maxBodyBytes;
+    @Mixin ServeOptions options = new ServeOptions();
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() throws Exception {
-      ServerConfig config = store.apply(ServerConfig.defaults()).withPort(port).withHost(host).withDemo(demo)
-          .withMaxBodyBytes(maxBodyBytes).withMaxClockSkew(java.time.Duration.ofHours(maxClockSkewHours))
-          .withHoldWindow(java.time.Duration.ofHours(holdWindowHours)).withAdminToken(Optional.ofNullable(System.getenv("CIVICSYNC_ADMIN_TOKEN"))).withWebDir(Optional.ofNullable(webDir))
-          .withNats(Optional.ofNullable(natsUrl).filter(u -> !u.isBlank()).map(u -> {
-            org.civicsync.server.nats.NatsSettings d = org.civicsync.server.nats.NatsSettings.defaults(u);
-            return new org.civicsync.server.nats.NatsSettings(u, natsStream, d.subjects(), java.time.Duration.ofDays(natsMaxAgeDays),
-                d.duplicateWindow(), d.replicas(), d.publishTimeout());
-          }))
-          .withSecurity(new ServerConfig.Security(java.time.Duration.ofHours(tokenTtlHours), rateLimit,
-              corsOrigins == null ? java.util.List.of() : corsOrigins.stream().map(String::trim).filter(o -> !o.isEmpty()).toList()));
+      ServerConfig config = options.toConfig(spec);
+      String host = config.host();
       CivicSyncServer server = CivicSyncServer.start(config);
       String url = "http://" + (host.equals("0.0.0.0") ? "localhost" : host) + ":" + server.port();
       CountDownLatch stopped = new CountDownLatch(1);
