@@ -225,7 +225,8 @@ export class WebClient implements CivicSyncWeb {
       c.channel.onmessage = (ev: MessageEvent) => {
         const msg = ev.data as { src?: string; db?: string } | undefined;
         if (!msg || msg.src === c.instanceId || msg.db !== c.db.name) return;
-        void c.reload().then(() => c.notify(false));
+        // A tab or test may have closed this client meanwhile: nothing to refresh then.
+        void c.reload().then(() => c.notify(false)).catch(() => undefined);
       };
     }
     return c;
@@ -716,6 +717,9 @@ export class WebClient implements CivicSyncWeb {
     const p = this.runSync().finally(() => {
       if (this.running === p) this.running = undefined;
     });
+    // Callers get the rejection; a sync nobody waits for (the client was closed under it) must
+    // not surface as an unhandled rejection.
+    p.catch(() => undefined);
     this.running = p;
     return p;
   }

@@ -23,13 +23,15 @@ public final class CivicSyncServer implements AutoCloseable {
   private final Optional<EnrollmentCode> demoCode;
   private final java.util.concurrent.ScheduledExecutorService sweeper;
   private final org.civicsync.server.realtime.StreamHub hub;
+  private final HttpApi api;
   private final Optional<org.civicsync.server.events.EventRelay> relay;
 
-  private CivicSyncServer(ServerStore store, Javalin http, org.civicsync.server.realtime.StreamHub hub,
+  private CivicSyncServer(ServerStore store, Javalin http, HttpApi api, org.civicsync.server.realtime.StreamHub hub,
       Optional<org.civicsync.server.events.EventRelay> relay, Optional<String> adminToken,
       Optional<EnrollmentCode> demoCode, java.util.concurrent.ScheduledExecutorService sweeper) {
     this.hub = hub;
     this.relay = relay;
+    this.api = api;
     this.store = store;
     this.http = http;
     this.generatedAdminToken = adminToken;
@@ -82,7 +84,7 @@ public final class CivicSyncServer implements AutoCloseable {
           config.streamHeartbeat(), metrics);
       Javalin http = HttpApi.create(api, config.host(), config.port()).start();
       metrics.bindConnections(http.jettyServer().server());
-      return new CivicSyncServer(store, http, hub, relay, generated, demoCode, startSweeper(writes, push, tenancy, config, clock));
+      return new CivicSyncServer(store, http, api, hub, relay, generated, demoCode, startSweeper(writes, push, tenancy, config, clock));
     } catch (RuntimeException e) {
       if (hub != null) {
         hub.close();
@@ -152,6 +154,19 @@ public final class CivicSyncServer implements AutoCloseable {
     return generatedAdminToken;
   }
 
+  /** How long a shutdown waits for requests in flight. */
+  static final java.time.Duration SHUTDOWN_GRACE = java.time.Duration.ofSeconds(30);
+
+  /** The HTTP API (for tests of shutdown). */
+  HttpApi api() {
+    return api;
+  }
+
+  /** Requests being handled now (for tests of shutdown). */
+  int inFlight() {
+    return api.inFlight();
+  }
+
   /** The domain-event relay, when NATS is configured. */
   public Optional<org.civicsync.server.events.EventRelay> relay() {
     return relay;
@@ -166,8 +181,17 @@ public final class CivicSyncServer implements AutoCloseable {
   @Override
   public void close() {
     sweeper.shutdownNow();
-    // Streams first: their requests end, so the HTTP server's stop does not wait on them.
+    // Streams first: their requests never end on their own, and their devices reconnect elsewhere.
     hub.close();
+    // Then refuse new requests and let those in flight (pushes committing) finish.
+    try {
+      if (!api.drain(SHUTDOWN_GRACE)) {
+        org.slf4j.LoggerFactory.getLogger(CivicSyncServer.class).warn("stopping with requests still in flight after {} s",
+            SHUTDOWN_GRACE.toSeconds());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
     http.stop();
     // After the HTTP server: every push that committed has its outbox rows; the relay publishes
     // what it can in its current round, and a restart publishes the rest.

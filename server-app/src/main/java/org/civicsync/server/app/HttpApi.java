@@ -161,6 +161,10 @@ final class HttpApi {
       cfg.http.prefer405over404 = true;
       // Bodies are read as streams and capped by Bodies after decompression.
       cfg.http.maxRequestSize = Long.MAX_VALUE;
+      // Requests are counted around the whole servlet, so one counts as finished only once its
+      // response has been written: a graceful stop waits for that, not for the handler alone.
+      cfg.jetty.modifyServletContextHandler(h -> h.addFilter(new org.eclipse.jetty.ee10.servlet.FilterHolder(new InFlight()), "/*",
+          java.util.EnumSet.of(jakarta.servlet.DispatcherType.REQUEST)));
       cfg.routes.before(ctx -> {
         ctx.attribute(STARTED, System.nanoTime());
         String rid = org.civicsync.server.app.logging.RequestIds.of(Optional.ofNullable(ctx.header(org.civicsync.server.app.logging.RequestIds.HEADER)));
@@ -214,6 +218,9 @@ final class HttpApi {
     return switch (r.method() + " " + r.path()) {
       case "GET /health/live" -> ctx -> ctx.json(Map.of("status", "up"));
       case "GET /health/ready" -> ctx -> {
+        if (draining) {
+          throw new ApiException(ErrorCode.UNAVAILABLE, "the server is shutting down");
+        }
         store.ping();
         ctx.json(Map.of("status", "ready"));
       };
@@ -487,6 +494,12 @@ final class HttpApi {
     if (ctx.path().startsWith("/health/")) {
       return;
     }
+    if (draining) {
+      // Shutting down: new work goes to another instance (or here again after the restart).
+      ctx.header("Connection", "close");
+      ctx.header("Retry-After", "1");
+      throw new ApiException(ErrorCode.UNAVAILABLE, "the server is shutting down; nothing was changed, retry");
+    }
     String auth = ctx.header("Authorization");
     // Routes without a token (enrollment, renewal) are limited by address, whatever header is sent:
     // a made-up token must not buy a fresh allowance.
@@ -611,6 +624,62 @@ final class HttpApi {
   }
 
   private static final String WEB = "civicsync.web";
+  private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
+  private volatile boolean draining;
+
+  /**
+   * Graceful shutdown, first step: from now on new requests get 503 {@code UNAVAILABLE} (and
+   * readiness fails, so a load balancer moves traffic away); waits up to {@code max} for the
+   * requests in flight — pushes that are committing — to finish. Live streams must be ended
+   * before (they never finish on their own).
+   *
+   * @return whether every request in flight finished in time
+   */
+  boolean drain(java.time.Duration max) throws InterruptedException {
+    draining = true;
+    long deadline = System.nanoTime() + max.toNanos();
+    synchronized (inFlight) {
+      while (inFlight.get() > 0) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          return false;
+        }
+        inFlight.wait(Math.max(1, left / 1_000_000));
+      }
+    }
+    return true;
+  }
+
+  /** Requests being handled now. */
+  int inFlight() {
+    return inFlight.get();
+  }
+
+  /** Counts a request from its arrival until its response was handed to the network. */
+  private final class InFlight implements jakarta.servlet.Filter {
+    @Override
+    public void doFilter(jakarta.servlet.ServletRequest req, jakarta.servlet.ServletResponse res, jakarta.servlet.FilterChain chain)
+        throws java.io.IOException, jakarta.servlet.ServletException {
+      inFlight.incrementAndGet();
+      try {
+        chain.doFilter(req, res);
+        if (!req.isAsyncStarted()) {
+          // Completes the response (the last chunk too) before the request counts as done.
+          try {
+            res.getOutputStream().close();
+          } catch (IllegalStateException usedWriter) {
+            res.getWriter().close();
+          }
+        }
+      } finally {
+        if (inFlight.decrementAndGet() == 0) {
+          synchronized (inFlight) {
+            inFlight.notifyAll();
+          }
+        }
+      }
+    }
+  }
 
   /**
    * A GET that matched no API route may be for the web app: one of its files, or a route of the
