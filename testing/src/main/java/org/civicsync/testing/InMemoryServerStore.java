@@ -313,32 +313,11 @@ public final class InMemoryServerStore implements ServerStore {
 
   @Override
   public Optional<Leadership> tryLead(String role) {
-    synchronized (lock) {
-      if (!leaders.add(role)) {
-        return Optional.empty();
-      }
-    }
-    return Optional.of(new Leadership() {
-      private volatile boolean held = true;
-
-      @Override
-      public boolean held() {
-        return held;
-      }
-
-      @Override
-      public void close() {
-        synchronized (lock) {
-          if (held) {
-            leaders.remove(role);
-            held = false;
-          }
-        }
-      }
-    });
+    // One process owns this store: a role is this process's, held by one caller at a time.
+    return roles.tryLead(role);
   }
 
-  private final java.util.Set<String> leaders = new java.util.HashSet<>();
+  private final org.civicsync.server.store.LocalRoles roles = new org.civicsync.server.store.LocalRoles();
 
   @Override
   public AutoCloseable onCommit(java.util.function.Consumer<org.civicsync.server.store.CommitNotice> listener) {

@@ -503,6 +503,11 @@ final class HttpApi {
     String auth = ctx.header("Authorization");
     // Routes without a token (enrollment, renewal) are limited by address, whatever header is sent:
     // a made-up token must not buy a fresh allowance.
+    if ((auth == null || auth.isBlank()) && ctx.path().equals("/v1/sync/stream")) {
+      // EventSource sends the device token in the query: the stream counts against that token's
+      // bucket, not the address's (which many devices behind one proxy share).
+      auth = Optional.ofNullable(ctx.queryParam("access_token")).map(t -> "Bearer " + t).orElse(null);
+    }
     boolean byAddress = auth == null || auth.isBlank() || ctx.path().startsWith("/v1/devices/");
     long wait = byAddress
         ? limiter.acquire("ip:" + ctx.ip(), 0.1)

@@ -123,8 +123,10 @@ public final class PostgresServerStore implements ServerStore {
       }
       throw e;
     }
-    // The listener holds its connection for good: its own, outside the pool.
-    DataSource direct = migrationDataSource(config);
+    // The listener and the leader of a role hold their connections for good: their own, outside
+    // the pool, named so that pg_stat_activity tells them apart.
+    PGSimpleDataSource direct = (PGSimpleDataSource) migrationDataSource(config);
+    direct.setApplicationName("civicsync-listener");
     return new PostgresServerStore(ds, ds, config.schema(), () -> {
       try {
         return direct.getConnection();
