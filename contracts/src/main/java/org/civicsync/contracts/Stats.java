@@ -33,13 +33,18 @@ public record Stats(
     devices = List.copyOf(devices);
   }
 
-  /** First decisions of mutations, by status; inbox resolutions apart. */
-  public record Counts(long mutations, long applied, long merged, long rejected, long conflict, long resolutions) {
-    public static final Counts ZERO = new Counts(0, 0, 0, 0, 0, 0);
+  /**
+   * First decisions of mutations, by status; inbox resolutions apart; and the bytes of request
+   * bodies as received ({@code bytesIn}) and response bodies as sent ({@code bytesOut}), counted
+   * per day (UTC) from the day of {@code since}.
+   */
+  public record Counts(long mutations, long applied, long merged, long rejected, long conflict, long resolutions, long bytesIn,
+      long bytesOut) {
+    public static final Counts ZERO = new Counts(0, 0, 0, 0, 0, 0, 0, 0);
 
     public Counts plus(Counts o) {
       return new Counts(mutations + o.mutations, applied + o.applied, merged + o.merged, rejected + o.rejected,
-          conflict + o.conflict, resolutions + o.resolutions);
+          conflict + o.conflict, resolutions + o.resolutions, bytesIn + o.bytesIn, bytesOut + o.bytesOut);
     }
   }
 

@@ -297,6 +297,15 @@ public final class InMemoryServerStore implements ServerStore {
     }
   }
 
+  private final List<org.civicsync.server.store.DeviceTraffic> traffic = new ArrayList<>();
+
+  @Override
+  public void addTraffic(java.util.Collection<org.civicsync.server.store.DeviceTraffic> rows) {
+    synchronized (lock) {
+      traffic.addAll(rows);
+    }
+  }
+
   @Override
   public Waiting waiting() {
     synchronized (lock) {
@@ -704,7 +713,7 @@ public final class InMemoryServerStore implements ServerStore {
     synchronized (lock) {
       Tenant t = data.get(tenantId);
       if (t == null) {
-        return new org.civicsync.server.store.TenantCounts(List.of(), List.of(), List.of());
+        return new org.civicsync.server.store.TenantCounts(List.of(), List.of(), List.of(), List.of());
       }
       record LogKey(UUID device, String status, Optional<String> code, boolean resolution) {}
       Map<LogKey, Long> log = new LinkedHashMap<>();
@@ -725,7 +734,13 @@ public final class InMemoryServerStore implements ServerStore {
               e.getKey().device(), e.getKey().status(), e.getKey().code(), e.getKey().resolution(), e.getValue())).toList(),
           held.entrySet().stream().map(e -> new org.civicsync.server.store.TenantCounts.HeldCount(e.getKey(), e.getValue())).toList(),
           inbox.entrySet().stream().map(e -> new org.civicsync.server.store.TenantCounts.InboxCount(
-              e.getKey().device(), e.getKey().kind(), e.getValue())).toList());
+              e.getKey().device(), e.getKey().kind(), e.getValue())).toList(),
+          traffic.stream().filter(x -> x.tenantId().equals(tenantId) && !x.day().isBefore(since.atZone(java.time.ZoneOffset.UTC).toLocalDate()))
+              .collect(java.util.stream.Collectors.groupingBy(org.civicsync.server.store.DeviceTraffic::deviceId, LinkedHashMap::new,
+                  java.util.stream.Collectors.toList()))
+              .entrySet().stream().map(e -> new org.civicsync.server.store.TenantCounts.TrafficCount(e.getKey(),
+                  e.getValue().stream().mapToLong(org.civicsync.server.store.DeviceTraffic::bytesIn).sum(),
+                  e.getValue().stream().mapToLong(org.civicsync.server.store.DeviceTraffic::bytesOut).sum())).toList());
     }
   }
 

@@ -616,6 +616,15 @@ public abstract class ServerStoreContract {
     assertThat(later.log()).as("only mutations received since the given moment").isEmpty();
     assertThat(later.held()).as("what waits is counted whatever its age").hasSize(1);
     assertThat(store.counts(newTenant(), start).log()).as("another tenant's figures").isEmpty();
+
+    java.time.LocalDate today = java.time.LocalDate.now(java.time.ZoneOffset.UTC);
+    store.addTraffic(List.of(new org.civicsync.server.store.DeviceTraffic(device.tenantId(), device.deviceId(), today, 1200, 300),
+        new org.civicsync.server.store.DeviceTraffic(device.tenantId(), device.deviceId(), today.minusDays(3), 5000, 5000)));
+    store.addTraffic(List.of(new org.civicsync.server.store.DeviceTraffic(device.tenantId(), device.deviceId(), today, 800, 700)));
+    assertThat(store.counts(device.tenantId(), start).traffic()).as("added up, from the asked day on")
+        .containsExactly(new org.civicsync.server.store.TenantCounts.TrafficCount(device.deviceId(), 2000, 1000));
+    assertThat(store.counts(device.tenantId(), start.minus(java.time.Duration.ofDays(7))).traffic())
+        .containsExactly(new org.civicsync.server.store.TenantCounts.TrafficCount(device.deviceId(), 7000, 6000));
   }
 
   @Test

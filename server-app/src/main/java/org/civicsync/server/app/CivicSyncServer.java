@@ -24,14 +24,16 @@ public final class CivicSyncServer implements AutoCloseable {
   private final java.util.concurrent.ScheduledExecutorService sweeper;
   private final org.civicsync.server.realtime.StreamHub hub;
   private final HttpApi api;
+  private final org.civicsync.server.app.metrics.TrafficMeter traffic;
   private final Optional<org.civicsync.server.events.EventRelay> relay;
 
   private CivicSyncServer(ServerStore store, Javalin http, HttpApi api, org.civicsync.server.realtime.StreamHub hub,
-      Optional<org.civicsync.server.events.EventRelay> relay, Optional<String> adminToken,
+      Optional<org.civicsync.server.events.EventRelay> relay, org.civicsync.server.app.metrics.TrafficMeter traffic, Optional<String> adminToken,
       Optional<EnrollmentCode> demoCode, java.util.concurrent.ScheduledExecutorService sweeper) {
     this.hub = hub;
     this.relay = relay;
     this.api = api;
+    this.traffic = traffic;
     this.store = store;
     this.http = http;
     this.generatedAdminToken = adminToken;
@@ -50,6 +52,7 @@ public final class CivicSyncServer implements AutoCloseable {
     ServerStore store = Stores.open(config);
     org.civicsync.server.realtime.StreamHub hub = null;
     Optional<org.civicsync.server.events.EventRelay> relay = Optional.empty();
+    org.civicsync.server.app.metrics.TrafficMeter traffic = null;
     try {
       java.util.List<String> adopted = org.civicsync.server.audit.AuditAdoption.adoptAll(store, clock);
       if (!adopted.isEmpty()) {
@@ -77,14 +80,18 @@ public final class CivicSyncServer implements AutoCloseable {
           org.civicsync.server.nats.NatsPublisher.connect(n), clock, org.civicsync.server.events.EventRelay.Settings.defaults(),
           new java.security.SecureRandom()).start());
       org.civicsync.server.app.metrics.ServerMetrics metrics = new org.civicsync.server.app.metrics.ServerMetrics(writes, hub, relay, clock);
+      traffic = new org.civicsync.server.app.metrics.TrafficMeter(writes, clock);
       HttpApi api = new HttpApi(writes, catalog, tenancy, push,
           new PullService(writes, catalog, clock), new org.civicsync.server.inbox.InboxService(writes, catalog, clock, javaRules()),
           new org.civicsync.server.records.RecordsService(writes, catalog, push, clock),
           config.maxBodyBytes(), clock, config.security(), org.civicsync.server.app.web.WebApp.of(config.webDir()), hub,
-          config.streamHeartbeat(), metrics);
+          config.streamHeartbeat(), metrics, traffic);
       Javalin http = HttpApi.create(api, config.host(), config.port()).start();
       metrics.bindConnections(http.jettyServer().server());
-      return new CivicSyncServer(store, http, api, hub, relay, generated, demoCode, startSweeper(writes, push, tenancy, config, clock));
+      java.util.concurrent.ScheduledExecutorService sweeper = startSweeper(writes, push, tenancy, config, clock);
+      org.civicsync.server.app.metrics.TrafficMeter meter = traffic;
+      sweeper.scheduleWithFixedDelay(meter::flush, 10, 10, java.util.concurrent.TimeUnit.SECONDS);
+      return new CivicSyncServer(store, http, api, hub, relay, traffic, generated, demoCode, sweeper);
     } catch (RuntimeException e) {
       if (hub != null) {
         hub.close();
@@ -157,6 +164,11 @@ public final class CivicSyncServer implements AutoCloseable {
   /** How long a shutdown waits for requests in flight. */
   static final java.time.Duration SHUTDOWN_GRACE = java.time.Duration.ofSeconds(30);
 
+  /** Writes the traffic counted so far to the store (a timer does it every 10 s). */
+  void flushTraffic() {
+    traffic.flush();
+  }
+
   /** The HTTP API (for tests of shutdown). */
   HttpApi api() {
     return api;
@@ -193,6 +205,7 @@ public final class CivicSyncServer implements AutoCloseable {
       Thread.currentThread().interrupt();
     }
     http.stop();
+    traffic.flush();
     // After the HTTP server: every push that committed has its outbox rows; the relay publishes
     // what it can in its current round, and a restart publishes the rest.
     relay.ifPresent(org.civicsync.server.events.EventRelay::close);

@@ -119,6 +119,7 @@ final class HttpApi {
   private final java.util.Set<String> corsOrigins;
   private final org.civicsync.server.app.web.WebApp web;
   private final org.civicsync.server.app.metrics.ServerMetrics metrics;
+  private final org.civicsync.server.app.metrics.TrafficMeter traffic;
   private final org.civicsync.server.realtime.StreamHub hub;
   private final java.time.Duration heartbeat;
   private final org.civicsync.server.stats.StatsService stats;
@@ -126,8 +127,9 @@ final class HttpApi {
   HttpApi(ServerStore store, CollectionCatalog catalog, TenancyService tenancy, PushService push, PullService pull,
       InboxService inbox, RecordsService records, long maxBodyBytes, java.time.Clock clock, ServerConfig.Security security,
       org.civicsync.server.app.web.WebApp web, org.civicsync.server.realtime.StreamHub hub, java.time.Duration heartbeat,
-      org.civicsync.server.app.metrics.ServerMetrics metrics) {
+      org.civicsync.server.app.metrics.ServerMetrics metrics, org.civicsync.server.app.metrics.TrafficMeter traffic) {
     this.metrics = metrics;
+    this.traffic = traffic;
     this.web = web;
     this.hub = hub;
     this.heartbeat = heartbeat;
@@ -383,6 +385,7 @@ final class HttpApi {
     if (!(tenancy.authenticate(token) instanceof Caller.Device d)) {
       throw new ApiException(ErrorCode.FORBIDDEN, "the stream needs a device token; enroll a device first");
     }
+    ctx.req().setAttribute(DEVICE, d);
     long head = store.head(d.tenantId());
     long lastSeen = lastEventId(ctx);
     try (org.civicsync.server.realtime.StreamHub.Stream s = hub.open(d, head)) {
@@ -578,6 +581,7 @@ final class HttpApi {
 
   private Caller.Device device(Context ctx) {
     if (tenancy.authenticate(bearer(ctx)) instanceof Caller.Device d) {
+      ctx.req().setAttribute(DEVICE, d);
       return d;
     }
     throw new ApiException(ErrorCode.FORBIDDEN, "this route needs a device token; enroll a device first");
@@ -613,14 +617,8 @@ final class HttpApi {
       return;
     }
     String route = Optional.<String>ofNullable(ctx.attribute(ROUTE)).orElse(Boolean.TRUE.equals(ctx.attribute(WEB)) ? "web" : "unmatched");
-    long bodyBytes;
-    try {
-      bodyBytes = Long.parseLong(Optional.ofNullable(ctx.header("Content-Length")).orElse("0").trim());
-    } catch (NumberFormatException e) {
-      bodyBytes = 0;
-    }
     long nanos = System.nanoTime() - started;
-    metrics.request(ctx.method().name(), route, ctx.statusCode(), nanos, Math.max(0, bodyBytes));
+    metrics.request(ctx.method().name(), route, ctx.statusCode(), nanos);
     // The route template and status only: a concrete path holds ids, a query may hold a token.
     if (!route.equals("/health/live") && !route.equals("/health/ready") && !route.equals("/metrics")) {
       ACCESS.info("{} {} {} {} ms", ctx.method().name(), route, ctx.statusCode(), nanos / 1_000_000);
@@ -663,9 +661,10 @@ final class HttpApi {
   /** Counts a request from its arrival until its response was handed to the network. */
   private final class InFlight implements jakarta.servlet.Filter {
     @Override
-    public void doFilter(jakarta.servlet.ServletRequest req, jakarta.servlet.ServletResponse res, jakarta.servlet.FilterChain chain)
+    public void doFilter(jakarta.servlet.ServletRequest req, jakarta.servlet.ServletResponse plain, jakarta.servlet.FilterChain chain)
         throws java.io.IOException, jakarta.servlet.ServletException {
       inFlight.incrementAndGet();
+      CountingResponse res = new CountingResponse((jakarta.servlet.http.HttpServletResponse) plain);
       try {
         chain.doFilter(req, res);
         if (!req.isAsyncStarted()) {
@@ -677,12 +676,75 @@ final class HttpApi {
           }
         }
       } finally {
+        long in = Math.max(0, req.getContentLengthLong());
+        metrics.bytes(in, res.written());
+        if (req.getAttribute(DEVICE) instanceof Caller.Device d) {
+          traffic.add(d.tenantId(), d.deviceId(), in, res.written());
+        }
         if (inFlight.decrementAndGet() == 0) {
           synchronized (inFlight) {
             inFlight.notifyAll();
           }
         }
       }
+    }
+  }
+
+  /** The request's device, once authenticated, for its traffic figures. */
+  private static final String DEVICE = "civicsync.device";
+
+  /** A response that counts the body bytes written to it (after compression). */
+  private static final class CountingResponse extends jakarta.servlet.http.HttpServletResponseWrapper {
+    private final java.util.concurrent.atomic.AtomicLong written = new java.util.concurrent.atomic.AtomicLong();
+    private jakarta.servlet.ServletOutputStream out;
+
+    CountingResponse(jakarta.servlet.http.HttpServletResponse r) {
+      super(r);
+    }
+
+    long written() {
+      return written.get();
+    }
+
+    @Override
+    public synchronized jakarta.servlet.ServletOutputStream getOutputStream() throws java.io.IOException {
+      if (out == null) {
+        jakarta.servlet.ServletOutputStream inner = super.getOutputStream();
+        out = new jakarta.servlet.ServletOutputStream() {
+          @Override
+          public void write(int b) throws java.io.IOException {
+            inner.write(b);
+            written.incrementAndGet();
+          }
+
+          @Override
+          public void write(byte[] b, int off, int len) throws java.io.IOException {
+            inner.write(b, off, len);
+            written.addAndGet(len);
+          }
+
+          @Override
+          public void flush() throws java.io.IOException {
+            inner.flush();
+          }
+
+          @Override
+          public void close() throws java.io.IOException {
+            inner.close();
+          }
+
+          @Override
+          public boolean isReady() {
+            return inner.isReady();
+          }
+
+          @Override
+          public void setWriteListener(jakarta.servlet.WriteListener listener) {
+            inner.setWriteListener(listener);
+          }
+        };
+      }
+      return out;
     }
   }
 

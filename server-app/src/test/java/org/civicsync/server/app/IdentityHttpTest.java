@@ -199,6 +199,7 @@ class IdentityHttpTest {
     assertThat(json(send("POST", "/v1/sync/push", worker.token, push(worker, first, sameSlot))).get("results").findValuesAsText("status"))
         .containsExactly("applied", "rejected");
     Dev supervisor = device("s", "[\"supervisor\"]", "[\"country\"]");
+    server.flushTraffic();
 
     JsonNode mine = json(send("GET", "/v1/admin/stats", supervisor.token, null));
     assertValid("stats.schema.json", mine);
@@ -213,6 +214,8 @@ class IdentityHttpTest {
       assertThat(s.at("/openInboxItems").asLong()).as("the rejection waits for a person").isEqualTo(1);
       JsonNode w = findDevice(s, worker.id);
       assertThat(w.at("/counts/rejected").asLong()).isEqualTo(1);
+      assertThat(w.at("/counts/bytesIn").asLong()).as("the push's body").isPositive();
+      assertThat(w.at("/counts/bytesOut").asLong()).as("its answer").isPositive();
       assertThat(w.at("/openInboxItems").asLong()).isEqualTo(1);
       assertThat(w.has("lastPushAt")).isTrue();
       assertThat(findDevice(s, supervisor.id).at("/counts/mutations").asLong()).isZero();

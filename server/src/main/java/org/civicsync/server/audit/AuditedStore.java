@@ -228,6 +228,11 @@ public final class AuditedStore implements ServerStore {
   }
 
   @Override
+  public void addTraffic(java.util.Collection<org.civicsync.server.store.DeviceTraffic> traffic) {
+    delegate.addTraffic(traffic);
+  }
+
+  @Override
   public Waiting waiting() {
     return delegate.waiting();
   }

@@ -39,6 +39,9 @@ public final class StatsService {
         reasons.merge(c.errorCode().orElse("UNKNOWN"), c.count(), Long::sum);
       }
     }
+    for (TenantCounts.TrafficCount t : counts.traffic()) {
+      byDevice.merge(t.deviceId(), new Stats.Counts(0, 0, 0, 0, 0, 0, t.bytesIn(), t.bytesOut()), Stats.Counts::plus);
+    }
     Map<UUID, Long> held = new HashMap<>();
     counts.held().forEach(h -> held.merge(h.deviceId(), h.count(), Long::sum));
     Map<UUID, Long> openConflicts = new HashMap<>();
@@ -73,14 +76,14 @@ public final class StatsService {
   private static Stats.Counts counts(TenantCounts.LogCount c) {
     long n = c.count();
     if (c.resolution()) {
-      return new Stats.Counts(0, 0, 0, 0, 0, n);
+      return new Stats.Counts(0, 0, 0, 0, 0, n, 0, 0);
     }
     return switch (c.status()) {
-      case "applied" -> new Stats.Counts(n, n, 0, 0, 0, 0);
-      case "merged" -> new Stats.Counts(n, 0, n, 0, 0, 0);
-      case "rejected" -> new Stats.Counts(n, 0, 0, n, 0, 0);
-      case "conflict" -> new Stats.Counts(n, 0, 0, 0, n, 0);
-      default -> new Stats.Counts(n, 0, 0, 0, 0, 0);
+      case "applied" -> new Stats.Counts(n, n, 0, 0, 0, 0, 0, 0);
+      case "merged" -> new Stats.Counts(n, 0, n, 0, 0, 0, 0, 0);
+      case "rejected" -> new Stats.Counts(n, 0, 0, n, 0, 0, 0, 0);
+      case "conflict" -> new Stats.Counts(n, 0, 0, 0, n, 0, 0, 0);
+      default -> new Stats.Counts(n, 0, 0, 0, 0, 0, 0, 0);
     };
   }
 }

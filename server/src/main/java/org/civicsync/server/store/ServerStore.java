@@ -160,6 +160,9 @@ public interface ServerStore extends AutoCloseable {
   /** How many outbox rows wait to be published, and since when the oldest has waited. */
   EventBacklog eventBacklog();
 
+  /** Adds bytes to devices' daily traffic (rows are created as needed; figures only grow). */
+  void addTraffic(java.util.Collection<DeviceTraffic> traffic);
+
   /** Mutations held now and open inbox items, over every tenant (for the server's metrics). */
   Waiting waiting();
 

@@ -11,13 +11,17 @@ import java.util.UUID;
  * @param log event-log entries received since the asked moment, by device, status and error code
  * @param held mutations held now, by device
  * @param openInbox open inbox items, by device (empty for items no device sent) and kind
+ * @param traffic bytes by device on the days from the asked moment's day (UTC) on
  */
-public record TenantCounts(List<LogCount> log, List<HeldCount> held, List<InboxCount> openInbox) {
+public record TenantCounts(List<LogCount> log, List<HeldCount> held, List<InboxCount> openInbox, List<TrafficCount> traffic) {
   public TenantCounts {
     log = List.copyOf(log);
     held = List.copyOf(held);
     openInbox = List.copyOf(openInbox);
+    traffic = List.copyOf(traffic);
   }
+
+  public record TrafficCount(UUID deviceId, long bytesIn, long bytesOut) {}
 
   /**
    * @param status the logged result's status ({@code applied}, {@code merged}, {@code rejected},

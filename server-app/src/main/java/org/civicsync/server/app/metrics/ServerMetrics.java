@@ -34,6 +34,7 @@ public final class ServerMetrics {
   private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   private final DistributionSummary batchSize;
   private final Counter bytesIn;
+  private final Counter bytesOut;
   private final ServerStore store;
   private final Clock clock;
   private final AtomicReference<Snapshot> snapshot = new AtomicReference<>();
@@ -52,6 +53,8 @@ public final class ServerMetrics {
     batchSize = DistributionSummary.builder("civicsync.push.batch.size").description("Mutations per push request")
         .baseUnit("mutations").publishPercentileHistogram().maximumExpectedValue(10_000.0).register(registry);
     bytesIn = Counter.builder("civicsync.http.request.body").description("Request body bytes as received (compressed when the client compressed)")
+        .baseUnit("bytes").register(registry);
+    bytesOut = Counter.builder("civicsync.http.response.body").description("Response body bytes as sent (compressed when the response was)")
         .baseUnit("bytes").register(registry);
     Gauge.builder("civicsync.streams.open", hub, StreamHub::openStreams).description("Live streams open on this instance").register(registry);
     Gauge.builder("civicsync.holds.pending", this, m -> m.read().waiting().heldMutations())
@@ -84,12 +87,19 @@ public final class ServerMetrics {
   }
 
   /** A finished request: its route template (never the concrete path: no ids or personal data in labels). */
-  public void request(String method, String route, int status, long nanos, long requestBytes) {
+  public void request(String method, String route, int status, long nanos) {
     Timer.builder("civicsync.http.requests").description("HTTP requests by route and status").tag("method", method).tag("route", route)
         .tag("status", Integer.toString(status)).publishPercentileHistogram().register(registry)
         .record(Duration.ofNanos(nanos));
-    if (requestBytes > 0) {
-      bytesIn.increment(requestBytes);
+  }
+
+  /** Body bytes of one request as received and of its response as sent (after compression). */
+  public void bytes(long in, long out) {
+    if (in > 0) {
+      bytesIn.increment(in);
+    }
+    if (out > 0) {
+      bytesOut.increment(out);
     }
   }
 

@@ -867,7 +867,39 @@ public final class PostgresServerStore implements ServerStore {
         ps -> ps.setString(1, tenantId),
         rs -> new org.civicsync.server.store.TenantCounts.InboxCount(Optional.ofNullable(rs.getObject(1, UUID.class)),
             rs.getString(2), rs.getLong(3)));
-    return new org.civicsync.server.store.TenantCounts(log, held, inbox);
+    List<org.civicsync.server.store.TenantCounts.TrafficCount> traffic = query("reading the traffic of tenant " + tenantId,
+        "SELECT device_id, sum(bytes_in), sum(bytes_out) FROM device_traffic WHERE tenant_id = ? AND day >= ? GROUP BY device_id",
+        ps -> {
+          ps.setString(1, tenantId);
+          ps.setObject(2, since.atZone(java.time.ZoneOffset.UTC).toLocalDate());
+        },
+        rs -> new org.civicsync.server.store.TenantCounts.TrafficCount(rs.getObject(1, UUID.class), rs.getLong(2), rs.getLong(3)));
+    return new org.civicsync.server.store.TenantCounts(log, held, inbox, traffic);
+  }
+
+  @Override
+  public void addTraffic(java.util.Collection<org.civicsync.server.store.DeviceTraffic> traffic) {
+    if (traffic.isEmpty()) {
+      return;
+    }
+    String what = "adding device traffic";
+    Connection c = connect(what);
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO device_traffic (tenant_id, device_id, day, bytes_in, bytes_out)"
+        + " SELECT * FROM unnest(?::text[], ?::uuid[], ?::date[], ?::bigint[], ?::bigint[])"
+        + " ON CONFLICT (tenant_id, device_id, day) DO UPDATE SET bytes_in = device_traffic.bytes_in + excluded.bytes_in,"
+        + " bytes_out = device_traffic.bytes_out + excluded.bytes_out")) {
+      List<org.civicsync.server.store.DeviceTraffic> rows = List.copyOf(traffic);
+      ps.setArray(1, Sql.array(c, "text", rows.stream().map(org.civicsync.server.store.DeviceTraffic::tenantId).toArray(String[]::new)));
+      ps.setArray(2, Sql.array(c, "uuid", rows.stream().map(org.civicsync.server.store.DeviceTraffic::deviceId).toArray(UUID[]::new)));
+      ps.setArray(3, Sql.array(c, "text", rows.stream().map(t -> t.day().toString()).toArray(String[]::new)));
+      ps.setArray(4, Sql.array(c, "int8", rows.stream().map(org.civicsync.server.store.DeviceTraffic::bytesIn).toArray(Long[]::new)));
+      ps.setArray(5, Sql.array(c, "int8", rows.stream().map(org.civicsync.server.store.DeviceTraffic::bytesOut).toArray(Long[]::new)));
+      ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure(what, e);
+    } finally {
+      release(c);
+    }
   }
 
   @Override

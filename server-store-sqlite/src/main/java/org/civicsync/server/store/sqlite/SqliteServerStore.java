@@ -619,7 +619,34 @@ public final class SqliteServerStore implements ServerStore {
         "SELECT device_id, kind, count(*) FROM inbox_items WHERE tenant_id = ? AND status = 'open' GROUP BY device_id, kind",
         ps -> ps.setString(1, tenantId),
         rs -> new org.civicsync.server.store.TenantCounts.InboxCount(Optional.ofNullable(uuid(rs.getString(1))), rs.getString(2), rs.getLong(3)));
-    return new org.civicsync.server.store.TenantCounts(log, held, inbox);
+    List<org.civicsync.server.store.TenantCounts.TrafficCount> traffic = query(
+        "SELECT device_id, sum(bytes_in), sum(bytes_out) FROM device_traffic WHERE tenant_id = ? AND day >= ? GROUP BY device_id",
+        ps -> { ps.setString(1, tenantId); ps.setString(2, since.atZone(java.time.ZoneOffset.UTC).toLocalDate().toString()); },
+        rs -> new org.civicsync.server.store.TenantCounts.TrafficCount(UUID.fromString(rs.getString(1)), rs.getLong(2), rs.getLong(3)));
+    return new org.civicsync.server.store.TenantCounts(log, held, inbox, traffic);
+  }
+
+  @Override
+  public void addTraffic(java.util.Collection<org.civicsync.server.store.DeviceTraffic> traffic) {
+    if (traffic.isEmpty()) {
+      return;
+    }
+    inWriteTransaction(c -> {
+      try (PreparedStatement ps = c.prepareStatement("INSERT INTO device_traffic (tenant_id, device_id, day, bytes_in, bytes_out)"
+          + " VALUES (?,?,?,?,?) ON CONFLICT (tenant_id, device_id, day) DO UPDATE SET bytes_in = bytes_in + excluded.bytes_in,"
+          + " bytes_out = bytes_out + excluded.bytes_out")) {
+        for (org.civicsync.server.store.DeviceTraffic t : traffic) {
+          ps.setString(1, t.tenantId());
+          ps.setString(2, t.deviceId().toString());
+          ps.setString(3, t.day().toString());
+          ps.setLong(4, t.bytesIn());
+          ps.setLong(5, t.bytesOut());
+          ps.addBatch();
+        }
+        ps.executeBatch();
+      }
+      return null;
+    });
   }
 
   private static final String INBOX_COLUMNS =
