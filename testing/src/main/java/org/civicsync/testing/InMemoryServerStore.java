@@ -307,6 +307,11 @@ public final class InMemoryServerStore implements ServerStore {
   }
 
   @Override
+  public Optional<PoolStats> poolStats() {
+    return Optional.empty(); // no connections to pool
+  }
+
+  @Override
   public Waiting waiting() {
     synchronized (lock) {
       return new Waiting(data.values().stream().mapToLong(t -> t.held.size()).sum(),

@@ -576,6 +576,17 @@ public abstract class ServerStoreContract {
   }
 
   @Test
+  void poolFiguresAreConsistentWhenTheStoreHasAPool() {
+    push(fx.create(fx.uuid()));
+    store.poolStats().ifPresent(p -> {
+      assertThat(p.max()).isPositive();
+      assertThat(p.total()).isBetween(0, p.max());
+      assertThat(p.active() + p.idle()).isLessThanOrEqualTo(p.total());
+      assertThat(p.waiting()).isNotNegative();
+    });
+  }
+
+  @Test
   void oneHolderLeadsARoleAtATime() {
     String role = "relay-" + device.tenantId();
     Optional<ServerStore.Leadership> first = store.tryLead(role);

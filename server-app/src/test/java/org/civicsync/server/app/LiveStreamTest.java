@@ -150,6 +150,14 @@ class LiveStreamTest {
       try (Listener back = new Listener(base + "/v1/sync/stream", Optional.of(sameClinic.token()), "Last-Event-ID", "0")) {
         assertThat(back.nextEvent(WITHIN)).contains("changes");
       }
+      // Revoking a device ends its open stream at once; it cannot open another.
+      try (Listener revokedSoon = new Listener(base + "/v1/sync/stream", Optional.of(otherClinic.token()))) {
+        assertThat(revokedSoon.nextEvent(WITHIN)).contains("ready");
+        assertThat(send(base, "POST", "/v1/admin/devices/" + otherClinic.id() + "/revoke", ADMIN, "{}").statusCode()).isEqualTo(200);
+        revokedSoon.reader.join(WITHIN.toMillis());
+        assertThat(revokedSoon.reader.isAlive()).as("the stream ended").isFalse();
+      }
+      assertThat(send(base, "GET", "/v1/sync/stream", otherClinic.token(), null).statusCode()).isEqualTo(403);
       HttpResponse<String> refused = send(base, "GET", "/v1/sync/stream?access_token=csd_not-a-token", null, null);
       assertThat(refused.statusCode()).isEqualTo(401);
       assertThat(refused.body()).contains("UNAUTHENTICATED");

@@ -85,6 +85,8 @@ class MetricsTest {
       }
       assertThat(value(after, "civicsync_inbox_open")).as("the rejection waits for a person").isEqualTo(1.0);
       assertThat(after).contains("civicsync_holds_pending", "civicsync_outbox_pending", "civicsync_streams_open", "jvm_memory_used_bytes");
+      assertThat(value(after, "civicsync_store_pool_max")).as("the store's pool").isPositive();
+      assertThat(after).contains("civicsync_store_pool_active", "civicsync_store_pool_waiting");
       assertThat(after).as("no personal data in labels").doesNotContain("Kamala", "+9477", "clinic-badulla-03", "demo-nurse");
     }
   }

@@ -233,6 +233,11 @@ public final class AuditedStore implements ServerStore {
   }
 
   @Override
+  public Optional<PoolStats> poolStats() {
+    return delegate.poolStats();
+  }
+
+  @Override
   public Waiting waiting() {
     return delegate.waiting();
   }

@@ -58,6 +58,7 @@ public final class AuditedTx implements WriteTx {
   // What the live streams of devices need to hear about this transaction once it commits.
   private final Set<org.civicsync.server.store.CommitNotice.Touch> touched = new java.util.LinkedHashSet<>();
   private final Set<UUID> outcomesFor = new java.util.LinkedHashSet<>();
+  private final Set<UUID> revoked = new java.util.LinkedHashSet<>();
   private long advancedTo = -1;
 
   /** Writes the domain events of this transaction's changes to the outbox (when events are on). */
@@ -104,11 +105,11 @@ public final class AuditedTx implements WriteTx {
    * it commits. A rebuild of the projection tells every stream to pull.
    */
   void announce() {
+    long head = advancedTo >= 0 ? advancedTo : tx.head();
     if (cleared) {
-      tx.announce(org.civicsync.server.store.CommitNotice.everything(tenantId, advancedTo >= 0 ? advancedTo : tx.head()));
-    } else if (!touched.isEmpty() || !outcomesFor.isEmpty()) {
-      tx.announce(new org.civicsync.server.store.CommitNotice(tenantId, advancedTo >= 0 ? advancedTo : tx.head(), touched,
-          outcomesFor, false));
+      tx.announce(new org.civicsync.server.store.CommitNotice(tenantId, head, Set.of(), Set.of(), revoked, true));
+    } else if (!touched.isEmpty() || !outcomesFor.isEmpty() || !revoked.isEmpty()) {
+      tx.announce(new org.civicsync.server.store.CommitNotice(tenantId, head, touched, outcomesFor, revoked, false));
     }
   }
 
@@ -225,6 +226,9 @@ public final class AuditedTx implements WriteTx {
   @Override
   public boolean revokeDevice(UUID deviceId, Instant at) {
     boolean ok = tx.revokeDevice(deviceId, at);
+    if (ok) {
+      revoked.add(deviceId);
+    }
     if (ok) {
       actions.add(obj("device.revoked").put("deviceId", deviceId.toString()));
     }

@@ -22,7 +22,8 @@ import org.civicsync.server.tenancy.Caller;
  * with its own cursor, which stays the one source of truth.
  *
  * <p>A stream's user is resolved when it opens; a change of the user's roles or org units reaches
- * it when the device reconnects (streams are meant to be reopened now and then anyway).
+ * it when the device reconnects (streams are meant to be reopened now and then anyway). A device
+ * revoked on any instance has its streams ended at once.
  */
 public final class StreamHub implements AutoCloseable {
   private final CollectionCatalog catalog;
@@ -56,7 +57,9 @@ public final class StreamHub implements AutoCloseable {
       return;
     }
     for (Stream s : streams) {
-      if (concerns(notice, s.device)) {
+      if (notice.revoked().contains(s.device.deviceId())) {
+        s.close(); // a revoked device is shut out at once, not at its next reconnect
+      } else if (concerns(notice, s.device)) {
         s.offer(notice.head());
       }
     }

@@ -18,16 +18,18 @@ import org.civicsync.core.json.Json;
  * @param touched collection and scope key of every record written, including the key a record
  *     moved away from; empty when {@code everything}
  * @param outcomesFor devices that got an outcome (a later result of a held or parked mutation)
+ * @param revoked devices revoked by the transaction: their open streams end
  * @param everything the notice does not say what changed (it would not fit, or notices were lost
  *     while a listener reconnected): every subscriber of the tenant should pull
  */
-public record CommitNotice(String tenantId, long head, Set<Touch> touched, Set<UUID> outcomesFor, boolean everything) {
+public record CommitNotice(String tenantId, long head, Set<Touch> touched, Set<UUID> outcomesFor, Set<UUID> revoked, boolean everything) {
   /** Past this many bytes of JSON a notice says {@code everything} (PostgreSQL's NOTIFY takes 8000). */
   public static final int MAX_ENCODED = 7000;
 
   public CommitNotice {
     touched = Set.copyOf(touched);
     outcomesFor = Set.copyOf(outcomesFor);
+    revoked = Set.copyOf(revoked);
   }
 
   /** A record of {@code collection}; {@code scopeKey} empty for a collection without a scope field. */
@@ -35,7 +37,7 @@ public record CommitNotice(String tenantId, long head, Set<Touch> touched, Set<U
 
   /** A notice that tells every subscriber of the tenant to pull. */
   public static CommitNotice everything(String tenantId, long head) {
-    return new CommitNotice(tenantId, head, Set.of(), Set.of(), true);
+    return new CommitNotice(tenantId, head, Set.of(), Set.of(), Set.of(), true);
   }
 
   /** Compact JSON, at most {@link #MAX_ENCODED} bytes (a notice too large becomes {@code everything}). */
@@ -43,8 +45,7 @@ public record CommitNotice(String tenantId, long head, Set<Touch> touched, Set<U
     ObjectNode o = Json.mapper().createObjectNode();
     o.put("t", tenantId).put("h", head);
     if (everything) {
-      o.put("all", true);
-      return o.toString();
+      return encodeEverything();
     }
     ArrayNode c = o.putArray("c");
     for (Touch t : touched) {
@@ -53,8 +54,24 @@ public record CommitNotice(String tenantId, long head, Set<Touch> touched, Set<U
     }
     ArrayNode d = o.putArray("d");
     outcomesFor.forEach(id -> d.add(id.toString()));
+    if (!revoked.isEmpty()) {
+      ArrayNode r = o.putArray("r");
+      revoked.forEach(id -> r.add(id.toString()));
+    }
     String s = o.toString();
-    return s.getBytes(java.nio.charset.StandardCharsets.UTF_8).length <= MAX_ENCODED ? s : everything(tenantId, head).encode();
+    // Too large: say "everything", but never drop a revocation (a few ids always fit).
+    return s.getBytes(java.nio.charset.StandardCharsets.UTF_8).length <= MAX_ENCODED ? s
+        : new CommitNotice(tenantId, head, Set.of(), Set.of(), revoked, true).encodeEverything();
+  }
+
+  private String encodeEverything() {
+    ObjectNode o = Json.mapper().createObjectNode();
+    o.put("t", tenantId).put("h", head).put("all", true);
+    if (!revoked.isEmpty()) {
+      ArrayNode r = o.putArray("r");
+      revoked.forEach(id -> r.add(id.toString()));
+    }
+    return o.toString();
   }
 
   /** The notice {@link #encode} wrote. */
@@ -63,8 +80,10 @@ public record CommitNotice(String tenantId, long head, Set<Touch> touched, Set<U
       JsonNode o = Json.mapper().readTree(text);
       String tenant = o.get("t").asText();
       long head = o.get("h").asLong();
+      Set<UUID> revoked = new LinkedHashSet<>();
+      o.path("r").forEach(r -> revoked.add(UUID.fromString(r.asText())));
       if (o.path("all").asBoolean(false)) {
-        return everything(tenant, head);
+        return new CommitNotice(tenant, head, Set.of(), Set.of(), revoked, true);
       }
       Set<Touch> touched = new LinkedHashSet<>();
       for (JsonNode pair : o.path("c")) {
@@ -72,7 +91,7 @@ public record CommitNotice(String tenantId, long head, Set<Touch> touched, Set<U
       }
       Set<UUID> devices = new LinkedHashSet<>();
       o.path("d").forEach(d -> devices.add(UUID.fromString(d.asText())));
-      return new CommitNotice(tenant, head, touched, devices, false);
+      return new CommitNotice(tenant, head, touched, devices, revoked, false);
     } catch (java.io.IOException | RuntimeException e) {
       throw new IllegalArgumentException("not a commit notice: " + text, e);
     }

@@ -163,6 +163,12 @@ public interface ServerStore extends AutoCloseable {
   /** Adds bytes to devices' daily traffic (rows are created as needed; figures only grow). */
   void addTraffic(java.util.Collection<DeviceTraffic> traffic);
 
+  /** The store's connection pool now, for the server's metrics; empty for a store without one. */
+  Optional<PoolStats> poolStats();
+
+  /** What {@link #poolStats} reports. */
+  record PoolStats(int active, int idle, int total, int max, int waiting) {}
+
   /** Mutations held now and open inbox items, over every tenant (for the server's metrics). */
   Waiting waiting();
 

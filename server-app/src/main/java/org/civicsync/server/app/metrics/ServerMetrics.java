@@ -66,6 +66,16 @@ public final class ServerMetrics {
     Gauge.builder("civicsync.outbox.lag", this, m -> m.read().backlog().oldest()
             .map(o -> Math.max(0, Duration.between(o, clock.instant()).toMillis() / 1000.0)).orElse(0.0))
         .description("Age of the oldest unpublished domain event").baseUnit("seconds").register(registry);
+    if (store.poolStats().isPresent()) {
+      Gauge.builder("civicsync.store.pool.active", store, x -> x.poolStats().map(p -> p.active()).orElse(0))
+          .description("Store connections in use").register(registry);
+      Gauge.builder("civicsync.store.pool.idle", store, x -> x.poolStats().map(p -> p.idle()).orElse(0))
+          .description("Store connections idle in the pool").register(registry);
+      Gauge.builder("civicsync.store.pool.max", store, x -> x.poolStats().map(p -> p.max()).orElse(0))
+          .description("The pool's size limit").register(registry);
+      Gauge.builder("civicsync.store.pool.waiting", store, x -> x.poolStats().map(p -> p.waiting()).orElse(0))
+          .description("Requests waiting for a store connection").register(registry);
+    }
     relay.ifPresent(r -> {
       FunctionCounter.builder("civicsync.events.published", r, EventRelay::published).description("Domain events this instance published")
           .register(registry);

@@ -774,6 +774,15 @@ public final class PostgresServerStore implements ServerStore {
   }
 
   @Override
+  public Optional<PoolStats> poolStats() {
+    if (!(pool instanceof com.zaxxer.hikari.HikariDataSource h)) {
+      return Optional.empty();
+    }
+    return Optional.ofNullable(h.getHikariPoolMXBean()).map(m -> new PoolStats(m.getActiveConnections(), m.getIdleConnections(),
+        m.getTotalConnections(), h.getMaximumPoolSize(), m.getThreadsAwaitingConnection()));
+  }
+
+  @Override
   public Waiting waiting() {
     return query("counting what waits", "SELECT (SELECT count(*) FROM held_mutations), (SELECT count(*) FROM inbox_items WHERE status = 'open')",
         ps -> { }, rs -> new Waiting(rs.getLong(1), rs.getLong(2))).get(0);

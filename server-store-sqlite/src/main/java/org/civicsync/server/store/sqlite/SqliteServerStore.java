@@ -370,6 +370,12 @@ public final class SqliteServerStore implements ServerStore {
   }
 
   @Override
+  public Optional<PoolStats> poolStats() {
+    return Optional.ofNullable(pool.getHikariPoolMXBean()).map(m -> new PoolStats(m.getActiveConnections(),
+        m.getIdleConnections(), m.getTotalConnections(), pool.getMaximumPoolSize(), m.getThreadsAwaitingConnection()));
+  }
+
+  @Override
   public Waiting waiting() {
     return query("SELECT (SELECT count(*) FROM held_mutations), (SELECT count(*) FROM inbox_items WHERE status = 'open')", ps -> { },
         rs -> new Waiting(rs.getLong(1), rs.getLong(2))).get(0);
