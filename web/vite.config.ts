@@ -1,8 +1,11 @@
 /**
  * Builds the app into dist/: index.html, assets/*-[hash].js|css, the public files
- * (manifest.webmanifest, icons) and sw.js at the root. The service worker is built by a second,
- * self-contained build (one IIFE file, no imports) after the app, with the app shell's file list
- * written into it, so that it can precache exactly what this build produced (no workbox).
+ * (manifest.webmanifest, icons) and sw.js at the root. The sync library is an entry of its own
+ * (assets/sync-[hash].js, exports kept), which the page imports and which the service worker — an
+ * ES module built by a second build after the app — imports too: a first visit downloads the
+ * library once, not once for the page and again for the worker. The worker gets the app shell's
+ * file list written into it, so that it can precache exactly what this build produced (no
+ * workbox).
  *
  * `vite` (dev) proxies the server's routes to CIVICSYNC_SERVER (default http://127.0.0.1:18200).
  */
@@ -34,6 +37,11 @@ function serviceWorker(): Plugin {
       publicDir = config.publicDir;
     },
     async writeBundle(_options, bundle) {
+      const library = Object.values(bundle).find((c) => c.type === 'chunk' && c.isEntry && c.name === 'sync');
+      if (!library || library.type !== 'chunk' || !library.exports.includes('openClient')) {
+        throw new Error('the sync library entry (assets/sync-*.js exporting openClient) is missing from the build');
+      }
+      const libraryUrl = `/${library.fileName}`;
       const hash = createHash('sha256');
       const assets: string[] = [];
       for (const [file, chunk] of Object.entries(bundle)) {
@@ -64,8 +72,12 @@ function serviceWorker(): Plugin {
           minify: true,
           sourcemap: false,
           reportCompressedSize: false,
-          lib: { entry: resolve(root, 'src/sw.ts'), formats: ['iife'], name: 'civicsyncServiceWorker', fileName: () => 'sw.js' },
-          rollupOptions: { output: { inlineDynamicImports: true } },
+          lib: { entry: resolve(root, 'src/sw.ts'), formats: ['es'], fileName: () => 'sw.js' },
+          rollupOptions: {
+            // The library is the page's own chunk, already downloaded and cached: import it, do not copy it.
+            external: (id) => /(^|\/)sync\/index(\.ts)?$/.test(id),
+            output: { paths: (id) => (/(^|\/)sync\/index(\.ts)?$/.test(id) ? libraryUrl : id) },
+          },
         },
       });
       this.info?.(`sw.js: ${precache.length} files precached, cache version ${version}`);
@@ -85,6 +97,11 @@ export default defineConfig({
     assetsDir: 'assets',
     sourcemap: false,
     modulePreload: { polyfill: false },
+    rollupOptions: {
+      input: { index: resolve(root, 'index.html'), sync: resolve(root, 'src/sync/index.ts') },
+      // The library entry keeps its export names, for the service worker to import it.
+      preserveEntrySignatures: 'exports-only',
+    },
   },
   plugins: [serviceWorker()],
   server: {
