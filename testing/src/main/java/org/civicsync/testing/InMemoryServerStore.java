@@ -271,27 +271,26 @@ public final class InMemoryServerStore implements ServerStore {
 
   @Override
   public void markPublished(java.util.Collection<org.civicsync.server.store.OutboxEvent> events, Instant at) {
-    synchronized (lock) {
-      for (org.civicsync.server.store.OutboxEvent e : events) {
-        Tenant t = data.get(e.tenantId());
-        EventRow r = t == null ? null : t.events.get(e.seq());
-        if (r != null && r.publishedAt() == null) {
-          t.events.put(e.seq(), new EventRow(r.event(), at, r.lastError()));
-        }
-      }
-    }
+    eachEventRow(events, r -> r.publishedAt() != null ? r : new EventRow(r.event(), at, r.lastError()));
   }
 
   @Override
   public void markPublishFailed(java.util.Collection<org.civicsync.server.store.OutboxEvent> events, String error) {
+    eachEventRow(events, r -> {
+      org.civicsync.server.store.OutboxEvent x = r.event();
+      return new EventRow(new org.civicsync.server.store.OutboxEvent(x.tenantId(), x.seq(), x.eventId(), x.subject(), x.payload(),
+          x.createdAt(), x.attempts() + 1), r.publishedAt(), error);
+    });
+  }
+
+  /** Replaces the stored row of each event that exists by {@code change} of it. */
+  private void eachEventRow(java.util.Collection<org.civicsync.server.store.OutboxEvent> events,
+      java.util.function.UnaryOperator<EventRow> change) {
     synchronized (lock) {
       for (org.civicsync.server.store.OutboxEvent e : events) {
         Tenant t = data.get(e.tenantId());
-        EventRow r = t == null ? null : t.events.get(e.seq());
-        if (r != null) {
-          org.civicsync.server.store.OutboxEvent x = r.event();
-          t.events.put(e.seq(), new EventRow(new org.civicsync.server.store.OutboxEvent(x.tenantId(), x.seq(), x.eventId(), x.subject(),
-              x.payload(), x.createdAt(), x.attempts() + 1), r.publishedAt(), error));
+        if (t != null) {
+          t.events.computeIfPresent(e.seq(), (seq, r) -> change.apply(r));
         }
       }
     }

@@ -17,10 +17,6 @@ public final class CommitListeners {
     return () -> listeners.remove(listener);
   }
 
-  public boolean isEmpty() {
-    return listeners.isEmpty();
-  }
-
   /** Calls every listener; one that throws is logged and does not stop the others. */
   public void deliver(CommitNotice notice) {
     for (Consumer<CommitNotice> l : listeners) {

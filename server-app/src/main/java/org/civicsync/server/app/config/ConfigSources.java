@@ -31,21 +31,17 @@ public final class ConfigSources implements CommandLine.IDefaultValueProvider {
   private static final Map<String, String> ENV_EXCEPTIONS = Map.of("cors-origin", "CIVICSYNC_CORS_ORIGINS");
 
   private final Map<String, String> env;
-  private final Optional<Path> file;
   private final Map<String, String> fileValues;
 
-  private ConfigSources(Map<String, String> env, Optional<Path> file, Map<String, String> fileValues) {
+  private ConfigSources(Map<String, String> env, Map<String, String> fileValues) {
     this.env = env;
-    this.file = file;
     this.fileValues = fileValues;
   }
 
   /**
    * The sources for one run: the file named by {@code --config FILE} / {@code --config=FILE} in
    * {@code args}, else by {@code CIVICSYNC_CONFIG}, else none.
-   *
-   * @throws CommandLine.ParameterException is not thrown here; a file that cannot be read is an
-   *     {@link IllegalArgumentException} with a message for people
+   * A file that cannot be read is an {@link IllegalArgumentException} with a message for people.
    */
   public static ConfigSources load(String[] args, Map<String, String> env) {
     Optional<Path> file = Optional.empty();
@@ -69,7 +65,7 @@ public final class ConfigSources implements CommandLine.IDefaultValueProvider {
       }
       new TreeSet<>(p.stringPropertyNames()).forEach(k -> values.put(k.trim(), p.getProperty(k).trim()));
     }
-    return new ConfigSources(Map.copyOf(env), file, values);
+    return new ConfigSources(Map.copyOf(env), values);
   }
 
   /** The environment variable of an option's long name without its dashes, e.g. {@code db-url} → {@code CIVICSYNC_DB_URL}. */
@@ -115,10 +111,6 @@ public final class ConfigSources implements CommandLine.IDefaultValueProvider {
     Set<String> out = new TreeSet<>(fileValues.keySet());
     out.removeAll(known);
     return out;
-  }
-
-  public Optional<Path> file() {
-    return file;
   }
 
 }

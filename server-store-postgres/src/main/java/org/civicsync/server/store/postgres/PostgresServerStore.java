@@ -760,17 +760,12 @@ public final class PostgresServerStore implements ServerStore {
     if (events.isEmpty()) {
       return;
     }
-    Connection c = connect(what);
-    try (PreparedStatement ps = c.prepareStatement(sql)) {
+    update(what, sql, ps -> {
       first.bind(ps);
+      Connection c = ps.getConnection();
       ps.setArray(2, Sql.array(c, "text", events.stream().map(org.civicsync.server.store.OutboxEvent::tenantId).toArray(String[]::new)));
       ps.setArray(3, Sql.array(c, "int8", events.stream().map(org.civicsync.server.store.OutboxEvent::seq).toArray(Long[]::new)));
-      ps.executeUpdate();
-    } catch (SQLException e) {
-      throw Sql.failure(what, e);
-    } finally {
-      release(c);
-    }
+    });
   }
 
   @Override
@@ -891,24 +886,18 @@ public final class PostgresServerStore implements ServerStore {
     if (traffic.isEmpty()) {
       return;
     }
-    String what = "adding device traffic";
-    Connection c = connect(what);
-    try (PreparedStatement ps = c.prepareStatement("INSERT INTO device_traffic (tenant_id, device_id, day, bytes_in, bytes_out)"
+    List<org.civicsync.server.store.DeviceTraffic> rows = List.copyOf(traffic);
+    update("adding device traffic", "INSERT INTO device_traffic (tenant_id, device_id, day, bytes_in, bytes_out)"
         + " SELECT * FROM unnest(?::text[], ?::uuid[], ?::date[], ?::bigint[], ?::bigint[])"
         + " ON CONFLICT (tenant_id, device_id, day) DO UPDATE SET bytes_in = device_traffic.bytes_in + excluded.bytes_in,"
-        + " bytes_out = device_traffic.bytes_out + excluded.bytes_out")) {
-      List<org.civicsync.server.store.DeviceTraffic> rows = List.copyOf(traffic);
+        + " bytes_out = device_traffic.bytes_out + excluded.bytes_out", ps -> {
+      Connection c = ps.getConnection();
       ps.setArray(1, Sql.array(c, "text", rows.stream().map(org.civicsync.server.store.DeviceTraffic::tenantId).toArray(String[]::new)));
       ps.setArray(2, Sql.array(c, "uuid", rows.stream().map(org.civicsync.server.store.DeviceTraffic::deviceId).toArray(UUID[]::new)));
       ps.setArray(3, Sql.array(c, "text", rows.stream().map(t -> t.day().toString()).toArray(String[]::new)));
       ps.setArray(4, Sql.array(c, "int8", rows.stream().map(org.civicsync.server.store.DeviceTraffic::bytesIn).toArray(Long[]::new)));
       ps.setArray(5, Sql.array(c, "int8", rows.stream().map(org.civicsync.server.store.DeviceTraffic::bytesOut).toArray(Long[]::new)));
-      ps.executeUpdate();
-    } catch (SQLException e) {
-      throw Sql.failure(what, e);
-    } finally {
-      release(c);
-    }
+    });
   }
 
   @Override
