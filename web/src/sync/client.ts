@@ -1037,7 +1037,8 @@ export class WebClient implements CivicSyncWeb {
       try {
         page = await this.withToken((token) => this.transport.request(q, { token }));
       } catch (e) {
-        if (e instanceof CivicSyncError && e.code === 'CURSOR_INVALID' && cursor) {
+        // RESYNC_REQUIRED: the server compacted deletions this cursor has not seen.
+        if (e instanceof CivicSyncError && (e.code === 'CURSOR_INVALID' || e.code === 'RESYNC_REQUIRED') && cursor) {
           await this.resetFeed();
           continue;
         }

@@ -80,7 +80,7 @@ export class FakeServer {
   /** Every authenticated request gets 401 TOKEN_EXPIRED until the device renews. */
   private expired = new Set<string>();
   private readonly revoked = new Set<string>();
-  private cursorInvalidOnce = false;
+  private cursorInvalidOnce: 'CURSOR_INVALID' | 'RESYNC_REQUIRED' | null = null;
   /** While true, every new mutation is held as if an earlier one of its device had not arrived. */
   holdAll = false;
   forbidInbox = false;
@@ -135,8 +135,9 @@ export class FakeServer {
     this.revoked.add(deviceId);
   }
 
-  invalidateCursorOnce(): void {
-    this.cursorInvalidOnce = true;
+  /** The next pull with a cursor is refused: CURSOR_INVALID (400), or RESYNC_REQUIRED (410, the server compacted deletions). */
+  invalidateCursorOnce(code: 'CURSOR_INVALID' | 'RESYNC_REQUIRED' = 'CURSOR_INVALID'): void {
+    this.cursorInvalidOnce = code;
   }
 
   device(deviceId: string): Device | undefined {
@@ -227,8 +228,11 @@ export class FakeServer {
   private pull(q: URLSearchParams): Response {
     const raw = q.get('cursor');
     if (raw !== null && this.cursorInvalidOnce) {
-      this.cursorInvalidOnce = false;
-      return this.error(400, 'CURSOR_INVALID', 'the cursor is not valid', 'cursor');
+      const code = this.cursorInvalidOnce;
+      this.cursorInvalidOnce = null;
+      return code === 'RESYNC_REQUIRED'
+        ? this.error(410, code, 'changes up to seq 9 were compacted on this server', 'cursor')
+        : this.error(400, code, 'the cursor is not valid', 'cursor');
     }
     const after = raw ? Number(raw.replace(/^c/, '')) : 0;
     const limit = Number(q.get('limit') ?? 500);

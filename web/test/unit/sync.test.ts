@@ -51,7 +51,7 @@ describe('pull and rebase', () => {
     expect(await a.client.get('appointments', id)).toMatchObject({ deleted: true, version: 2 });
   });
 
-  it('CURSOR_INVALID: drops records without local changes, downloads from the start, keeps the outbox', async () => {
+  it.each(['CURSOR_INVALID', 'RESYNC_REQUIRED'] as const)('%s: drops records without local changes, downloads from the start, keeps the outbox', async (code) => {
     const server = new FakeServer();
     const a = await Device.enrolled(server);
     const kept = await a.client.create('appointments', BOOKING);
@@ -60,8 +60,8 @@ describe('pull and rebase', () => {
     await a.client.update('appointments', kept, { patientPhone: '+9477' });
     server.holdAll = true; // the edit stays on its way
     await a.client.syncNow();
-    server.records.delete('clinics/' + dropped); // gone from the feed (e.g. no longer readable)
-    server.invalidateCursorOnce();
+    server.records.delete('clinics/' + dropped); // gone from the feed (no longer readable, or a compacted tombstone)
+    server.invalidateCursorOnce(code);
     const r = await a.client.syncNow();
     expect(r.complete, a.client.status().lastError).toBe(true);
     expect(await a.client.get('clinics', dropped)).toBeUndefined();

@@ -635,7 +635,8 @@ public final class CivicSyncClient implements AutoCloseable {
     try {
       page = api.pull(token, cursor, pullPageSize);
     } catch (ApiError e) {
-      if (!e.code().equals("CURSOR_INVALID") || !cursor.isPresent()) {
+      // RESYNC_REQUIRED: the server compacted deletions this cursor has not seen.
+      if (!(e.code().equals("CURSOR_INVALID") || e.code().equals("RESYNC_REQUIRED")) || !cursor.isPresent()) {
         throw e;
       }
       resetFeed();
@@ -655,8 +656,8 @@ public final class CivicSyncClient implements AutoCloseable {
   }
 
   /**
-   * The server no longer accepts the cursor (what the user may read changed, or the server was
-   * restored from a backup): forget every record without local changes and download again from
+   * The server no longer accepts the cursor (what the user may read changed, the server was
+   * restored from a backup, or it compacted deletions the cursor has not seen): forget every record without local changes and download again from
    * the start. Records with changes on their way stay and are rebased as the feed returns them.
    */
   private void resetFeed() {

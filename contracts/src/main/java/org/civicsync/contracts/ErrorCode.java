@@ -13,6 +13,7 @@ public enum ErrorCode {
   INVALID_REQUEST(400, "The body or a parameter does not match the contract schema; `field` points at the first offending place."),
   LIMIT_OUT_OF_RANGE(400, "`limit` is not an integer in the route's range (pull and outcomes: 1 to 5000; inbox: 1 to 1000)."),
   CURSOR_INVALID(400, "The cursor was not issued by this server for this tenant and collection filter, or is ahead of the server (e.g. after a restore from backup): pull again from the beginning."),
+  RESYNC_REQUIRED(410, "The cursor is older than the tenant's compaction watermark: deletions it has not seen were compacted away. Drop the local records that have no pending changes and pull again from the beginning; keep the outbox."),
   JSON_LIMITS_EXCEEDED(400, "The JSON nests deeper than 64 levels or holds a string longer than 1 MiB; nothing was read further."),
   UNAUTHENTICATED(401, "The bearer token is missing or unknown."),
   TOKEN_EXPIRED(401, "The device's access token has expired. Renew it without a password: POST /v1/devices/challenge, sign the challenge with the device key, POST /v1/devices/token; then retry (signed mutations made offline stay valid)."),

@@ -12,5 +12,5 @@ public record RecordTrail(String collection, UUID recordId, List<Entry> entries)
   /** One mutation that named the record; absent fields do not apply. */
   @JsonInclude(JsonInclude.Include.NON_NULL)
   public record Entry(long seq, Instant at, UUID mutationId, UUID deviceId, String userId, MutationOp op, Long baseVersion,
-      ObjectNode changes, MutationStatus status, Long version, String errorCode, ObjectNode after, ObjectNode note) {}
+      ObjectNode changes, MutationStatus status, Long version, String errorCode, ObjectNode after, ObjectNode note, Instant compactedAt) {}
 }

@@ -70,6 +70,8 @@ public final class InMemoryServerStore implements ServerStore {
     final List<ScopeMove> moves = new ArrayList<>();
     final List<AuditEntry> audit = new ArrayList<>();
     AuditHead auditHead = AuditHead.EMPTY;
+    final Map<RecordKey, StoredRecord> graveyard = new HashMap<>();
+    long watermark;
 
     Tenant copy() {
       Tenant t = new Tenant();
@@ -90,6 +92,8 @@ public final class InMemoryServerStore implements ServerStore {
       t.moves.addAll(moves);
       t.audit.addAll(audit);
       t.auditHead = auditHead;
+      t.graveyard.putAll(graveyard);
+      t.watermark = watermark;
       return t;
     }
   }
@@ -457,7 +461,7 @@ public final class InMemoryServerStore implements ServerStore {
     public Map<RecordKey, StoredRecord> findRecords(Collection<RecordKey> keys) {
       Map<RecordKey, StoredRecord> out = new HashMap<>();
       for (RecordKey k : keys) {
-        StoredRecord r = t.records.get(k);
+        StoredRecord r = t.records.getOrDefault(k, t.graveyard.get(k));
         if (r != null) {
           out.put(k, r);
         }
@@ -611,6 +615,61 @@ public final class InMemoryServerStore implements ServerStore {
     }
 
     @Override
+    public List<StoredRecord> buryTombstones(long afterSeq, long throughSeq) {
+      List<StoredRecord> buried = new ArrayList<>(t.bySeq.subMap(afterSeq, false, throughSeq, true).values().stream()
+          .filter(StoredRecord::deleted).toList());
+      for (StoredRecord r : buried) {
+        t.records.remove(r.key());
+        t.bySeq.remove(r.seq());
+        t.claims.remove(r.key());
+        t.graveyard.put(r.key(), r);
+      }
+      return buried;
+    }
+
+    @Override
+    public long dropScopeMoves(long afterSeq, long throughSeq) {
+      long max = 0;
+      for (java.util.Iterator<ScopeMove> it = t.moves.iterator(); it.hasNext();) {
+        ScopeMove m = it.next();
+        if (m.seq() > afterSeq && m.seq() <= throughSeq) {
+          max = Math.max(max, m.seq());
+          it.remove();
+        }
+      }
+      return max;
+    }
+
+    @Override
+    public List<LoggedMutation> supersededLog(long afterSeq, long throughSeq) {
+      return t.log.values().stream()
+          .filter(e -> e.seq() > afterSeq && e.seq() <= throughSeq && !e.compacted() && e.detailDigest() != null)
+          .filter(e -> !t.bySeq.containsKey(e.seq()))
+          .sorted(java.util.Comparator.comparingLong(LoggedMutation::seq)).toList();
+    }
+
+    @Override
+    public void compactLog(List<LoggedMutation> compacted) {
+      for (LoggedMutation c : compacted) {
+        LoggedMutation old = t.log.get(c.mutation().mutationId());
+        if (old == null || old.seq() != c.seq()) {
+          throw new IllegalStateException("no log entry " + c.mutation().mutationId() + " at seq " + c.seq());
+        }
+        t.log.put(c.mutation().mutationId(), c);
+      }
+    }
+
+    @Override
+    public long watermark() {
+      return t.watermark;
+    }
+
+    @Override
+    public void raiseWatermark(long seq) {
+      t.watermark = Math.max(t.watermark, seq);
+    }
+
+    @Override
     public void clearRecords() {
       t.records.clear();
       t.bySeq.clear();
@@ -629,6 +688,31 @@ public final class InMemoryServerStore implements ServerStore {
     @Override
     public void markPushed(UUID deviceId, Instant at) {
       t.devices.computeIfPresent(deviceId, (id, d) -> withSyncTimes(d, at, d.lastPullAt()));
+    }
+  }
+
+  @Override
+  public long watermark(String tenantId) {
+    synchronized (lock) {
+      Tenant t = data.get(tenantId);
+      return t == null ? 0 : t.watermark;
+    }
+  }
+
+  @Override
+  public int prunePublishedEvents(Instant cutoff, int limit) {
+    synchronized (lock) {
+      int n = 0;
+      for (Tenant t : data.values()) {
+        for (java.util.Iterator<EventRow> it = t.events.values().iterator(); it.hasNext() && n < limit;) {
+          EventRow r = it.next();
+          if (r.publishedAt() != null && r.publishedAt().isBefore(cutoff)) {
+            it.remove();
+            n++;
+          }
+        }
+      }
+      return n;
     }
   }
 
@@ -790,7 +874,7 @@ public final class InMemoryServerStore implements ServerStore {
   public Optional<StoredRecord> findRecord(String tenantId, RecordKey key) {
     synchronized (lock) {
       Tenant t = data.get(tenantId);
-      return t == null ? Optional.empty() : Optional.ofNullable(t.records.get(key));
+      return t == null ? Optional.empty() : Optional.ofNullable(t.records.getOrDefault(key, t.graveyard.get(key)));
     }
   }
 
@@ -832,7 +916,7 @@ public final class InMemoryServerStore implements ServerStore {
       }
 
       private LoggedMutation withSeq(LoggedMutation e, long seq, org.civicsync.contracts.Mutation m) {
-        return new LoggedMutation(seq, m, e.contentHash(), e.deviceId(), e.result(), e.receivedAt(), e.after(), e.note());
+        return new LoggedMutation(seq, m, e.contentHash(), e.deviceId(), e.result(), e.receivedAt(), e.after(), e.note(), e.detailDigest(), e.compactedAt());
       }
 
       @Override
@@ -840,11 +924,9 @@ public final class InMemoryServerStore implements ServerStore {
         synchronized (lock) {
           Tenant t = data.get(tenantId);
           LoggedMutation e = at(t, seq);
-          com.fasterxml.jackson.databind.node.ObjectNode d = e.mutation().data().deepCopy();
-          d.put("patientName", "Tampered");
           org.civicsync.contracts.Mutation m = e.mutation();
           t.log.put(m.mutationId(), withSeq(e, seq, new org.civicsync.contracts.Mutation(m.mutationId(), m.deviceSeq(), m.collection(),
-              m.recordId(), m.op(), m.baseVersion(), d, m.hlc(), m.clientTime(), m.signature())));
+              m.recordId(), m.op(), m.baseVersion(), m.data(), "tampered", m.clientTime(), m.signature())));
         }
       }
 
@@ -872,7 +954,7 @@ public final class InMemoryServerStore implements ServerStore {
         synchronized (lock) {
           Tenant t = data.get(tenantId);
           t.audit.replaceAll(e -> e.seq() == auditSeq
-              ? new AuditEntry(e.seq(), e.at(), e.content().replace("\"v\":1", "\"v\":2"), e.prevHash(), e.hash()) : e);
+              ? new AuditEntry(e.seq(), e.at(), e.content().replace("\"v\":2", "\"v\":9"), e.prevHash(), e.hash()) : e);
         }
       }
 

@@ -49,7 +49,9 @@ import org.civicsync.server.projection.ProjectionRebuilder;
 import org.civicsync.server.pull.Cursor;
 import org.civicsync.server.pull.PullService;
 import org.civicsync.server.push.PushService;
+import org.civicsync.server.store.LoggedMutation;
 import org.civicsync.server.store.PullPage;
+import org.civicsync.server.store.RecordKey;
 import org.civicsync.server.store.ServerStore;
 import org.civicsync.server.store.StoredRecord;
 import org.civicsync.server.tenancy.Caller;
@@ -1723,6 +1725,191 @@ public abstract class ServerStoreContract {
     long head = store.read(tenant, r -> r.auditHead()).seq();
     org.civicsync.server.audit.AuditAdoption.adoptAll(store, Clock.systemUTC());
     assertThat(store.read(tenant, r -> r.auditHead()).seq()).as("adopted once").isEqualTo(head);
+    // Such rows carry no detail digest: compaction leaves them whole, and the chain still holds.
+    assertThat(compactorAt(store, Instant.now().plusMillis(1)).compact(tenant).logEntries()).isZero();
+    assertThat(verifier.verify(tenant).ok()).isTrue();
+  }
+
+  // ---------------------------------------------------------------- compaction
+
+  /** A compactor with a 90-day horizon whose clock is 90 days after {@code at}: what was logged before {@code at} is past it. */
+  private static org.civicsync.server.compaction.Compactor compactorAt(ServerStore store, Instant at) {
+    return new org.civicsync.server.compaction.Compactor(store, new FakeClock(at.plus(java.time.Duration.ofDays(90))),
+        java.time.Duration.ofDays(90), 3);
+  }
+
+  private LoggedMutation logged(UUID mutationId) {
+    return store.write(device.tenantId(), tx -> tx.findLogged(List.of(mutationId)).get(mutationId));
+  }
+
+  @Test
+  void compactionBuriesOldTombstonesWhoseIdsStayDeleted() {
+    UUID gone = fx.uuid();
+    UUID kept = fx.uuid();
+    push(fx.create(gone), fx.create(kept), fx.delete(gone, 1));
+    Instant cut = Instant.now().plusMillis(1);
+    UUID recent = fx.uuid();
+    org.civicsync.server.compaction.Compactor.Report r = compactorAt(store, cut).compact(device.tenantId());
+    push(fx.create(recent));
+    push(fx.delete(recent, 1)); // after the cut: stays in the projection
+
+    assertThat(r.tombstones()).isEqualTo(1);
+    assertThat(r.watermark()).isEqualTo(3);
+    assertThat(store.watermark(device.tenantId())).isEqualTo(3);
+    assertThat(pullAll(device, Set.of())).extracting(Change::recordId).as("a fresh download has no buried tombstone")
+        .containsExactly(kept, recent);
+    assertThat(store.findRecord(device.tenantId(), new RecordKey("appointments", gone))).get()
+        .satisfies(t -> {
+          assertThat(t.deleted()).isTrue();
+          assertThat(t.version()).isEqualTo(2);
+          assertThat(t.seq()).isEqualTo(3);
+        });
+    // Creating a buried id again is refused exactly as creating a tombstone's id is.
+    List<MutationResult> again = push(fx.create(gone), fx.create(recent));
+    assertThat(again).allSatisfy(x -> {
+      assertThat(x.status()).isEqualTo(MutationStatus.REJECTED);
+      assertThat(x.error().code()).isEqualTo(ErrorCode.RECORD_EXISTS.name());
+    });
+    assertThat(push(fx.update(gone, 2, Fixtures.patch("status", "checked_in"))).get(0).error().code())
+        .isEqualTo(ErrorCode.RECORD_DELETED.name());
+    assertThat(compactorAt(store, cut).compact(device.tenantId()).tombstones()).as("a second run finds nothing more").isZero();
+  }
+
+  @Test
+  void compactionDropsSupersededDetailButOldRetriesGetTheirFirstAnswer() {
+    UUID id = fx.uuid();
+    Mutation create = fx.create(id);
+    Mutation checkIn = fx.update(id, 1, Fixtures.patch("status", "checked_in"));
+    Mutation refused = fx.update(id, 2, Fixtures.patch("status", "booked")); // not a transition: rejected
+    Mutation done = fx.update(id, 2, Fixtures.patch("status", "completed"));
+    List<MutationResult> first = push(create, checkIn, refused, done);
+    assertThat(first).extracting(MutationResult::status)
+        .containsExactly(MutationStatus.APPLIED, MutationStatus.APPLIED, MutationStatus.REJECTED, MutationStatus.APPLIED);
+
+    org.civicsync.server.compaction.Compactor.Report r = compactorAt(store, Instant.now().plusMillis(1)).compact(device.tenantId());
+
+    assertThat(r.logEntries()).as("create, check-in and the rejected change; not the entry of the current state").isEqualTo(3);
+    assertThat(r.tombstones()).isZero();
+    assertThat(r.watermark()).as("nothing left the feed").isZero();
+    for (Mutation m : List.of(create, checkIn, refused)) {
+      LoggedMutation e = logged(m.mutationId());
+      assertThat(e.compacted()).isTrue();
+      assertThat(e.after()).isNull();
+      assertThat(e.mutation().data()).isNull();
+      assertThat(e.mutation().signature()).isNull();
+      assertThat(e.mutation().recordId()).isEqualTo(id);
+      assertThat(e.detailDigest()).isNotNull();
+    }
+    LoggedMutation current = logged(done.mutationId());
+    assertThat(current.compacted()).isFalse();
+    assertThat(current.after().data().path("status").asText()).isEqualTo("completed");
+    // Old retries still get the answers they first got, marked as replays.
+    PushResponse retry = push.push(device, TestDevices.signed(device, List.of(create, checkIn, refused, done)));
+    for (int i = 0; i < first.size(); i++) {
+      assertThat(retry.results().get(i).status()).isEqualTo(first.get(i).status());
+      assertThat(retry.results().get(i).version()).isEqualTo(first.get(i).version());
+      assertThat(retry.results().get(i).replayed()).isTrue();
+    }
+    // The base at version 1 is gone: a stale change against it goes to a person.
+    Optional<org.civicsync.core.records.RecordState> base1 = store.write(device.tenantId(), tx -> tx.findVersion(new RecordKey("appointments", id), 1));
+    Optional<org.civicsync.core.records.RecordState> base3 = store.write(device.tenantId(), tx -> tx.findVersion(new RecordKey("appointments", id), 3));
+    assertThat(base1).isEmpty();
+    assertThat(base3).isPresent();
+    assertThat(pullAll(device, Set.of())).singleElement()
+        .satisfies(c -> assertThat(c.data().path("status").asText()).isEqualTo("completed"));
+    assertThat(new org.civicsync.server.audit.AuditVerifier(store).verify(device.tenantId()).ok()).isTrue();
+  }
+
+  @Test
+  void compactionLeavesWhatIsNewerThanTheHorizon() throws Exception {
+    UUID old = fx.uuid();
+    push(fx.create(old), fx.update(old, 1, Fixtures.patch("status", "checked_in")));
+    Thread.sleep(5);
+    Instant cut = Instant.now();
+    Thread.sleep(5);
+    UUID young = fx.uuid();
+    Mutation youngCreate = fx.create(young);
+    push(youngCreate, fx.update(young, 1, Fixtures.patch("status", "checked_in")), fx.delete(old, 2));
+
+    org.civicsync.server.compaction.Compactor.Report r = compactorAt(store, cut).compact(device.tenantId());
+
+    assertThat(r.cutSeq()).isEqualTo(2);
+    assertThat(r.logEntries()).as("both of the old record's: it was deleted since").isEqualTo(2);
+    assertThat(r.tombstones()).as("deleted after the cut").isZero();
+    assertThat(logged(youngCreate.mutationId()).compacted()).isFalse();
+    assertThat(pullAll(device, Set.of())).extracting(Change::recordId).containsExactlyInAnyOrder(old, young);
+  }
+
+  @Test
+  void aPullFromACursorBelowTheWatermarkAnswersResyncRequired() {
+    UUID id = fx.uuid();
+    push(fx.create(id));
+    String before = pull.pull(device, Optional.empty(), Optional.empty(), Optional.empty()).cursor();
+    push(fx.delete(id, 1));
+    String after = pull.pull(device, Optional.of(before), Optional.empty(), Optional.empty()).cursor();
+    compactorAt(store, Instant.now().plusMillis(1)).compact(device.tenantId());
+
+    assertThatThrownBy(() -> pull.pull(device, Optional.of(before), Optional.empty(), Optional.empty()))
+        .isInstanceOfSatisfying(ApiException.class, e -> {
+          assertThat(e.code()).isEqualTo(ErrorCode.RESYNC_REQUIRED);
+          assertThat(e.status()).isEqualTo(410);
+        });
+    assertThat(pull.pull(device, Optional.of(after), Optional.empty(), Optional.empty()).changes())
+        .as("a cursor that saw the deletion goes on").isEmpty();
+    assertThat(pull.pull(device, Optional.empty(), Optional.empty(), Optional.empty()).changes()).as("a fresh download").isEmpty();
+  }
+
+  @Test
+  void compactedRowsStillVerifyAndAlteringWhatTheyKeptBreaksTheChain() {
+    UUID id = fx.uuid();
+    push(fx.create(id), fx.update(id, 1, Fixtures.patch("status", "checked_in")));
+    compactorAt(store, Instant.now().plusMillis(1)).compact(device.tenantId());
+    org.civicsync.server.audit.AuditVerifier verifier = new org.civicsync.server.audit.AuditVerifier(store);
+    assertThat(verifier.verify(device.tenantId()).ok()).isTrue();
+    assertThat(store.read(device.tenantId(), rtx -> rtx.audit(0, 1000)).stream()
+        .filter(a -> a.content().contains("\"compaction\"")).count()).as("the compaction is itself in the chain").isEqualTo(1);
+
+    tampering().alterLogEntry(device.tenantId(), 1);
+    org.civicsync.contracts.AuditVerification v = verifier.verify(device.tenantId());
+    assertThat(v.ok()).isFalse();
+    assertThat(v.firstBroken().table()).isEqualTo("mutation_log");
+    assertThat(v.firstBroken().seq()).isEqualTo(1);
+  }
+
+  @Test
+  void aRebuildAfterCompactionSendsEveryDeviceToAFreshDownload() {
+    UUID id = fx.uuid();
+    push(fx.create(id), fx.update(id, 1, Fixtures.patch("status", "checked_in")), fx.create(fx.uuid()));
+    push(fx.delete(id, 2));
+    compactorAt(store, Instant.now().plusMillis(1)).compact(device.tenantId());
+    String behind = pull.pull(device, Optional.empty(), Optional.empty(), Optional.empty()).cursor();
+    push(fx.create(fx.uuid()));
+    String atHead = pull.pull(device, Optional.of(behind), Optional.empty(), Optional.empty()).cursor();
+
+    new org.civicsync.server.projection.ProjectionRebuilder(store, catalog).rebuild(device.tenantId());
+
+    assertThat(store.watermark(device.tenantId())).isEqualTo(store.head(device.tenantId()));
+    assertThat(pullAll(device, Set.of())).hasSize(2);
+    assertThat(store.findRecord(device.tenantId(), new RecordKey("appointments", id))).get()
+        .satisfies(t -> assertThat(t.deleted()).isTrue());
+    assertThatThrownBy(() -> pull.pull(device, Optional.of(behind), Optional.empty(), Optional.empty()))
+        .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.RESYNC_REQUIRED));
+    assertThat(pull.pull(device, Optional.of(atHead), Optional.empty(), Optional.empty()).changes()).isEmpty();
+  }
+
+  @Test
+  void prunePublishedEventsDeletesOnlyPublishedRowsBeforeTheCutoff() {
+    PushService withEvents = new PushService(org.civicsync.server.audit.AuditedStore.wrap(store, catalog, Clock.systemUTC())
+        .withDomainEvents(true), catalog, Clock.systemUTC());
+    withEvents.push(device, TestDevices.signed(device, List.of(fx.create(fx.uuid()), fx.create(fx.uuid()))));
+    List<org.civicsync.server.store.OutboxEvent> events = outbox();
+    Instant longAgo = Instant.parse("2001-01-01T00:00:00Z");
+    store.markPublished(events.subList(0, 1), longAgo);
+
+    assertThat(store.prunePublishedEvents(longAgo, 100)).as("published at the cutoff: not before it").isZero();
+    assertThat(store.prunePublishedEvents(longAgo.plusSeconds(1), 100)).isEqualTo(1);
+    assertThat(store.prunePublishedEvents(longAgo.plusSeconds(1), 100)).isZero();
+    assertThat(outbox()).extracting(org.civicsync.server.store.OutboxEvent::seq).containsExactly(events.get(1).seq());
   }
 
   /** Direct changes to the store's tables, as an attacker with database access would make them. */
@@ -1730,7 +1917,7 @@ public abstract class ServerStoreContract {
 
   /** What {@link #tampering()} must be able to do, each on one row of one tenant. */
   public interface Tampering {
-    /** Changes the stored content of the log entry (e.g. a field of its mutation's data). */
+    /** Changes the stored content of the log entry: its mutation's {@code hlc}, which compaction keeps. */
     void alterLogEntry(String tenantId, long seq);
 
     void deleteLogEntry(String tenantId, long seq);

@@ -109,7 +109,7 @@ public final class CivicSyncServer implements AutoCloseable {
   private static java.util.concurrent.ScheduledExecutorService startSweeper(ServerStore store, PushService push, TenancyService tenancy,
       ServerConfig config, Clock clock) {
     java.util.concurrent.ScheduledExecutorService s = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, "civicsync-hold-sweeper");
+      Thread t = new Thread(r, "civicsync-sweeper");
       t.setDaemon(true);
       return t;
     });
@@ -125,7 +125,32 @@ public final class CivicSyncServer implements AutoCloseable {
         org.slf4j.LoggerFactory.getLogger(CivicSyncServer.class).warn("hold sweep failed: {}", e.toString());
       }
     }, 1, 1, java.util.concurrent.TimeUnit.MINUTES);
+    org.civicsync.server.compaction.Compactor compactor = new org.civicsync.server.compaction.Compactor(store, clock, config.compactionHorizon());
+    s.scheduleWithFixedDelay(() -> compactOnce(store, compactor), COMPACTION_DELAY.toMinutes(), COMPACTION_PERIOD.toMinutes(),
+        java.util.concurrent.TimeUnit.MINUTES);
     return s;
+  }
+
+  /** Compaction starts this long after the server, then runs once per period. */
+  static final java.time.Duration COMPACTION_DELAY = java.time.Duration.ofMinutes(10);
+  static final java.time.Duration COMPACTION_PERIOD = java.time.Duration.ofHours(24);
+
+  /** One compaction run on the instance that holds the compaction role; the others skip it. */
+  static void compactOnce(ServerStore store, org.civicsync.server.compaction.Compactor compactor) {
+    try {
+      Optional<ServerStore.Leadership> lead = store.tryLead("compaction");
+      if (lead.isEmpty()) {
+        return;
+      }
+      try {
+        compactor.compactAll();
+      } finally {
+        lead.get().close();
+      }
+    } catch (RuntimeException e) {
+      // Logged and tried again next period; each window commits or changes nothing.
+      org.slf4j.LoggerFactory.getLogger(CivicSyncServer.class).warn("compaction failed: {}", e.toString());
+    }
   }
 
   /** The demo user devices enroll for with the printed code. */
@@ -149,6 +174,11 @@ public final class CivicSyncServer implements AutoCloseable {
     java.util.List<org.civicsync.server.rules.RecordRule> out = new java.util.ArrayList<>();
     java.util.ServiceLoader.load(org.civicsync.server.rules.RecordRule.class).forEach(out::add);
     return out;
+  }
+
+  /** The store this server runs on (for tests that act on it directly, e.g. to compact as if time had passed). */
+  ServerStore store() {
+    return store;
   }
 
   /** The port actually bound (useful with port 0). */

@@ -38,6 +38,11 @@ final class ServeOptions {
       description = "How long a mutation that arrived before an earlier one of its device waits before it is forced through (default: ${DEFAULT-VALUE}).")
   long holdWindowHours;
 
+  @Option(names = "--compaction-horizon-days", defaultValue = "90",
+      description = "Days after which tombstones and superseded log detail are compacted; devices whose cursor is older download"
+          + " their data again (default: ${DEFAULT-VALUE}).")
+  int compactionHorizonDays;
+
   @Option(names = "--token-ttl-hours", defaultValue = "24",
       description = "Hours a device token works before the device renews it with its key (default: ${DEFAULT-VALUE}).")
   long tokenTtlHours;
@@ -85,6 +90,7 @@ final class ServeOptions {
     check(cli, port >= 0 && port <= 65535, "--port must be from 0 to 65535, not " + port);
     check(cli, maxClockSkewHours >= 1, "--max-clock-skew-hours must be at least 1");
     check(cli, holdWindowHours >= 1, "--hold-window-hours must be at least 1");
+    check(cli, compactionHorizonDays >= 1, "--compaction-horizon-days must be at least 1");
     check(cli, tokenTtlHours >= 1 && tokenTtlHours <= 24 * 366, "--token-ttl-hours must be from 1 to 8784");
     check(cli, rateLimit >= 1, "--rate-limit must be at least 1 request per minute");
     check(cli, maxBodyBytes >= 64 * 1024, "--max-body-bytes must be at least 65536");
@@ -114,6 +120,7 @@ final class ServeOptions {
         .withMaxClockSkew(Duration.ofHours(maxClockSkewHours)).withHoldWindow(Duration.ofHours(holdWindowHours))
         .withAdminToken(adminToken).withWebDir(Optional.ofNullable(webDir)).withNats(natsSettings)
         .withStreamHeartbeat(Duration.ofSeconds(streamHeartbeatSeconds))
+        .withCompactionHorizon(Duration.ofDays(compactionHorizonDays))
         .withSecurity(new ServerConfig.Security(Duration.ofHours(tokenTtlHours), rateLimit, origins));
   }
 

@@ -20,6 +20,8 @@ import java.util.Optional;
  *     (for developing the web app)
  * @param streamHeartbeat how often an open {@code /v1/sync/stream} gets a heartbeat when nothing changes
  * @param nats where to publish domain events (NATS JetStream); empty: no events are written or published
+ * @param compactionHorizon how old tombstones and superseded log detail get before the daily
+ *     compaction removes them (devices whose cursor is older download again)
  * @param holdWindow how long a mutation held behind a gap in its device's deviceSeq waits before
  *     it is forced through
  */
@@ -40,7 +42,8 @@ public record ServerConfig(
     Security security,
     Optional<Path> webDir,
     java.time.Duration streamHeartbeat,
-    Optional<org.civicsync.server.nats.NatsSettings> nats) {
+    Optional<org.civicsync.server.nats.NatsSettings> nats,
+    java.time.Duration compactionHorizon) {
 
   /**
    * Hardening settings.
@@ -61,73 +64,81 @@ public record ServerConfig(
 
   public static final java.time.Duration DEFAULT_STREAM_HEARTBEAT = java.time.Duration.ofSeconds(15);
 
+  /** How old tombstones and superseded log detail get before compaction removes them. */
+  public static final java.time.Duration DEFAULT_COMPACTION_HORIZON = java.time.Duration.ofDays(90);
+
   public static final long DEFAULT_MAX_BODY_BYTES = 10L * 1024 * 1024;
 
   /** Defaults: SQLite in {@code ./civicsync-data}, port 8080, every interface. */
   public static ServerConfig defaults() {
     return new ServerConfig("0.0.0.0", 8080, Path.of("civicsync-data"), Optional.empty(), Optional.empty(),
         Optional.empty(), "civicsync", Optional.empty(), Optional.empty(), DEFAULT_MAX_BODY_BYTES, false,
-        org.civicsync.core.records.MutationRules.DEFAULT_MAX_CLOCK_SKEW, org.civicsync.server.push.PushService.DEFAULT_HOLD_WINDOW, Security.defaults(), Optional.empty(), DEFAULT_STREAM_HEARTBEAT, Optional.empty());
+        org.civicsync.core.records.MutationRules.DEFAULT_MAX_CLOCK_SKEW, org.civicsync.server.push.PushService.DEFAULT_HOLD_WINDOW, Security.defaults(), Optional.empty(), DEFAULT_STREAM_HEARTBEAT, Optional.empty(), DEFAULT_COMPACTION_HORIZON);
   }
 
   public ServerConfig withPort(int p) {
-    return new ServerConfig(host, p, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats);
+    return new ServerConfig(host, p, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats, compactionHorizon);
   }
 
   public ServerConfig withHost(String h) {
-    return new ServerConfig(h, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats);
+    return new ServerConfig(h, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats, compactionHorizon);
   }
 
   public ServerConfig withDataDir(Path d) {
-    return new ServerConfig(host, port, d, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats);
+    return new ServerConfig(host, port, d, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats, compactionHorizon);
   }
 
   public ServerConfig withDb(Optional<String> url, Optional<String> user, Optional<String> password, String schema) {
-    return new ServerConfig(host, port, dataDir, url, user, password, schema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats);
+    return new ServerConfig(host, port, dataDir, url, user, password, schema, collectionsDir, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats, compactionHorizon);
   }
 
   public ServerConfig withCollectionsDir(Optional<Path> d) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, d, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, d, adminToken, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats, compactionHorizon);
   }
 
   public ServerConfig withAdminToken(Optional<String> t) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, t, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, t, maxBodyBytes, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats, compactionHorizon);
   }
 
   public ServerConfig withMaxBodyBytes(long b) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, b, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, b, demo, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats, compactionHorizon);
   }
 
   public ServerConfig withMaxClockSkew(java.time.Duration skew) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, skew, holdWindow, security, webDir, streamHeartbeat, nats);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo, skew, holdWindow, security, webDir, streamHeartbeat, nats, compactionHorizon);
   }
 
   public ServerConfig withHoldWindow(java.time.Duration w) {
     return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
-        maxClockSkew, w, security, webDir, streamHeartbeat, nats);
+        maxClockSkew, w, security, webDir, streamHeartbeat, nats, compactionHorizon);
   }
 
   public ServerConfig withDemo(boolean d) {
-    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, d, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats);
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, d, maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats, compactionHorizon);
   }
 
   public ServerConfig withSecurity(Security sec) {
     return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
-        maxClockSkew, holdWindow, sec, webDir, streamHeartbeat, nats);
+        maxClockSkew, holdWindow, sec, webDir, streamHeartbeat, nats, compactionHorizon);
   }
 
   public ServerConfig withWebDir(Optional<Path> d) {
     return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
-        maxClockSkew, holdWindow, security, d, streamHeartbeat, nats);
+        maxClockSkew, holdWindow, security, d, streamHeartbeat, nats, compactionHorizon);
   }
 
   public ServerConfig withStreamHeartbeat(java.time.Duration h) {
     return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
-        maxClockSkew, holdWindow, security, webDir, h, nats);
+        maxClockSkew, holdWindow, security, webDir, h, nats, compactionHorizon);
   }
 
   public ServerConfig withNats(Optional<org.civicsync.server.nats.NatsSettings> n) {
     return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
-        maxClockSkew, holdWindow, security, webDir, streamHeartbeat, n);
+        maxClockSkew, holdWindow, security, webDir, streamHeartbeat, n, compactionHorizon);
+  }
+
+  public ServerConfig withCompactionHorizon(java.time.Duration h) {
+    return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, dbSchema, collectionsDir, adminToken, maxBodyBytes, demo,
+        maxClockSkew, holdWindow, security, webDir, streamHeartbeat, nats, h);
   }
 }

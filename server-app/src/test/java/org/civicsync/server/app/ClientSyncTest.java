@@ -233,6 +233,41 @@ class ClientSyncTest {
   }
 
   @Test
+  void aDeviceAwayLongerThanTheCompactionHorizonDownloadsAgainAndLosesNothingItWrote() throws Exception {
+    CivicSyncClient office = client(new UrlConnectionTransport(URI.create(base)), 31);
+    Switch sw = new Switch(new UrlConnectionTransport(URI.create(base)));
+    CivicSyncClient field = CivicSyncClient.builder().store(new InMemoryLocalStore()).transport(sw).random(new Random(32)).build();
+    field.enroll(code(), "field tablet");
+    Fixtures fx = new Fixtures(33);
+    UUID gone = office.collection("appointments").create(fx.appointment());
+    UUID kept = office.collection("appointments").create(fx.appointment());
+    office.sync();
+    field.sync();
+    assertThat(field.collection("appointments").get(gone)).isPresent();
+
+    sw.to.set(nowhere()); // the field tablet goes away
+    office.collection("appointments").delete(gone);
+    office.sync();
+    field.collection("appointments").update(kept, Fixtures.patch("patientPhone", "+94770000031"));
+    // Three months on, the server compacts the deletion the tablet never heard of.
+    org.civicsync.server.compaction.Compactor.Report r = new org.civicsync.server.compaction.Compactor(server.store(),
+        new org.civicsync.testing.FakeClock(java.time.Instant.now().plus(Duration.ofDays(90)).plusSeconds(1)), Duration.ofDays(90))
+        .compact(tenant);
+    assertThat(r.tombstones()).isEqualTo(1);
+
+    sw.to.set(new UrlConnectionTransport(URI.create(base)));
+    CivicSyncClient.SyncReport back = field.sync();
+    assertThat(back.pushed()).as("its outbox went as usual").isEqualTo(1);
+    assertThat(back.status().pending()).isZero();
+    assertThat(field.collection("appointments").get(gone)).as("the fresh download dropped the deleted record").isEmpty();
+    assertThat(field.collection("appointments").get(kept).orElseThrow().get("patientPhone").asText()).isEqualTo("+94770000031");
+    office.sync();
+    assertThat(office.collection("appointments").get(kept).orElseThrow().get("patientPhone").asText()).isEqualTo("+94770000031");
+    field.close();
+    office.close();
+  }
+
+  @Test
   void aStartedClientHearsOfAnotherDevicesChangeThroughItsLiveStreamWithoutPolling() throws Exception {
     // Polling once an hour: only the live stream can bring the other device's booking in time.
     CivicSyncClient listener = CivicSyncClient.builder().store(new InMemoryLocalStore()).transport(new UrlConnectionTransport(URI.create(base)))

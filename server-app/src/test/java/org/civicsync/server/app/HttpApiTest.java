@@ -315,6 +315,40 @@ class HttpApiTest {
   // ------------------------------------------------------------- pull and status
 
   @Test
+  void aCursorOlderThanCompactedDeletionsGets410ResyncRequiredAndTheTrailShowsWhatWasCompacted() throws Exception {
+    java.util.UUID gone = fx.uuid();
+    java.util.UUID kept = fx.uuid();
+    post("/v1/sync/push", token, pushBody(fx.create(gone), fx.create(kept), fx.update(kept, 1, Fixtures.patch("status", "checked_in"))));
+    String old = json(get("/v1/sync/pull", token)).get("cursor").asText();
+    post("/v1/sync/push", token, pushBody(fx.delete(gone, 1)));
+    // As if 90 days had passed: the compactor's clock is ahead, the data as written.
+    org.civicsync.server.compaction.Compactor.Report r = new org.civicsync.server.compaction.Compactor(server.store(),
+        new org.civicsync.testing.FakeClock(java.time.Instant.now().plus(java.time.Duration.ofDays(90)).plusSeconds(1)),
+        java.time.Duration.ofDays(90)).compact(tenant);
+    assertThat(r.tombstones()).isEqualTo(1);
+
+    HttpResponse<String> refused = get("/v1/sync/pull?cursor=" + old, token);
+    assertError(refused, 410, "RESYNC_REQUIRED", "cursor");
+    JsonNode fresh = json(get("/v1/sync/pull", token));
+    assertThat(fresh.get("changes")).singleElement().satisfies(c -> assertThat(c.get("recordId").asText()).isEqualTo(kept.toString()));
+    HttpResponse<String> resumed = get("/v1/sync/pull?cursor=" + fresh.get("cursor").asText(), token);
+    assertThat(json(resumed).get("changes")).isEmpty();
+
+    HttpResponse<String> trail = get("/v1/audit/records/appointments/" + kept, token);
+    assertThat(trail.statusCode()).as(trail.body()).isEqualTo(200);
+    assertValid("record-trail.schema.json", json(trail));
+    JsonNode entries = json(trail).get("entries");
+    assertThat(entries.get(0).has("compactedAt")).isTrue();
+    assertThat(entries.get(0).has("changes")).as("the create's data went").isFalse();
+    assertThat(entries.get(1).has("compactedAt")).as("the current state stays whole").isFalse();
+    assertThat(entries.get(1).at("/after/status").asText()).isEqualTo("checked_in");
+    HttpResponse<String> verify = get("/v1/admin/audit/verify?tenant=" + tenant, ADMIN);
+    assertThat(json(verify).get("ok").asBoolean()).as(verify.body()).isTrue();
+    JsonNode again = json(post("/v1/sync/push", token, pushBody(fx.create(gone))));
+    assertThat(again.at("/results/0/error/code").asText()).as("a buried id is never created again").isEqualTo("RECORD_EXISTS");
+  }
+
+  @Test
   void pullPagesThroughTheFeedAndRefusesBadParameters() throws Exception {
     for (int i = 0; i < 5; i++) {
       post("/v1/sync/push", token, pushBody(fx.create(fx.uuid())));

@@ -213,6 +213,16 @@ public final class AuditedStore implements ServerStore {
   }
 
   @Override
+  public long watermark(String tenantId) {
+    return delegate.watermark(tenantId);
+  }
+
+  @Override
+  public int prunePublishedEvents(Instant cutoff, int limit) {
+    return delegate.prunePublishedEvents(cutoff, limit);
+  }
+
+  @Override
   public List<org.civicsync.server.store.OutboxEvent> unpublishedEvents(int limit) {
     return delegate.unpublishedEvents(limit);
   }

@@ -125,7 +125,8 @@ public final class AuditedTx implements WriteTx {
     AuditHead head = tx.auditHead();
     long seq = head.seq() + 1;
     ObjectNode c = Json.mapper().createObjectNode();
-    c.put("v", 1);
+    // Format 2: log rows are bound by AuditChain.logDigestV2, which outlives compaction.
+    c.put("v", 2);
     c.put("tenantId", tenantId);
     c.put("seq", seq);
     c.put("at", AuditChain.micros(at));
@@ -136,7 +137,7 @@ public final class AuditedTx implements WriteTx {
     if (!logged.isEmpty()) {
       ArrayNode refs = c.putArray("log");
       logged.stream().sorted(Comparator.comparingLong(LoggedMutation::seq))
-          .forEach(e -> refs.addObject().put("seq", e.seq()).put("digest", AuditChain.logDigest(e)));
+          .forEach(e -> refs.addObject().put("seq", e.seq()).put("digest", AuditChain.logDigestV2(e)));
     }
     if (!outcomes.isEmpty()) {
       ArrayNode refs = c.putArray("outcomes");
@@ -158,8 +159,42 @@ public final class AuditedTx implements WriteTx {
 
   @Override
   public void appendLog(List<LoggedMutation> entries) {
-    tx.appendLog(entries);
-    logged.addAll(entries);
+    // The detail digest is written with the row so that compaction can later drop the detail and
+    // the row still verify against this entry.
+    List<LoggedMutation> digested = entries.stream()
+        .map(e -> e.detailDigest() != null ? e : e.withDetailDigest(AuditChain.detailDigest(e))).toList();
+    tx.appendLog(digested);
+    logged.addAll(digested);
+  }
+
+  @Override
+  public List<StoredRecord> buryTombstones(long afterSeq, long throughSeq) {
+    return tx.buryTombstones(afterSeq, throughSeq);
+  }
+
+  @Override
+  public long dropScopeMoves(long afterSeq, long throughSeq) {
+    return tx.dropScopeMoves(afterSeq, throughSeq);
+  }
+
+  @Override
+  public List<LoggedMutation> supersededLog(long afterSeq, long throughSeq) {
+    return tx.supersededLog(afterSeq, throughSeq);
+  }
+
+  @Override
+  public void compactLog(List<LoggedMutation> compacted) {
+    tx.compactLog(compacted);
+  }
+
+  @Override
+  public long watermark() {
+    return tx.watermark();
+  }
+
+  @Override
+  public void raiseWatermark(long seq) {
+    tx.raiseWatermark(seq);
   }
 
   @Override

@@ -43,7 +43,7 @@ public final class RecordTrails {
           e.mutation().op(), e.mutation().baseVersion(), e.mutation().data(), r.status(),
           e.after() != null ? Long.valueOf(e.after().version()) : null,
           r.error() != null ? r.error().code() : null,
-          e.after() != null && !e.after().deleted() ? e.after().data() : null, e.note());
+          e.after() != null && !e.after().deleted() ? e.after().data() : null, e.note(), e.compactedAt());
     }).toList();
     return new RecordTrail(collection, recordId, entries);
   }

@@ -53,6 +53,11 @@ public final class ProjectionRebuilder {
         });
       }
       tx.putClaims(claims);
+      if (tx.watermark() > 0) {
+        // Compaction dropped after-states the moves above are derived from, so the rebuilt moves
+        // may miss some: every device downloads again rather than trust them.
+        tx.raiseWatermark(tx.head());
+      }
       return null;
     });
     return records.size();

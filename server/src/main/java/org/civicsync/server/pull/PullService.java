@@ -43,7 +43,7 @@ public final class PullService {
    *
    * @param limit raw query parameter, empty for the default
    * @param collections raw comma-separated filter, empty for every collection
-   * @throws ApiException {@code LIMIT_OUT_OF_RANGE}, {@code CURSOR_INVALID}, {@code INVALID_REQUEST}
+   * @throws ApiException {@code LIMIT_OUT_OF_RANGE}, {@code CURSOR_INVALID}, {@code RESYNC_REQUIRED}, {@code INVALID_REQUEST}
    */
   public PullResponse pull(Caller.Device device, Optional<String> cursor, Optional<String> limit, Optional<String> collections) {
     int pageSize = parseLimit(limit);
@@ -67,6 +67,14 @@ public final class PullService {
     if (from.seq() > store.head(tenant)) {
       throw new ApiException(ErrorCode.CURSOR_INVALID,
           "the cursor is ahead of this server (was it restored from a backup?); pull again without a cursor", "cursor");
+    }
+    if (from.seq() > 0) {
+      // A cursor at 0 has been sent nothing, so it misses nothing compaction removed.
+      long watermark = store.watermark(tenant);
+      if (from.seq() < watermark) {
+        throw new ApiException(ErrorCode.RESYNC_REQUIRED, "changes up to seq " + watermark + " were compacted on this server and this"
+            + " cursor is at " + from.seq() + ": drop the records without pending changes and pull again without a cursor", "cursor");
+      }
     }
     if (readable.isEmpty()) {
       store.markPulled(tenant, device.deviceId(), clock.instant());

@@ -160,6 +160,15 @@ public interface ServerStore extends AutoCloseable {
   /** How many outbox rows wait to be published, and since when the oldest has waited. */
   EventBacklog eventBacklog();
 
+  /**
+   * The tenant's compaction watermark (see {@link WriteTx#watermark}): a pull whose cursor is
+   * below it would miss deletions and must start again. 0 for an unknown tenant.
+   */
+  long watermark(String tenantId);
+
+  /** Deletes up to {@code limit} outbox rows published before {@code cutoff}; returns how many went. */
+  int prunePublishedEvents(Instant cutoff, int limit);
+
   /** Adds bytes to devices' daily traffic (rows are created as needed; figures only grow). */
   void addTraffic(java.util.Collection<DeviceTraffic> traffic);
 

@@ -147,4 +147,37 @@ public interface WriteTx {
 
   /** Adds rows to the outbox (domain events of this transaction's changes), published after commit. */
   void appendEvents(List<OutboxEvent> events);
+
+  // ---------------------------------------------------------------- compaction
+
+  /**
+   * Moves the tombstones with seq in ({@code afterSeq}, {@code throughSeq}] out of the projection
+   * into the tenant's graveyard and returns them. A buried record no longer appears in pulls or
+   * {@link ServerStore#findRecord} scans, but {@link #findRecords} and {@link ServerStore#findRecord}
+   * still answer it as the tombstone it was (from the graveyard), so its id is never created again.
+   */
+  List<StoredRecord> buryTombstones(long afterSeq, long throughSeq);
+
+  /** Deletes the scope moves with seq in ({@code afterSeq}, {@code throughSeq}]; returns the highest seq deleted, 0 for none. */
+  long dropScopeMoves(long afterSeq, long throughSeq);
+
+  /**
+   * Log entries with seq in ({@code afterSeq}, {@code throughSeq}], in seq order, whose detail
+   * compaction may drop: not compacted yet, carrying a {@link LoggedMutation#detailDigest()}, and
+   * not the entry that produced its record's current projection row (which merges and rebuilds
+   * still need).
+   */
+  List<LoggedMutation> supersededLog(long afterSeq, long throughSeq);
+
+  /**
+   * Rewrites log entries, found by seq, as compacted ({@link LoggedMutation#compact}): their
+   * mutation without detail, no after-state, the compaction time. Everything else stays.
+   */
+  void compactLog(List<LoggedMutation> compacted);
+
+  /** The tenant's compaction watermark: every tombstone or scope move with a seq up to it may be gone. 0 before any compaction. */
+  long watermark();
+
+  /** Raises the watermark to {@code seq} (a lower value changes nothing). */
+  void raiseWatermark(long seq);
 }

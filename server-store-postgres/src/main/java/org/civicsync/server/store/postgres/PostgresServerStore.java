@@ -452,13 +452,13 @@ public final class PostgresServerStore implements ServerStore {
    */
   private static PostgresWriteTx lockHead(Connection c, String tenantId) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(
-        "SELECT head, audit_seq, audit_hash FROM tenant_heads WHERE tenant_id = ? FOR UPDATE")) {
+        "SELECT head, audit_seq, audit_hash, watermark FROM tenant_heads WHERE tenant_id = ? FOR UPDATE")) {
       ps.setString(1, tenantId);
       try (ResultSet rs = ps.executeQuery()) {
         if (!rs.next()) {
           throw new IllegalArgumentException("no tenant '" + tenantId + "'");
         }
-        return new PostgresWriteTx(c, tenantId, rs.getLong(1), new AuditHead(rs.getLong(2), rs.getString(3)));
+        return new PostgresWriteTx(c, tenantId, rs.getLong(1), new AuditHead(rs.getLong(2), rs.getString(3)), rs.getLong(4));
       }
     }
   }
@@ -695,15 +695,33 @@ public final class PostgresServerStore implements ServerStore {
 
   @Override
   public Optional<StoredRecord> findRecord(String tenantId, RecordKey key) {
-    // A primary-key probe.
+    // Two primary-key probes: the projection, then the graveyard of compacted tombstones.
     return queryOne("reading record " + key.collection() + "/" + key.recordId() + " of tenant " + tenantId,
-        "SELECT " + Sql.RECORD_COLUMNS + " FROM records WHERE tenant_id = ? AND collection = ? AND record_id = ?",
+        "SELECT " + Sql.RECORD_COLUMNS + " FROM records WHERE tenant_id = ? AND collection = ? AND record_id = ?"
+            + " UNION ALL SELECT " + Sql.GRAVE_COLUMNS + " FROM graveyard WHERE tenant_id = ? AND collection = ? AND record_id = ? LIMIT 1",
         ps -> {
-          ps.setString(1, tenantId);
-          ps.setString(2, key.collection());
-          ps.setObject(3, key.recordId());
+          for (int i = 0; i < 2; i++) {
+            ps.setString(3 * i + 1, tenantId);
+            ps.setString(3 * i + 2, key.collection());
+            ps.setObject(3 * i + 3, key.recordId());
+          }
         },
         Sql::storedRecord);
+  }
+
+  @Override
+  public long watermark(String tenantId) {
+    return queryOne("reading the compaction watermark of tenant " + tenantId, "SELECT watermark FROM tenant_heads WHERE tenant_id = ?",
+        ps -> ps.setString(1, tenantId), rs -> rs.getLong(1)).orElse(0L);
+  }
+
+  @Override
+  public int prunePublishedEvents(Instant cutoff, int limit) {
+    return update("pruning published domain events", "DELETE FROM domain_events WHERE ctid IN (SELECT ctid FROM domain_events"
+        + " WHERE published_at IS NOT NULL AND published_at < ? LIMIT ?)", ps -> {
+          ps.setObject(1, Sql.timestamp(cutoff));
+          ps.setInt(2, limit);
+        });
   }
 
   /**

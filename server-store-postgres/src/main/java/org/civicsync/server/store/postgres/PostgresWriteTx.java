@@ -51,6 +51,39 @@ final class PostgresWriteTx implements WriteTx {
           + " FROM unnest(?::text[], ?::uuid[]) AS k(collection, record_id)"
           + " JOIN records r ON r.tenant_id = ? AND r.collection = k.collection AND r.record_id = k.record_id";
 
+  // Once the tenant has compacted: the graveyard answers the keys the projection lacks, in the
+  // same statement.
+  private static final String FIND_RECORDS_AND_GRAVES = FIND_RECORDS
+      + " UNION ALL SELECT g.collection, g.record_id, g.version, true, NULL::jsonb, g.seq, g.updated_at, g.field_hlc, g.scope_key"
+      + " FROM unnest(?::text[], ?::uuid[]) AS k(collection, record_id)"
+      + " JOIN graveyard g ON g.tenant_id = ? AND g.collection = k.collection AND g.record_id = k.record_id";
+
+  // The tombstones of a seq range leave the projection (and their claims, if any) for the graveyard.
+  private static final String BURY =
+      "WITH gone AS (DELETE FROM records WHERE tenant_id = ? AND seq > ? AND seq <= ? AND deleted RETURNING *),"
+          + " released AS (DELETE FROM rule_claims c USING gone WHERE c.tenant_id = gone.tenant_id AND c.collection = gone.collection"
+          + " AND c.record_id = gone.record_id),"
+          + " buried AS (INSERT INTO graveyard (tenant_id, collection, record_id, version, seq, updated_at, field_hlc, scope_key)"
+          + " SELECT tenant_id, collection, record_id, version, seq, updated_at, field_hlc, scope_key FROM gone"
+          + " ON CONFLICT (tenant_id, collection, record_id) DO UPDATE SET version = excluded.version, seq = excluded.seq,"
+          + " updated_at = excluded.updated_at, field_hlc = excluded.field_hlc, scope_key = excluded.scope_key)"
+          + " SELECT " + Sql.RECORD_COLUMNS + " FROM gone ORDER BY seq";
+
+  private static final String DROP_MOVES =
+      "WITH d AS (DELETE FROM scope_moves WHERE tenant_id = ? AND seq > ? AND seq <= ? RETURNING seq) SELECT coalesce(max(seq), 0) FROM d";
+
+  // A range of the (tenant_id, seq) key; the entry that produced a record's current row shares
+  // its seq with that row, which the records' (tenant_id, seq) index finds.
+  private static final String SUPERSEDED =
+      "SELECT " + Sql.LOG_COLUMNS + " FROM mutation_log l WHERE l.tenant_id = ? AND l.seq > ? AND l.seq <= ?"
+          + " AND l.detail_digest IS NOT NULL AND l.compacted_at IS NULL"
+          + " AND NOT EXISTS (SELECT 1 FROM records r WHERE r.tenant_id = l.tenant_id AND r.seq = l.seq) ORDER BY l.seq";
+
+  // record_version goes with the after-state: FIND_VERSION must not find a version it cannot return.
+  private static final String COMPACT_LOG =
+      "UPDATE mutation_log l SET mutation = u.mutation, after_state = NULL, record_version = NULL, compacted_at = u.at"
+          + " FROM unnest(?::bigint[], ?::text[], ?::timestamptz[]) AS u(seq, mutation, at) WHERE l.tenant_id = ? AND l.seq = u.seq";
+
   // Uses the (tenant_id, collection, record_id, record_version) index; versions of a record only
   // increase, so there is at most one entry, and the latest wins should there ever be more.
   private static final String FIND_VERSION =
@@ -59,9 +92,9 @@ final class PostgresWriteTx implements WriteTx {
 
   private static final String APPEND_LOG =
       "INSERT INTO mutation_log (tenant_id, mutation_id, seq, device_id, collection, record_id, op, content_hash,"
-          + " mutation, result, status, received_at, record_version, after_state, note)"
+          + " mutation, result, status, received_at, record_version, after_state, note, detail_digest)"
           + " SELECT ?, u.* FROM unnest(?::uuid[], ?::bigint[], ?::uuid[], ?::text[], ?::uuid[], ?::text[], ?::text[],"
-          + " ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::bigint[], ?::text[], ?::text[]) AS u";
+          + " ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::bigint[], ?::text[], ?::text[], ?::text[]) AS u";
 
   private static final String PUT_RECORDS =
       "INSERT INTO records (tenant_id, collection, record_id, version, deleted, data, seq, updated_at, field_hlc, scope_key)"
@@ -239,12 +272,115 @@ final class PostgresWriteTx implements WriteTx {
     return notice;
   }
 
-  PostgresWriteTx(Connection c, String tenantId, long startHead, AuditHead auditHead) {
+  PostgresWriteTx(Connection c, String tenantId, long startHead, AuditHead auditHead, long watermark) {
     this.c = c;
     this.tenantId = tenantId;
     this.startHead = startHead;
     this.head = startHead;
     this.auditHead = auditHead;
+    this.watermark = watermark;
+  }
+
+  // Read with the counter lock; the graveyard is consulted only once the tenant has compacted.
+  private long watermark;
+
+  @Override
+  public List<StoredRecord> buryTombstones(long afterSeq, long throughSeq) {
+    List<StoredRecord> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement(BURY)) {
+      ps.setString(1, tenantId);
+      ps.setLong(2, afterSeq);
+      ps.setLong(3, throughSeq);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(Sql.storedRecord(rs));
+        }
+      }
+    } catch (SQLException e) {
+      throw Sql.failure("moving tombstones to the graveyard", e);
+    }
+    return out;
+  }
+
+  @Override
+  public long dropScopeMoves(long afterSeq, long throughSeq) {
+    try (PreparedStatement ps = c.prepareStatement(DROP_MOVES)) {
+      ps.setString(1, tenantId);
+      ps.setLong(2, afterSeq);
+      ps.setLong(3, throughSeq);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        return rs.getLong(1);
+      }
+    } catch (SQLException e) {
+      throw Sql.failure("dropping scope moves", e);
+    }
+  }
+
+  @Override
+  public List<LoggedMutation> supersededLog(long afterSeq, long throughSeq) {
+    List<LoggedMutation> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement(SUPERSEDED)) {
+      ps.setString(1, tenantId);
+      ps.setLong(2, afterSeq);
+      ps.setLong(3, throughSeq);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(Sql.loggedMutation(rs));
+        }
+      }
+    } catch (SQLException e) {
+      throw Sql.failure("reading superseded log entries", e);
+    }
+    return out;
+  }
+
+  @Override
+  public void compactLog(List<LoggedMutation> compacted) {
+    if (compacted.isEmpty()) {
+      return;
+    }
+    int n = compacted.size();
+    Long[] seqs = new Long[n];
+    String[] mutations = new String[n];
+    String[] at = new String[n];
+    for (int i = 0; i < n; i++) {
+      LoggedMutation e = compacted.get(i);
+      seqs[i] = e.seq();
+      mutations[i] = StoreJson.write(e.mutation());
+      at[i] = Sql.timestampText(e.compactedAt());
+    }
+    try (PreparedStatement ps = c.prepareStatement(COMPACT_LOG)) {
+      ps.setArray(1, Sql.array(c, "int8", seqs));
+      ps.setArray(2, Sql.array(c, "text", mutations));
+      ps.setArray(3, Sql.array(c, "text", at));
+      ps.setString(4, tenantId);
+      if (ps.executeUpdate() != n) {
+        throw new IllegalStateException("a compacted log entry is not in the log");
+      }
+    } catch (SQLException e) {
+      throw Sql.failure("compacting log entries", e);
+    }
+  }
+
+  @Override
+  public long watermark() {
+    return watermark;
+  }
+
+  @Override
+  public void raiseWatermark(long seq) {
+    if (seq <= watermark) {
+      return;
+    }
+    try (PreparedStatement ps = c.prepareStatement("UPDATE tenant_heads SET watermark = ? WHERE tenant_id = ?")) {
+      ps.setLong(1, seq);
+      ps.setString(2, tenantId);
+      ps.executeUpdate();
+    } catch (SQLException e) {
+      throw Sql.failure("raising the compaction watermark", e);
+    }
+    watermark = seq;
   }
 
   @Override
@@ -297,14 +433,20 @@ final class PostgresWriteTx implements WriteTx {
       ids[i++] = k.recordId();
     }
     Map<RecordKey, StoredRecord> out = new HashMap<>();
-    try (PreparedStatement ps = c.prepareStatement(FIND_RECORDS)) {
+    boolean graves = watermark > 0;
+    try (PreparedStatement ps = c.prepareStatement(graves ? FIND_RECORDS_AND_GRAVES : FIND_RECORDS)) {
       ps.setArray(1, Sql.array(c, "text", collections));
       ps.setArray(2, Sql.array(c, "uuid", ids));
       ps.setString(3, tenantId);
+      if (graves) {
+        ps.setArray(4, Sql.array(c, "text", collections));
+        ps.setArray(5, Sql.array(c, "uuid", ids));
+        ps.setString(6, tenantId);
+      }
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           StoredRecord r = Sql.storedRecord(rs);
-          out.put(r.key(), r);
+          out.putIfAbsent(r.key(), r);
         }
       }
     } catch (SQLException e) {
@@ -391,8 +533,10 @@ final class PostgresWriteTx implements WriteTx {
     Long[] recordVersions = new Long[n];
     String[] afterStates = new String[n];
     String[] notes = new String[n];
+    String[] detailDigests = new String[n];
     for (int i = 0; i < n; i++) {
       LoggedMutation e = entries.get(i);
+      detailDigests[i] = e.detailDigest();
       mutationIds[i] = e.mutation().mutationId();
       seqs[i] = e.seq();
       deviceIds[i] = e.deviceId();
@@ -428,6 +572,7 @@ final class PostgresWriteTx implements WriteTx {
       ps.setArray(13, Sql.array(c, "int8", recordVersions));
       ps.setArray(14, Sql.array(c, "text", afterStates));
       ps.setArray(15, Sql.array(c, "text", notes));
+      ps.setArray(16, Sql.array(c, "text", detailDigests));
       ps.executeUpdate();
     } catch (SQLException e) {
       throw Sql.failure("appending to the event log", e);

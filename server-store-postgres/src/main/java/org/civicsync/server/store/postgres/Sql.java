@@ -39,8 +39,12 @@ final class Sql {
    */
   static final int CHUNK = 5_000;
 
-  static final String LOG_COLUMNS = "seq, mutation, content_hash, device_id, result, received_at, after_state, note";
+  static final String LOG_COLUMNS =
+      "seq, mutation, content_hash, device_id, result, received_at, after_state, note, detail_digest, compacted_at";
   static final String RECORD_COLUMNS = "collection, record_id, version, deleted, data, seq, updated_at, field_hlc, scope_key";
+  /** A graveyard row read as the tombstone it was, with the names of {@link #RECORD_COLUMNS}. */
+  static final String GRAVE_COLUMNS =
+      "collection, record_id, version, true AS deleted, NULL::jsonb AS data, seq, updated_at, field_hlc, scope_key";
   static final String INBOX_COLUMNS =
       "id, kind, status, collection, record_id, mutation_id, device_id, detail, created_at, resolved_at, resolution";
   static final String OUTCOME_COLUMNS = "seq, device_id, result, at";
@@ -105,7 +109,8 @@ final class Sql {
     String note = rs.getString("note");
     return new LoggedMutation(rs.getLong("seq"), StoreJson.mutation(rs.getString("mutation")), rs.getString("content_hash"),
         rs.getObject("device_id", UUID.class), StoreJson.result(rs.getString("result")), instant(rs, "received_at"),
-        after == null ? null : StoreJson.state(after), note == null ? null : StoreJson.object(note));
+        after == null ? null : StoreJson.state(after), note == null ? null : StoreJson.object(note), rs.getString("detail_digest"),
+        instant(rs, "compacted_at"));
   }
 
   static StoredRecord storedRecord(ResultSet rs) throws SQLException {

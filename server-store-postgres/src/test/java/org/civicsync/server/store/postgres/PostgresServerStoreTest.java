@@ -30,7 +30,7 @@ class PostgresServerStoreTest extends ServerStoreContract {
     return new Tampering() {
       @Override
       public void alterLogEntry(String tenantId, long seq) {
-        change("UPDATE mutation_log SET mutation = jsonb_set(mutation::jsonb, '{data,patientName}', '\"Tampered\"')::text"
+        change("UPDATE mutation_log SET mutation = jsonb_set(mutation::jsonb, '{hlc}', '\"tampered\"')::text"
             + " WHERE tenant_id = ? AND seq = ?", tenantId, seq);
       }
 

@@ -312,7 +312,8 @@ public final class SqliteServerStore implements ServerStore {
       long head;
       AuditHead audit;
       // The counter and the audit head in the one statement that starts the tenant's write.
-      try (PreparedStatement ps = c.prepareStatement("SELECT head, audit_seq, audit_hash FROM tenant_heads WHERE tenant_id = ?")) {
+      long watermark;
+      try (PreparedStatement ps = c.prepareStatement("SELECT head, audit_seq, audit_hash, watermark FROM tenant_heads WHERE tenant_id = ?")) {
         ps.setString(1, tenantId);
         try (ResultSet rs = ps.executeQuery()) {
           if (!rs.next()) {
@@ -320,9 +321,10 @@ public final class SqliteServerStore implements ServerStore {
           }
           head = rs.getLong(1);
           audit = new AuditHead(rs.getLong(2), rs.getString(3));
+          watermark = rs.getLong(4);
         }
       }
-      opened[0] = new Tx(c, tenantId, head, audit);
+      opened[0] = new Tx(c, tenantId, head, audit, watermark);
       return work.apply(opened[0]);
     });
     // Committed: one process owns the file, so the notice goes to this process's listeners only.
@@ -409,6 +411,8 @@ public final class SqliteServerStore implements ServerStore {
   }
 
   private static final String RECORD_COLUMNS = "collection, record_id, version, deleted, data, seq, updated_at, field_hlc, scope_key";
+  /** A graveyard row read as the tombstone it was, in the layout of {@link #RECORD_COLUMNS}. */
+  private static final String GRAVE_COLUMNS = "collection, record_id, version, 1, NULL, seq, updated_at, field_hlc, scope_key";
 
   @Override
   public PullPage pull(String tenantId, PullQuery q) {
@@ -695,12 +699,32 @@ public final class SqliteServerStore implements ServerStore {
 
   @Override
   public Optional<StoredRecord> findRecord(String tenantId, RecordKey key) {
-    return query("SELECT " + RECORD_COLUMNS + " FROM records"
-        + " WHERE tenant_id = ? AND collection = ? AND record_id = ?", ps -> {
-          ps.setString(1, tenantId);
-          ps.setString(2, key.collection());
-          ps.setString(3, key.recordId().toString());
+    return query("SELECT " + RECORD_COLUMNS + " FROM records WHERE tenant_id = ? AND collection = ? AND record_id = ?"
+        + " UNION ALL SELECT " + GRAVE_COLUMNS + " FROM graveyard WHERE tenant_id = ? AND collection = ? AND record_id = ?", ps -> {
+          for (int i = 0; i < 2; i++) {
+            ps.setString(3 * i + 1, tenantId);
+            ps.setString(3 * i + 2, key.collection());
+            ps.setString(3 * i + 3, key.recordId().toString());
+          }
         }, SqliteServerStore::record).stream().findFirst();
+  }
+
+  @Override
+  public long watermark(String tenantId) {
+    return query("SELECT watermark FROM tenant_heads WHERE tenant_id = ?", ps -> ps.setString(1, tenantId), rs -> rs.getLong(1))
+        .stream().findFirst().orElse(0L);
+  }
+
+  @Override
+  public int prunePublishedEvents(Instant cutoff, int limit) {
+    return inWriteTransaction(c -> {
+      try (PreparedStatement ps = c.prepareStatement("DELETE FROM domain_events WHERE rowid IN (SELECT rowid FROM domain_events"
+          + " WHERE published_at IS NOT NULL AND published_at < ? LIMIT ?)")) {
+        ps.setString(1, cutoff.toString());
+        ps.setInt(2, limit);
+        return ps.executeUpdate();
+      }
+    });
   }
 
   @Override
@@ -779,11 +803,134 @@ public final class SqliteServerStore implements ServerStore {
       }
     }
 
-    Tx(Connection c, String tenant, long head, AuditHead audit) {
+    Tx(Connection c, String tenant, long head, AuditHead audit, long watermark) {
       this.c = c;
       this.tenant = tenant;
       this.head = head;
       this.audit = audit;
+      this.watermark = watermark;
+    }
+
+    // The graveyard is consulted only once the tenant has compacted something.
+    private long watermark;
+
+    @Override
+    public List<StoredRecord> buryTombstones(long afterSeq, long throughSeq) {
+      return sql(() -> {
+        List<StoredRecord> buried = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT " + RECORD_COLUMNS + " FROM records"
+            + " WHERE tenant_id = ? AND seq > ? AND seq <= ? AND deleted = 1 ORDER BY seq")) {
+          ps.setString(1, tenant);
+          ps.setLong(2, afterSeq);
+          ps.setLong(3, throughSeq);
+          try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+              buried.add(record(rs));
+            }
+          }
+        }
+        if (buried.isEmpty()) {
+          return buried;
+        }
+        try (PreparedStatement ins = c.prepareStatement("INSERT OR REPLACE INTO graveyard (tenant_id, collection, record_id, version, seq,"
+                + " updated_at, field_hlc, scope_key) SELECT tenant_id, collection, record_id, version, seq, updated_at, field_hlc, scope_key"
+                + " FROM records WHERE tenant_id = ? AND collection = ? AND record_id = ?");
+            PreparedStatement del = c.prepareStatement("DELETE FROM records WHERE tenant_id = ? AND collection = ? AND record_id = ?");
+            PreparedStatement claims = c.prepareStatement("DELETE FROM rule_claims WHERE tenant_id = ? AND collection = ? AND record_id = ?")) {
+          for (StoredRecord r : buried) {
+            for (PreparedStatement ps : List.of(ins, del, claims)) {
+              ps.setString(1, tenant);
+              ps.setString(2, r.collection());
+              ps.setString(3, r.recordId().toString());
+              ps.addBatch();
+            }
+          }
+          ins.executeBatch();
+          del.executeBatch();
+          claims.executeBatch();
+        }
+        return buried;
+      });
+    }
+
+    @Override
+    public long dropScopeMoves(long afterSeq, long throughSeq) {
+      return sql(() -> {
+        long max = 0;
+        try (PreparedStatement ps = c.prepareStatement("SELECT max(seq) FROM scope_moves WHERE tenant_id = ? AND seq > ? AND seq <= ?")) {
+          ps.setString(1, tenant);
+          ps.setLong(2, afterSeq);
+          ps.setLong(3, throughSeq);
+          try (ResultSet rs = ps.executeQuery()) {
+            max = rs.next() ? rs.getLong(1) : 0;
+          }
+        }
+        if (max > 0) {
+          try (PreparedStatement ps = c.prepareStatement("DELETE FROM scope_moves WHERE tenant_id = ? AND seq > ? AND seq <= ?")) {
+            ps.setString(1, tenant);
+            ps.setLong(2, afterSeq);
+            ps.setLong(3, throughSeq);
+            ps.executeUpdate();
+          }
+        }
+        return max;
+      });
+    }
+
+    @Override
+    public List<LoggedMutation> supersededLog(long afterSeq, long throughSeq) {
+      return sql(() -> {
+        List<LoggedMutation> out = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT " + LOG_COLUMNS + " FROM mutation_log l"
+            + " WHERE l.tenant_id = ? AND l.seq > ? AND l.seq <= ? AND l.detail_digest IS NOT NULL AND l.compacted_at IS NULL"
+            + " AND NOT EXISTS (SELECT 1 FROM records r WHERE r.tenant_id = l.tenant_id AND r.seq = l.seq) ORDER BY l.seq")) {
+          ps.setString(1, tenant);
+          ps.setLong(2, afterSeq);
+          ps.setLong(3, throughSeq);
+          try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+              out.add(logged(rs));
+            }
+          }
+        }
+        return out;
+      });
+    }
+
+    @Override
+    public void compactLog(List<LoggedMutation> compacted) {
+      sql(() -> {
+        try (PreparedStatement ps = c.prepareStatement("UPDATE mutation_log SET mutation = ?, after_state = NULL, record_version = NULL, compacted_at = ?"
+            + " WHERE tenant_id = ? AND seq = ? AND mutation_id = ?")) {
+          for (LoggedMutation e : compacted) {
+            ps.setString(1, StoreJson.write(e.mutation()));
+            ps.setString(2, e.compactedAt().toString());
+            ps.setString(3, tenant);
+            ps.setLong(4, e.seq());
+            ps.setString(5, e.mutation().mutationId().toString());
+            ps.addBatch();
+          }
+          for (int n : ps.executeBatch()) {
+            if (n != 1) {
+              throw new IllegalStateException("a compacted log entry is not in the log");
+            }
+          }
+        }
+        return null;
+      });
+    }
+
+    @Override
+    public long watermark() {
+      return watermark;
+    }
+
+    @Override
+    public void raiseWatermark(long seq) {
+      if (seq > watermark) {
+        update("UPDATE tenant_heads SET watermark = ? WHERE tenant_id = ?", Long.toString(seq), tenant);
+        watermark = seq;
+      }
     }
 
     @Override
@@ -974,6 +1121,15 @@ public final class SqliteServerStore implements ServerStore {
               out.put(r.key(), r);
             }
           });
+      if (watermark > 0 && out.size() < keys.size()) {
+        eachIn("SELECT " + GRAVE_COLUMNS + " FROM graveyard WHERE tenant_id = ? AND record_id", "",
+            keys.stream().filter(k -> !out.containsKey(k)).map(RecordKey::recordId).toList(), rs -> {
+              StoredRecord r = record(rs);
+              if (keys.contains(r.key())) {
+                out.put(r.key(), r);
+              }
+            });
+      }
       return out;
     }
 
@@ -1207,7 +1363,7 @@ public final class SqliteServerStore implements ServerStore {
       sql(() -> {
         try (PreparedStatement ps = c.prepareStatement(
             "INSERT INTO mutation_log (tenant_id, mutation_id, seq, device_id, collection, record_id, op, status, content_hash, mutation, result,"
-                + " received_at, record_version, after_state, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) {
+                + " received_at, record_version, after_state, note, detail_digest) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) {
           for (LoggedMutation e : entries) {
             ps.setString(1, tenant);
             ps.setString(2, e.mutation().mutationId().toString());
@@ -1229,6 +1385,7 @@ public final class SqliteServerStore implements ServerStore {
               ps.setString(14, StoreJson.write(e.after()));
             }
             ps.setString(15, e.note() == null ? null : StoreJson.write(e.note()));
+            ps.setString(16, e.detailDigest());
             ps.addBatch();
           }
           ps.executeBatch();
@@ -1378,7 +1535,8 @@ public final class SqliteServerStore implements ServerStore {
 
   // ------------------------------------------------------------------ plumbing
 
-  private static final String LOG_COLUMNS = "seq, mutation, content_hash, device_id, result, received_at, after_state, note";
+  private static final String LOG_COLUMNS =
+      "seq, mutation, content_hash, device_id, result, received_at, after_state, note, detail_digest, compacted_at";
 
   private static OutcomeRow outcome(ResultSet rs) throws SQLException {
     return new OutcomeRow(rs.getLong(1), UUID.fromString(rs.getString(2)), StoreJson.result(rs.getString(3)), Instant.parse(rs.getString(4)));
@@ -1402,7 +1560,8 @@ public final class SqliteServerStore implements ServerStore {
   private static LoggedMutation logged(ResultSet rs) throws SQLException {
     return new LoggedMutation(rs.getLong(1), StoreJson.mutation(rs.getString(2)), rs.getString(3),
         UUID.fromString(rs.getString(4)), StoreJson.result(rs.getString(5)), Instant.parse(rs.getString(6)),
-        rs.getString(7) == null ? null : StoreJson.state(rs.getString(7)), rs.getString(8) == null ? null : StoreJson.object(rs.getString(8)));
+        rs.getString(7) == null ? null : StoreJson.state(rs.getString(7)), rs.getString(8) == null ? null : StoreJson.object(rs.getString(8)),
+        rs.getString(9), instant(rs.getString(10)));
   }
 
   private static StoredRecord record(ResultSet rs) throws SQLException {

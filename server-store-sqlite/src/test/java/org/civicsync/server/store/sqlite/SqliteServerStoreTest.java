@@ -30,7 +30,7 @@ class SqliteServerStoreTest extends ServerStoreContract {
     return new Tampering() {
       @Override
       public void alterLogEntry(String tenantId, long seq) {
-        change("UPDATE mutation_log SET mutation = json_set(mutation, '$.data.patientName', 'Tampered') WHERE tenant_id = ? AND seq = ?",
+        change("UPDATE mutation_log SET mutation = json_set(mutation, '$.hlc', 'tampered') WHERE tenant_id = ? AND seq = ?",
             tenantId, seq);
       }
 
@@ -49,7 +49,7 @@ class SqliteServerStoreTest extends ServerStoreContract {
 
       @Override
       public void alterAuditEntry(String tenantId, long auditSeq) {
-        change("UPDATE audit_log SET content = replace(content, '\"v\":1', '\"v\":2') WHERE tenant_id = ? AND seq = ?", tenantId, auditSeq);
+        change("UPDATE audit_log SET content = replace(content, '\"v\":2', '\"v\":9') WHERE tenant_id = ? AND seq = ?", tenantId, auditSeq);
       }
 
       @Override
