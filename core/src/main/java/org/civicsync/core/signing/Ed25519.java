@@ -38,6 +38,11 @@ public final class Ed25519 {
       return encoded;
     }
 
+    /** The raw 32 bytes (a copy), for verifiers other than the JDK's. */
+    public byte[] raw() {
+      return D64.decode(encoded);
+    }
+
     /** Whether {@code signature} (base64url, 64 bytes) is this key's signature of {@code message}. */
     public boolean verify(byte[] message, String signature) {
       Optional<byte[]> sig = decode(signature, 64);
@@ -151,6 +156,11 @@ public final class Ed25519 {
     byte[] seed = new byte[32];
     new SecureRandom().nextBytes(seed);
     return fromSeed(B64.encodeToString(seed));
+  }
+
+  /** The 64 bytes of a signature in its wire form (base64url without padding), if it is one. */
+  public static Optional<byte[]> signatureBytes(String signature) {
+    return decode(signature, 64);
   }
 
   private static Optional<byte[]> decode(String s, int length) {

@@ -159,6 +159,8 @@ public final class PushService {
     return new PushResponse(List.of(results), now);
   }
 
+  private final SignatureCheck signatures = new SignatureCheck();
+
   /** Which mutations carry a valid signature of this device; large pushes are checked on every core. */
   private boolean[] verifySignatures(Caller.Device device, List<Mutation> mutations) {
     boolean[] ok = new boolean[mutations.size()];
@@ -169,7 +171,7 @@ public final class PushService {
     }
     java.util.stream.IntStream range = java.util.stream.IntStream.range(0, mutations.size());
     (mutations.size() >= 64 ? range.parallel() : range).forEach(i -> ok[i] =
-        org.civicsync.core.signing.Envelopes.verify(mutations.get(i), device.tenantId(), device.deviceId(), key.get()));
+        signatures.verify(mutations.get(i), device.tenantId(), device.deviceId(), key.get()));
     return ok;
   }
 

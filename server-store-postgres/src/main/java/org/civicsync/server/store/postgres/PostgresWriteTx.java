@@ -46,17 +46,25 @@ final class PostgresWriteTx implements WriteTx {
   private static final String FIND_LOGGED =
       "SELECT mutation_id, " + Sql.LOG_COLUMNS + " FROM mutation_log WHERE tenant_id = ? AND mutation_id = ANY(?::uuid[])";
 
+  // Lookups by a list of keys are written as a LATERAL subquery per key that PostgreSQL cannot
+  // flatten into a join (LIMIT / OFFSET 0): each key is one probe of the primary key, whatever
+  // the planner believes about the table. As plain joins, their plans depended on statistics:
+  // without them (a table never analysed, autovacuum off) the planner hash-joined the keys
+  // against every row of the tenant, and a 200,000-mutation benchmark ingest slowed to a few
+  // hundred mutations per second, each push scanning the projection and the claims.
   private static final String FIND_RECORDS =
       "SELECT r.collection, r.record_id, r.version, r.deleted, r.data, r.seq, r.updated_at, r.field_hlc, r.scope_key"
           + " FROM unnest(?::text[], ?::uuid[]) AS k(collection, record_id)"
-          + " JOIN records r ON r.tenant_id = ? AND r.collection = k.collection AND r.record_id = k.record_id";
+          + " CROSS JOIN LATERAL (SELECT * FROM records x WHERE x.tenant_id = ? AND x.collection = k.collection"
+          + " AND x.record_id = k.record_id LIMIT 1) r";
 
   // Once the tenant has compacted: the graveyard answers the keys the projection lacks, in the
   // same statement.
   private static final String FIND_RECORDS_AND_GRAVES = FIND_RECORDS
       + " UNION ALL SELECT g.collection, g.record_id, g.version, true, NULL::jsonb, g.seq, g.updated_at, g.field_hlc, g.scope_key"
       + " FROM unnest(?::text[], ?::uuid[]) AS k(collection, record_id)"
-      + " JOIN graveyard g ON g.tenant_id = ? AND g.collection = k.collection AND g.record_id = k.record_id";
+      + " CROSS JOIN LATERAL (SELECT * FROM graveyard x WHERE x.tenant_id = ? AND x.collection = k.collection"
+      + " AND x.record_id = k.record_id LIMIT 1) g";
 
   // The tombstones of a seq range leave the projection (and their claims, if any) for the graveyard.
   private static final String BURY =
@@ -140,11 +148,12 @@ final class PostgresWriteTx implements WriteTx {
       "SELECT DISTINCT ON (mutation_id) mutation_id, result FROM outcomes"
           + " WHERE tenant_id = ? AND mutation_id = ANY(?::uuid[]) ORDER BY mutation_id, seq DESC";
 
-  // The primary key (tenant_id, rule, claim_key, ...) answers this with one index range scan.
+  // One range of the primary key (tenant_id, rule, claim_key, ...) per claim (see FIND_RECORDS
+  // for why LATERAL).
   private static final String CLAIM_HOLDERS =
-      "SELECT c.rule, c.claim_key, c.record_id FROM rule_claims c"
-          + " JOIN unnest(?::text[], ?::text[]) AS w(rule, claim_key) ON c.rule = w.rule AND c.claim_key = w.claim_key"
-          + " WHERE c.tenant_id = ?";
+      "SELECT w.rule, w.claim_key, c.record_id FROM unnest(?::text[], ?::text[]) AS w(rule, claim_key)"
+          + " CROSS JOIN LATERAL (SELECT x.record_id FROM rule_claims x WHERE x.tenant_id = ? AND x.rule = w.rule"
+          + " AND x.claim_key = w.claim_key OFFSET 0) c";
 
   // Replaces the claims of a set of records in one statement. The records are k (parallel arrays
   // of collection and id; a record with no claims left appears only here), their new claims n.
@@ -153,13 +162,15 @@ final class PostgresWriteTx implements WriteTx {
   // disjoint rows, so it does not matter that PostgreSQL runs a WITH clause's DELETE and the main
   // INSERT against one snapshot in no defined order; and a record whose claims did not change
   // (most updates) costs no dead tuples or index churn. The DELETE finds the rows through the
-  // (tenant_id, collection, record_id) index.
+  // (tenant_id, collection, record_id) index, one LATERAL probe per record (see FIND_RECORDS),
+  // and deletes them by their row ids.
   private static final String PUT_CLAIMS =
       "WITH k AS (SELECT * FROM unnest(?::text[], ?::uuid[]) AS k(collection, record_id)),"
           + " n AS (SELECT DISTINCT * FROM unnest(?::text[], ?::uuid[], ?::text[], ?::text[]) AS n(collection, record_id, rule, claim_key)),"
-          + " released AS (DELETE FROM rule_claims c USING k WHERE c.tenant_id = ? AND c.collection = k.collection"
-          + " AND c.record_id = k.record_id AND NOT EXISTS (SELECT 1 FROM n WHERE n.collection = c.collection"
-          + " AND n.record_id = c.record_id AND n.rule = c.rule AND n.claim_key = c.claim_key))"
+          + " released AS (DELETE FROM rule_claims WHERE ctid = ANY (ARRAY(SELECT x.ctid FROM k CROSS JOIN LATERAL"
+          + " (SELECT y.ctid, y.collection, y.record_id, y.rule, y.claim_key FROM rule_claims y WHERE y.tenant_id = ?"
+          + " AND y.collection = k.collection AND y.record_id = k.record_id OFFSET 0) x WHERE NOT EXISTS (SELECT 1 FROM n"
+          + " WHERE n.collection = x.collection AND n.record_id = x.record_id AND n.rule = x.rule AND n.claim_key = x.claim_key))))"
           + " INSERT INTO rule_claims (tenant_id, rule, claim_key, collection, record_id)"
           + " SELECT ?, n.rule, n.claim_key, n.collection, n.record_id FROM n ON CONFLICT DO NOTHING";
 

@@ -1,0 +1,375 @@
+package org.civicsync.bench;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import org.civicsync.contracts.Mutation;
+import org.civicsync.core.signing.Envelopes;
+import org.civicsync.testing.link.LinkProfile;
+
+/**
+ * Runs the benchmark suite and writes {@code latest.json}, {@code latest.md} and {@code
+ * latest.png}. {@code bench/run} is the way in; {@code --smoke} runs every figure on tiny sizes
+ * in seconds (the test suite does, so the harness never rots).
+ *
+ * <pre>
+ * java -cp … org.civicsync.bench.BenchMain [--smoke] [--out DIR] [--work DIR] [--pg-url JDBC_URL] [--pouchdb DIR]
+ * </pre>
+ */
+public final class BenchMain {
+  /** Sizes of one run. */
+  record Sizes(int devices, int batchSize, int batchesPerDevice, int sqliteBatchesPerDevice, int drainMutations, int drainBatch,
+      double factor2g, double factorEdge, int subscribers, int commits, int pullPage, int pouchBatchesPerDevice) {
+    static final Sizes FULL = new Sizes(8, 500, 50, 25, 10_000, 100, 25, 6, 1000, 20, 1000, 50);
+    static final Sizes SMOKE = new Sizes(2, 50, 2, 2, 150, 50, 400, 200, 20, 3, 1000, 2);
+  }
+
+  private final Sizes sizes;
+  private final Path work;
+  /** For profiling: stop after the PostgreSQL ingest and keep its schema. */
+  static boolean onlyIngest;
+  private final Report report = new Report();
+  private final long started = System.nanoTime();
+
+  BenchMain(Sizes sizes, Path work) {
+    this.sizes = sizes;
+    this.work = work;
+  }
+
+  public static void main(String[] args) throws Exception {
+    boolean smoke = false;
+    int batches = 0;
+    Path out = Path.of("bench", "results");
+    Path work = null;
+    String pgUrl = null;
+    Path pouch = Path.of("bench", ".scratch", "pouchdb");
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--smoke" -> smoke = true;
+        case "--out" -> out = Path.of(args[++i]);
+        case "--work" -> work = Path.of(args[++i]);
+        case "--pg-url" -> pgUrl = args[++i];
+        case "--pouchdb" -> pouch = Path.of(args[++i]);
+        case "--only-ingest" -> onlyIngest = true;
+        case "--batches-per-device" -> batches = Integer.parseInt(args[++i]);
+        default -> {
+          System.err.println("unknown argument " + args[i]);
+          System.exit(2);
+        }
+      }
+    }
+    if (work == null) {
+      work = Files.createTempDirectory("civicsync-bench");
+    }
+    Sizes sizes = smoke ? Sizes.SMOKE : Sizes.FULL;
+    if (batches > 0) {
+      sizes = new Sizes(sizes.devices(), sizes.batchSize(), batches, sizes.sqliteBatchesPerDevice(), sizes.drainMutations(), sizes.drainBatch(),
+          sizes.factor2g(), sizes.factorEdge(), sizes.subscribers(), sizes.commits(), sizes.pullPage(), sizes.pouchBatchesPerDevice());
+    }
+    Report r = new BenchMain(sizes, work).run(Optional.ofNullable(pgUrl), Pouch.find(pouch));
+    r.write(out);
+    System.out.println();
+    System.out.print(r.markdown());
+    System.out.println("\nwrote " + out.resolve("latest.json") + ", latest.md, latest.png");
+    System.exit(0);
+  }
+
+  Report run(Optional<String> pgUrl, Optional<Path> pouchBin) throws Exception {
+    machine();
+    ObjectNode s = report.settings;
+    s.put("devices", sizes.devices()).put("batchSize", sizes.batchSize()).put("mutationsPostgres", sizes.devices() * sizes.batchSize()
+        * sizes.batchesPerDevice()).put("mutationsSqlite", sizes.devices() * sizes.batchSize() * sizes.sqliteBatchesPerDevice())
+        .put("pullPage", sizes.pullPage()).put("drainMutations", sizes.drainMutations()).put("drainBatch", sizes.drainBatch())
+        .put("timeFactor2g", sizes.factor2g()).put("timeFactorEdge", sizes.factorEdge()).put("subscribers", sizes.subscribers())
+        .put("commits", sizes.commits()).put("serverHeap", "256m");
+    String url = pgUrl.orElseGet(BenchMain::postgres);
+    Workload pgWork = postgresFigures(url);
+    sqliteFigures();
+    pouchFigures(pouchBin, pgWork);
+    progress("done in " + Math.round((System.nanoTime() - started) / 1e9) + " s");
+    return report;
+  }
+
+  // ---------------------------------------------------------------- PostgreSQL: figures 1, 2, 3, 4, 5, 7
+
+  private Workload postgresFigures(String url) throws Exception {
+    String schema = "bench_" + Long.toHexString(System.nanoTime());
+    ObjectNode raw = report.raw.putObject("postgres");
+    try (Connection c = DriverManager.getConnection(url); Statement st = c.createStatement()) {
+      raw.put("version", one(st, "SHOW server_version")).put("fsync", one(st, "SHOW fsync"))
+          .put("synchronousCommit", one(st, "SHOW synchronous_commit")).put("autovacuum", one(st, "SHOW autovacuum"))
+          .put("sharedBuffers", one(st, "SHOW shared_buffers"));
+    }
+    progress("PostgreSQL " + raw.get("version").asText() + " (fsync " + raw.get("fsync").asText() + ", synchronous_commit "
+        + raw.get("synchronousCommit").asText() + "), schema " + schema);
+    try (ServerProcess server = new ServerProcess(work.resolve("pg-server"), List.of("--db-url", url, "--db-schema", schema), "256m")) {
+      Api api = new Api(server.uri(""));
+      api.tenant("bench");
+      Workload w = new Workload("bench", api.devices("bench", sizes.devices()), sizes.batchesPerDevice(), sizes.batchSize(), 1);
+      progress("ingest: " + w.mutations + " signed mutations from " + sizes.devices() + " devices in batches of " + sizes.batchSize());
+      server.startSampling();
+      Ingest.Pass first;
+      try (Analyzer analyzer = Analyzer.startIfNeeded(url, schema, raw)) {
+        first = Ingest.run(api, w);
+      }
+      long heap = server.stopSampling();
+      long rss = server.peakRss();
+      require(first.applied() == w.mutations, "every mutation applied: " + first);
+      progress(String.format(Locale.ROOT, "  %.0f mutations/s (%.1f s); peak heap %d MiB, peak RSS %d MiB", first.perSecond(), first.seconds(),
+          heap >> 20, rss >> 20));
+      if (onlyIngest) {
+        progress("--only-ingest: stopping here; schema " + schema + " kept");
+        server.close();
+        System.exit(0);
+      }
+      long[] before = counts(url, schema, "bench");
+      Ingest.Pass replay = Ingest.run(api, w);
+      long[] after = counts(url, schema, "bench");
+      require(replay.replayed() == w.mutations, "every retry replayed: " + replay);
+      progress(String.format(Locale.ROOT, "  replay of the whole run: %.0f mutations/s, %d new rows", replay.perSecond(),
+          (after[0] - before[0]) + (after[1] - before[1])));
+      Limits.Rows rows = Limits.readPostgres(url, schema, "bench");
+      double copy = Limits.copyLimit(url, schema, rows, sizes.batchSize(), sizes.devices());
+      double limitRate = w.mutations / copy;
+      progress(String.format(Locale.ROOT, "  COPY limit: %.0f rows/s of the same rows -> ratio %.3f", limitRate, first.perSecond() / limitRate));
+      double verify = verifySeconds(w, "bench");
+      ObjectNode in = raw.putObject("ingest");
+      in.put("mutations", w.mutations).put("seconds", first.seconds()).put("mutationsPerSecond", first.perSecond())
+          .put("copyLimitSeconds", copy).put("copyLimitPerSecond", limitRate).put("replaySeconds", replay.seconds())
+          .put("replayPerSecond", replay.perSecond()).put("replayNewRows", (after[0] - before[0]) + (after[1] - before[1]))
+          .put("logRows", after[0]).put("recordRows", after[1]).put("verifyMicrosPerSignature", verify * 1e6 / w.mutations)
+          .put("verifyShareOfIngestOneCore", verify / first.seconds()).put("peakHeapBytes", heap).put("peakRssBytes", rss)
+          .put("requestBytes", first.requestBytes()).put("responseBytes", first.responseBytes());
+      progress(String.format(Locale.ROOT, "  signature verification alone: %.1f µs each, %.0f%% of the ingest's time on one core",
+          verify * 1e6 / w.mutations, 100 * verify / first.seconds()));
+      report.figure("ingestVsCopyLimit", first.perSecond() / limitRate);
+      report.figure("peakHeapMiB", heap / 1048576.0);
+      raw.put("peakRssMiB", rss / 1048576.0);
+
+      progress("pull: initial sync of " + after[1] + " records in pages of " + sizes.pullPage());
+      Api.Device fresh = api.devices("bench", 1).get(0);
+      Pull.Download plain = Pull.http(api, fresh, sizes.pullPage(), false);
+      Pull.Download gz = Pull.http(api, fresh, sizes.pullPage(), true);
+      Pull.Download select = Pull.jdbc(url, schema + ".records", "bench", sizes.pullPage(), true);
+      require(plain.changes() == after[1] && select.changes() == after[1], "whole feed read: " + plain + " " + select);
+      progress(String.format(Locale.ROOT, "  %.0f changes/s (gzip %.0f) vs SELECT %.0f -> ratio %.3f", plain.perSecond(), gz.perSecond(),
+          select.perSecond(), plain.perSecond() / select.perSecond()));
+      ObjectNode pr = raw.putObject("pull");
+      pr.put("changes", plain.changes()).put("seconds", plain.seconds()).put("changesPerSecond", plain.perSecond())
+          .put("bodyBytes", plain.bodyBytes()).put("gzipSeconds", gz.seconds()).put("gzipChangesPerSecond", gz.perSecond())
+          .put("gzipBodyBytes", gz.bodyBytes()).put("selectSeconds", select.seconds()).put("selectChangesPerSecond", select.perSecond());
+      report.figure("pullVsSelect", plain.perSecond() / select.perSecond());
+
+      progress("wire: bytes per mutation through a counting proxy");
+      Workload sample = new Workload("bench", api.devices("bench", 2), 2, sizes.batchSize(), 99);
+      Wire.Sample ws = Wire.measure(server.uri(""), sample.all());
+      ObjectNode wr = raw.putObject("wire");
+      wr.put("mutations", ws.mutations()).put("bytesUp", ws.bytesUp()).put("bytesDown", ws.bytesDown())
+          .put("bytesPerMutation", ws.perMutation()).put("gzipBytesPerMutation", ws.gzipPerMutation())
+          .put("rawJsonBytesPerMutation", ws.rawOfMutations() / (double) ws.mutations());
+      progress(String.format(Locale.ROOT, "  %.1f bytes/mutation on the wire (up %.1f, down %.1f) vs gzip %.1f (raw %.0f) -> ratio %.3f",
+          ws.perMutation(), ws.bytesUp() / (double) ws.mutations(), ws.bytesDown() / (double) ws.mutations(), ws.gzipPerMutation(),
+          ws.rawOfMutations() / (double) ws.mutations(), ws.perMutation() / ws.gzipPerMutation()));
+      report.figure("wireVsGzip", ws.perMutation() / ws.gzipPerMutation());
+
+      api.tenant("drain");
+      ObjectNode dr = raw.putObject("drain");
+      drain(api, dr, "drain2gVsLimit", LinkProfile.TWO_G_RURAL, sizes.factor2g());
+      drain(api, dr, "drainEdgeVsLimit", LinkProfile.EDGE_LOSSY, sizes.factorEdge());
+
+      progress("fan-out: " + sizes.subscribers() + " live streams, " + sizes.commits() + " commits");
+      api.tenant("fanout");
+      Fanout.Result f = Fanout.run(api, "fanout", sizes.subscribers(), sizes.commits());
+      ObjectNode fr = raw.putObject("fanout");
+      fr.put("subscribers", f.subscribers()).put("commits", f.commits()).put("p50Ms", f.p50Ms()).put("p99Ms", f.p99Ms()).put("maxMs", f.maxMs())
+          .put("bareP50Ms", f.bareP50Ms()).put("bareP99Ms", f.bareP99Ms()).put("bareMaxMs", f.bareMaxMs()).put("missed", f.missed());
+      progress(String.format(Locale.ROOT, "  p50 %.1f ms, p99 %.1f ms (bare broadcaster p99 %.1f ms) -> ratio %.2f; %d notices missed",
+          f.p50Ms(), f.p99Ms(), f.bareP99Ms(), f.ratio(), f.missed()));
+      report.figure("fanoutP99Ms", f.p99Ms());
+      report.figure("fanoutVsBare", f.ratio());
+      return w;
+    } finally {
+      try (Connection c = DriverManager.getConnection(url); Statement st = c.createStatement()) {
+        st.execute("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+      }
+    }
+  }
+
+  private void drain(Api api, ObjectNode raw, String figure, LinkProfile profile, double factor) throws Exception {
+    progress("drain: " + sizes.drainMutations() + " queued changes over " + profile.name() + ", time x" + factor + ", batches of "
+        + sizes.drainBatch());
+    Drain.Result d = Drain.run(api, "drain", profile, factor, sizes.drainMutations(), sizes.drainBatch(), 5);
+    ObjectNode o = raw.putObject(profile.name());
+    o.put("timeFactor", factor).put("mutations", d.mutations()).put("seconds", d.seconds()).put("limitSeconds", d.limitSeconds())
+        .put("realSeconds", d.seconds() * factor).put("realLimitSeconds", d.limitSeconds() * factor).put("cleanSeconds", d.cleanSeconds())
+        .put("cleanBytesUp", d.cleanBytesUp()).put("cleanBytesDown", d.cleanBytesDown()).put("cleanRequests", d.cleanRequests())
+        .put("lossyBytesUp", d.lossyBytesUp()).put("lossyBytesDown", d.lossyBytesDown()).put("resets", d.resets()).put("syncAttempts", d.attempts());
+    progress(String.format(Locale.ROOT, "  %.1f s (real time %.0f s) vs limit %.1f s -> ratio %.3f; %d resets; clean pass %.1f s",
+        d.seconds(), d.seconds() * factor, d.limitSeconds(), d.ratio(), d.resets(), d.cleanSeconds()));
+    report.figure(figure, d.ratio());
+  }
+
+  // ---------------------------------------------------------------- SQLite: figures 1 and 2 on the default store
+
+  private void sqliteFigures() throws Exception {
+    Path data = work.resolve("sqlite");
+    ObjectNode raw = report.raw.putObject("sqlite");
+    try (ServerProcess server = new ServerProcess(data, List.of("--data", data.toString()), "256m")) {
+      Api api = new Api(server.uri(""));
+      api.tenant("bench");
+      Workload w = new Workload("bench", api.devices("bench", sizes.devices()), sizes.sqliteBatchesPerDevice(), sizes.batchSize(), 2);
+      progress("SQLite ingest: " + w.mutations + " mutations");
+      server.startSampling();
+      Ingest.Pass first = Ingest.run(api, w);
+      long heap = server.stopSampling();
+      require(first.applied() == w.mutations, "every mutation applied: " + first);
+      Ingest.Pass replay = Ingest.run(api, w);
+      require(replay.replayed() == w.mutations, "every retry replayed: " + replay);
+      Path file = data.resolve("civicsync.db");
+      double limit = Limits.sqliteLimit(file, work.resolve("sqlite-limit.db"), "bench", sizes.batchSize());
+      double limitRate = w.mutations / limit;
+      progress(String.format(Locale.ROOT, "  %.0f mutations/s vs INSERT OR IGNORE limit %.0f -> ratio %.3f; replay %.0f/s", first.perSecond(),
+          limitRate, first.perSecond() / limitRate, replay.perSecond()));
+      Api.Device fresh = api.devices("bench", 1).get(0);
+      Pull.Download plain = Pull.http(api, fresh, sizes.pullPage(), false);
+      Pull.Download select = Pull.jdbc("jdbc:sqlite:file:" + file + "?mode=ro", "records", "bench", sizes.pullPage(), false);
+      progress(String.format(Locale.ROOT, "  pull %.0f changes/s vs SELECT %.0f -> ratio %.3f", plain.perSecond(), select.perSecond(),
+          plain.perSecond() / select.perSecond()));
+      raw.put("mutations", w.mutations).put("ingestSeconds", first.seconds()).put("ingestPerSecond", first.perSecond())
+          .put("insertLimitSeconds", limit).put("insertLimitPerSecond", limitRate).put("ingestVsInsertLimit", first.perSecond() / limitRate)
+          .put("replayPerSecond", replay.perSecond()).put("peakHeapBytes", heap).put("peakRssBytes", server.peakRss())
+          .put("pullChanges", plain.changes()).put("pullPerSecond", plain.perSecond()).put("selectPerSecond", select.perSecond())
+          .put("pullVsSelect", plain.perSecond() / select.perSecond());
+    }
+  }
+
+  // ---------------------------------------------------------------- the peer: figure 6
+
+  private void pouchFigures(Optional<Path> bin, Workload pg) throws Exception {
+    ObjectNode raw = report.raw.putObject("pouchdb");
+    if (bin.isEmpty()) {
+      raw.put("skipped", "pouchdb-server is not installed (bench/run installs it into bench/.scratch/pouchdb)");
+      progress("pouchdb-server: not installed, skipped");
+      return;
+    }
+    try (Pouch p = new Pouch(bin.get(), work.resolve("pouchdb"))) {
+      String version = p.version();
+      // The same documents in the same batches, as many as the ingest above sent.
+      Workload docs = pg;
+      progress("pouchdb-server " + version + ": " + docs.mutations + " documents through _bulk_docs, then _changes");
+      Pouch.Result r = p.run(docs, sizes.devices(), sizes.pullPage());
+      double oursIn = report.raw.at("/postgres/ingest/mutationsPerSecond").asDouble();
+      double oursOut = report.raw.at("/postgres/pull/changesPerSecond").asDouble();
+      raw.put("version", version).put("docs", r.docs()).put("ingestSeconds", r.ingestSeconds()).put("ingestPerSecond", r.ingestPerSecond())
+          .put("pulled", r.pulled()).put("pullSeconds", r.pullSeconds()).put("pullPerSecond", r.pullPerSecond())
+          .put("note", "pouchdb-server on LevelDB does not fsync per batch; ours commits every push durably");
+      progress(String.format(Locale.ROOT, "  ingest %.0f docs/s (ours %.0f -> %.2fx), pull %.0f docs/s (ours %.0f -> %.2fx)",
+          r.ingestPerSecond(), oursIn, oursIn / r.ingestPerSecond(), r.pullPerSecond(), oursOut, oursOut / r.pullPerSecond()));
+      report.figure("ingestVsPouchdb", oursIn / r.ingestPerSecond());
+      report.figure("pullVsPouchdb", oursOut / r.pullPerSecond());
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /** Seconds to verify every signature of the workload on one core (what the server must do for each). */
+  private static double verifySeconds(Workload w, String tenant) {
+    List<Mutation> all = new ArrayList<>();
+    List<Api.Device> who = new ArrayList<>();
+    for (Workload.Batch b : w.all()) {
+      for (Mutation m : b.mutations()) {
+        all.add(m);
+        who.add(b.device());
+      }
+    }
+    int warm = Math.min(2000, all.size());
+    for (int i = 0; i < warm; i++) {
+      Envelopes.verify(all.get(i), tenant, who.get(i).id(), who.get(i).keys().publicKey());
+    }
+    long t0 = System.nanoTime();
+    for (int i = 0; i < all.size(); i++) {
+      if (!Envelopes.verify(all.get(i), tenant, who.get(i).id(), who.get(i).keys().publicKey())) {
+        throw new IllegalStateException("a signature of the workload does not verify");
+      }
+    }
+    return (System.nanoTime() - t0) / 1e9;
+  }
+
+  private static long[] counts(String url, String schema, String tenant) throws Exception {
+    try (Connection c = DriverManager.getConnection(url); Statement st = c.createStatement()) {
+      return new long[] {Long.parseLong(one(st, "SELECT count(*) FROM " + schema + ".mutation_log WHERE tenant_id = '" + tenant + "'")),
+          Long.parseLong(one(st, "SELECT count(*) FROM " + schema + ".records WHERE tenant_id = '" + tenant + "'"))};
+    }
+  }
+
+  private static String one(Statement st, String sql) throws Exception {
+    try (ResultSet rs = st.executeQuery(sql)) {
+      rs.next();
+      return rs.getString(1);
+    }
+  }
+
+  /** The configured PostgreSQL, the machine's own if it answers, or an embedded one. */
+  private static String postgres() {
+    for (String env : List.of("CIVICSYNC_BENCH_PG_URL", "CIVICSYNC_TEST_PG_URL")) {
+      String v = System.getenv(env);
+      if (v != null && !v.isBlank()) {
+        return v.trim();
+      }
+    }
+    String local = "jdbc:postgresql://127.0.0.1:5432/test?user=postgres&connectTimeout=2";
+    try (Connection c = DriverManager.getConnection(local)) {
+      return local;
+    } catch (Exception none) {
+      progressStatic("no PostgreSQL at 127.0.0.1:5432: starting an embedded one");
+      return org.civicsync.testing.TestPostgres.jdbcUrl();
+    }
+  }
+
+  private void machine() throws Exception {
+    ObjectNode m = report.machine;
+    m.put("date", Instant.now().toString()).put("cores", Runtime.getRuntime().availableProcessors())
+        .put("os", System.getProperty("os.name") + " " + System.getProperty("os.version")).put("java", System.getProperty("java.vm.name") + " "
+            + System.getProperty("java.version"));
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+        if (line.startsWith("model name")) {
+          m.put("cpu", line.substring(line.indexOf(':') + 1).trim());
+          break;
+        }
+      }
+      for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+        if (line.startsWith("MemTotal")) {
+          m.put("memoryMiB", Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024);
+        }
+      }
+    } catch (java.io.IOException notLinux) {
+      m.put("cpu", "unknown");
+    }
+    progress("machine: " + m);
+  }
+
+  private static void require(boolean ok, String what) {
+    if (!ok) {
+      throw new IllegalStateException("benchmark check failed: " + what);
+    }
+  }
+
+  private void progress(String line) {
+    System.out.printf(Locale.ROOT, "[%5.1f s] %s%n", (System.nanoTime() - started) / 1e9, line);
+    System.out.flush();
+  }
+
+  private static void progressStatic(String line) {
+    System.out.println(line);
+  }
+}

@@ -1,0 +1,118 @@
+package org.civicsync.bench;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.time.Duration;
+import java.util.Random;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.civicsync.client.CivicSyncClient;
+import org.civicsync.client.store.InMemoryLocalStore;
+import org.civicsync.client.transport.Transport;
+import org.civicsync.client.transport.UrlConnectionTransport;
+import org.civicsync.testing.Fixtures;
+import org.civicsync.testing.link.FaultyLink;
+import org.civicsync.testing.link.LinkProfile;
+import org.civicsync.testing.link.LinkStats;
+
+/**
+ * Figure 4: a device drains an outbox of {@code n} changes through a slow, lossy link with the
+ * Java SDK, retrying at once after each reset, against the limit of that link for the bytes that
+ * had to cross. The link runs in compressed time (all rates and delays scaled by one factor).
+ *
+ * <p>The limit comes from a clean pass of the same work through the same link without loss:
+ * its bytes up over the up rate, plus its bytes down over the down rate, plus one round trip per
+ * request it needed. The measured drain is the time from the first request until the outbox is
+ * empty; the pull that follows a drain (the device's own records coming back) is not part of it
+ * and is cut short.
+ */
+final class Drain {
+  /** One drain and its limit, in compressed seconds. */
+  record Result(String profile, double factor, int mutations, double seconds, double limitSeconds, long cleanBytesUp, long cleanBytesDown,
+      int cleanRequests, long lossyBytesUp, long lossyBytesDown, long resets, int attempts, double cleanSeconds) {
+    double ratio() {
+      return seconds / limitSeconds;
+    }
+  }
+
+  private Drain() {}
+
+  static Result run(Api api, String tenant, LinkProfile profile, double factor, int n, int batchSize, long seed) throws Exception {
+    LinkProfile scaled = profile.timeScale(factor);
+    Pass clean = pass(api, tenant, scaled.withLoss(0), n, batchSize, seed);
+    Pass lossy = pass(api, tenant, scaled, n, batchSize, seed + 1);
+    double rtt = 2 * scaled.latency().toNanos() / 1e9;
+    double limit = clean.bytesUp * 8.0 / scaled.upBitsPerSecond() + clean.bytesDown * 8.0 / scaled.downBitsPerSecond()
+        + clean.requests * rtt;
+    return new Result(profile.name(), factor, n, lossy.seconds, limit, clean.bytesUp, clean.bytesDown, clean.requests, lossy.bytesUp,
+        lossy.bytesDown, lossy.resets, lossy.attempts, clean.seconds);
+  }
+
+  private record Pass(double seconds, long bytesUp, long bytesDown, int requests, long resets, int attempts) {}
+
+  /** Thrown by the counting transport to end a sync once the outbox is empty. */
+  private static final class Drained extends IOException {
+    Drained() {
+      super("drained");
+    }
+  }
+
+  private static Pass pass(Api api, String tenant, LinkProfile profile, int n, int batchSize, long seed) throws Exception {
+    String code = api.admin("POST", "/v1/admin/tenants/" + tenant + "/enrollment-codes", "{\"userId\":\"clerk\"}").get("code").asText();
+    Transport direct = new UrlConnectionTransport(api.base());
+    try (FaultyLink link = FaultyLink.start(new InetSocketAddress("127.0.0.1", api.base().getPort()), profile, seed)) {
+      Transport slow = new UrlConnectionTransport(link.uri(), Duration.ofSeconds(30), Duration.ofMinutes(10));
+      Transport[] via = {direct};
+      AtomicInteger requests = new AtomicInteger();
+      AtomicLong lastPush = new AtomicLong();
+      AtomicLong first = new AtomicLong();
+      CivicSyncClient[] self = new CivicSyncClient[1];
+      Transport counting = r -> {
+        if (via[0] == slow && r.path().startsWith("/v1/sync/pull") && self[0].status().pending() == 0) {
+          throw new Drained();
+        }
+        first.compareAndSet(0, System.nanoTime());
+        Transport.Response resp = via[0].send(r);
+        if (via[0] == slow) {
+          requests.incrementAndGet();
+          if (r.path().startsWith("/v1/sync/push")) {
+            lastPush.set(System.nanoTime());
+          }
+        }
+        return resp;
+      };
+      CivicSyncClient c = CivicSyncClient.builder().store(new InMemoryLocalStore()).transport(counting).random(new Random(seed))
+          .batchSize(batchSize).build();
+      self[0] = c;
+      c.enroll(code, "field tablet " + seed);
+      c.sync();
+      Fixtures fx = new Fixtures(seed);
+      var appts = c.collection("appointments");
+      for (int i = 0; i < n; i++) {
+        appts.create(fx.appointment());
+      }
+      via[0] = slow;
+      first.set(0);
+      int attempts = 0;
+      while (c.status().pending() > 0) {
+        attempts++;
+        try {
+          c.sync();
+        } catch (Drained done) {
+          break;
+        } catch (IOException reset) {
+          // A reset on a lossy link: try again at once, as a device with signal would.
+        }
+        if (attempts > 100_000) {
+          throw new IllegalStateException("the outbox did not drain");
+        }
+      }
+      double seconds = (lastPush.get() - first.get()) / 1e9;
+      LinkStats s = link.stats();
+      long resets = s.totalFaults();
+      c.close();
+      return new Pass(seconds, s.bytesUp(), s.bytesDown(), requests.get(), resets, attempts);
+    }
+  }
+}
