@@ -8,7 +8,6 @@ import java.util.Random;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.civicsync.client.CivicSyncClient;
-import org.civicsync.client.store.InMemoryLocalStore;
 import org.civicsync.client.transport.Transport;
 import org.civicsync.client.transport.UrlConnectionTransport;
 import org.civicsync.testing.Fixtures;
@@ -38,15 +37,21 @@ final class Drain {
 
   private Drain() {}
 
-  static Result run(Api api, String tenant, LinkProfile profile, double factor, int n, int batchSize, long seed) throws Exception {
+  static Result run(Api api, String tenant, java.nio.file.Path work, LinkProfile profile, double factor, int n, int batchSize, long seed)
+      throws Exception {
     LinkProfile scaled = profile.timeScale(factor);
-    Pass clean = pass(api, tenant, scaled.withLoss(0), n, batchSize, seed);
-    Pass lossy = pass(api, tenant, scaled, n, batchSize, seed + 1);
+    Pass clean = pass(api, tenant, work, scaled.withLoss(0), n, batchSize, seed);
+    Pass lossy = pass(api, tenant, work, scaled, n, batchSize, seed + 1);
     double rtt = 2 * scaled.latency().toNanos() / 1e9;
     double limit = clean.bytesUp * 8.0 / scaled.upBitsPerSecond() + clean.bytesDown * 8.0 / scaled.downBitsPerSecond()
         + clean.requests * rtt;
     return new Result(profile.name(), factor, n, lossy.seconds, limit, clean.bytesUp, clean.bytesDown, clean.requests, lossy.bytesUp,
         lossy.bytesDown, lossy.resets, lossy.attempts, clean.seconds);
+  }
+
+  /** The same work over loopback: what the device and the server themselves take, link aside (seconds). */
+  static double loopback(Api api, String tenant, java.nio.file.Path work, int n, int batchSize, long seed) throws Exception {
+    return pass(api, tenant, work, LinkProfile.PERFECT, n, batchSize, seed).seconds;
   }
 
   private record Pass(double seconds, long bytesUp, long bytesDown, int requests, long resets, int attempts) {}
@@ -58,7 +63,8 @@ final class Drain {
     }
   }
 
-  private static Pass pass(Api api, String tenant, LinkProfile profile, int n, int batchSize, long seed) throws Exception {
+  private static Pass pass(Api api, String tenant, java.nio.file.Path work, LinkProfile profile, int n, int batchSize, long seed)
+      throws Exception {
     String code = api.admin("POST", "/v1/admin/tenants/" + tenant + "/enrollment-codes", "{\"userId\":\"clerk\"}").get("code").asText();
     Transport direct = new UrlConnectionTransport(api.base());
     try (FaultyLink link = FaultyLink.start(new InetSocketAddress("127.0.0.1", api.base().getPort()), profile, seed)) {
@@ -82,7 +88,11 @@ final class Drain {
         }
         return resp;
       };
-      CivicSyncClient c = CivicSyncClient.builder().store(new InMemoryLocalStore()).transport(counting).random(new Random(seed))
+      // The device's store as on a phone: SQLite on disk.
+      java.nio.file.Files.createDirectories(work);
+      java.nio.file.Path db = work.resolve("device-" + seed + "-" + System.nanoTime() + ".db");
+      CivicSyncClient c = CivicSyncClient.builder().store(org.civicsync.client.store.sqlite.SqliteLocalStore.open(db)).transport(counting)
+          .random(new Random(seed))
           .batchSize(batchSize).build();
       self[0] = c;
       c.enroll(code, "field tablet " + seed);

@@ -54,6 +54,16 @@ final class Workload {
     return m.withSignature(java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(sig));
   }
 
+  private Workload(List<List<Batch>> perDevice) {
+    this.perDevice.addAll(perDevice);
+    this.mutations = perDevice.stream().flatMap(List::stream).mapToInt(b -> b.mutations().size()).sum();
+  }
+
+  /** The first {@code batches} batches of every device. */
+  Workload first(int batches) {
+    return new Workload(perDevice.stream().map(l -> l.subList(0, Math.min(batches, l.size()))).toList());
+  }
+
   List<Batch> all() {
     return perDevice.stream().flatMap(List::stream).toList();
   }

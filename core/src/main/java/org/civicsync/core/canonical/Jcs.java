@@ -24,7 +24,7 @@ public final class Jcs {
 
   /** The canonical form as a string. */
   public static String canonicalString(JsonNode node) {
-    StringBuilder out = new StringBuilder(256);
+    StringBuilder out = new StringBuilder(1024);
     write(node, out);
     return out.toString();
   }
@@ -78,7 +78,13 @@ public final class Jcs {
 
   private static void writeString(String s, StringBuilder out) {
     out.append('"');
-    for (int i = 0; i < s.length(); i++) {
+    int plain = 0;
+    while (plain < s.length() && s.charAt(plain) >= 0x20 && s.charAt(plain) != '"' && s.charAt(plain) != '\\') {
+      plain++;
+    }
+    // Most strings need no escape: one append for the run before the first one that does.
+    out.append(s, 0, plain);
+    for (int i = plain; i < s.length(); i++) {
       char c = s.charAt(i);
       switch (c) {
         case '"' -> out.append("\\\"");

@@ -31,9 +31,17 @@ public final class Envelopes {
    * JCS(mutation without signature)}.
    */
   public static byte[] mutationSigningInput(String tenantId, UUID deviceId, Mutation mutation) {
+    return mutationSigningInput(tenantId, deviceId, Jcs.canonicalBytes(unsigned(mutation)));
+  }
+
+  /**
+   * The same, from the mutation's canonical form already computed ({@code
+   * Jcs.canonicalBytes(unsigned(mutation))}, which is also what its content digest hashes).
+   */
+  public static byte[] mutationSigningInput(String tenantId, UUID deviceId, byte[] canonicalUnsigned) {
     String head = MUTATION_V1 + "\n" + tenantId + "\n" + deviceId + "\n";
     byte[] a = head.getBytes(StandardCharsets.UTF_8);
-    byte[] b = Jcs.canonicalBytes(unsigned(mutation));
+    byte[] b = canonicalUnsigned;
     byte[] out = new byte[a.length + b.length];
     System.arraycopy(a, 0, out, 0, a.length);
     System.arraycopy(b, 0, out, a.length, b.length);

@@ -126,7 +126,8 @@ public final class PushService {
   public PushResponse push(Caller.Device device, PushRequest request) {
     List<Mutation> mutations = request.mutations();
     MutationResult[] results = new MutationResult[mutations.size()];
-    boolean[] good = verifySignatures(device, mutations);
+    String[] digestOf = new String[mutations.size()];
+    boolean[] good = verifySignatures(device, mutations, digestOf);
     List<Mutation> accepted = new ArrayList<>(mutations.size());
     List<Integer> positions = new ArrayList<>(mutations.size());
     for (int i = 0; i < mutations.size(); i++) {
@@ -141,10 +142,10 @@ public final class PushService {
     }
     Instant now = clock.instant();
     if (!accepted.isEmpty()) {
+      // Hashed with the signature check, before the tenant lock is taken, to keep the lock short.
       List<String> digests = new ArrayList<>(accepted.size());
-      for (Mutation m : accepted) {
-        // Hashing happens before the tenant lock is taken, to keep the lock short.
-        digests.add(Digests.mutation(m));
+      for (int p : positions) {
+        digests.add(digestOf[p]);
       }
       List<MutationResult> decided = store.transact(device.tenantId(), device.actor(), tx -> {
         Batch batch = new Batch(tx, device.tenantId(), device.deviceId(), device.row().name(), now, false, device.access());
@@ -161,17 +162,22 @@ public final class PushService {
 
   private final SignatureCheck signatures = new SignatureCheck();
 
-  /** Which mutations carry a valid signature of this device; large pushes are checked on every core. */
-  private boolean[] verifySignatures(Caller.Device device, List<Mutation> mutations) {
+  /**
+   * Which mutations carry a valid signature of this device, and each one's content digest into
+   * {@code digests}: both come from the mutation's one canonical form (the signature signs it, the
+   * digest hashes it), computed once. Large pushes are checked on every core.
+   */
+  private boolean[] verifySignatures(Caller.Device device, List<Mutation> mutations, String[] digests) {
     boolean[] ok = new boolean[mutations.size()];
     Optional<org.civicsync.core.signing.Ed25519.PublicKey> key = device.row().publicKey() == null ? Optional.empty()
         : keys.computeIfAbsent(device.row().publicKey(), org.civicsync.core.signing.Ed25519::publicKey);
-    if (key.isEmpty()) {
-      return ok;
-    }
     java.util.stream.IntStream range = java.util.stream.IntStream.range(0, mutations.size());
-    (mutations.size() >= 64 ? range.parallel() : range).forEach(i -> ok[i] =
-        signatures.verify(mutations.get(i), device.tenantId(), device.deviceId(), key.get()));
+    (mutations.size() >= 64 ? range.parallel() : range).forEach(i -> {
+      Mutation m = mutations.get(i);
+      byte[] canonical = org.civicsync.core.canonical.Jcs.canonicalBytes(org.civicsync.core.signing.Envelopes.unsigned(m));
+      digests[i] = Digests.sha256Hex(canonical);
+      ok[i] = key.isPresent() && signatures.verify(m, canonical, device.tenantId(), device.deviceId(), key.get());
+    });
     return ok;
   }
 

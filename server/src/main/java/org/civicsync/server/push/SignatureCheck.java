@@ -25,6 +25,11 @@ final class SignatureCheck {
 
   /** Whether {@code m} carries a valid signature of this tenant's device holding {@code key}. */
   boolean verify(Mutation m, String tenantId, UUID deviceId, Ed25519.PublicKey key) {
+    return verify(m, org.civicsync.core.canonical.Jcs.canonicalBytes(Envelopes.unsigned(m)), tenantId, deviceId, key);
+  }
+
+  /** The same, given the mutation's canonical form without its signature (computed once per mutation). */
+  boolean verify(Mutation m, byte[] canonicalUnsigned, String tenantId, UUID deviceId, Ed25519.PublicKey key) {
     if (m.signature() == null) {
       return false;
     }
@@ -43,7 +48,7 @@ final class SignatureCheck {
       }
       points.put(key.encoded(), point);
     }
-    byte[] message = Envelopes.mutationSigningInput(tenantId, deviceId, m);
+    byte[] message = Envelopes.mutationSigningInput(tenantId, deviceId, canonicalUnsigned);
     return org.bouncycastle.math.ec.rfc8032.Ed25519.verify(signature.get(), 0, point, message, 0, message.length);
   }
 }

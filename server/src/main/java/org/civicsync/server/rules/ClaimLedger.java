@@ -26,6 +26,9 @@ public final class ClaimLedger {
   private final WriteTx tx;
   private final Map<Claim, Set<UUID>> committed = new HashMap<>();
   private final Map<RecordKey, List<Claim>> changed = new LinkedHashMap<>();
+  // The records of this push holding each claim now: holders() must not walk every changed
+  // record for every claim (a push of 500 bookings made that 125,000 steps).
+  private final Map<Claim, Set<RecordKey>> takers = new HashMap<>();
   private final Map<String, Integer> limits = new HashMap<>();
 
   public ClaimLedger(WriteTx tx) {
@@ -88,7 +91,18 @@ public final class ClaimLedger {
 
   /** Records that the record now holds these claims. */
   public void hold(RecordKey key, List<Claim> claims) {
-    changed.put(key, List.copyOf(claims));
+    List<Claim> before = changed.put(key, List.copyOf(claims));
+    if (before != null) {
+      for (Claim c : before) {
+        Set<RecordKey> s = takers.get(c);
+        if (s != null) {
+          s.remove(key);
+        }
+      }
+    }
+    for (Claim c : claims) {
+      takers.computeIfAbsent(c, x -> new HashSet<>()).add(key);
+    }
   }
 
   /** The claims of every record this push changed, to write with the records. */
@@ -112,17 +126,22 @@ public final class ClaimLedger {
       // Not foreseen by the prefetch (a merge produced other values): one more lookup.
       committed.putAll(tx.claimHolders(List.of(claim)));
     }
-    Set<UUID> out = new HashSet<>(committed.get(claim));
-    changed.forEach((k, cs) -> {
-      if (!claim.rule().startsWith(k.collection() + "/")) {
-        return; // rules belong to one collection; a record elsewhere with the same id is not a holder
+    // Rules belong to one collection ("<collection>/<rule>"): a record elsewhere with the same id
+    // is not a holder.
+    String collection = claim.rule().substring(0, Math.max(0, claim.rule().indexOf('/')));
+    Set<UUID> out = new HashSet<>();
+    for (UUID id : committed.get(claim)) {
+      // A committed holder this push changed holds the claim only if its new state does.
+      List<Claim> now = changed.get(new RecordKey(collection, id));
+      if (now == null || now.contains(claim)) {
+        out.add(id);
       }
-      if (cs.contains(claim)) {
+    }
+    for (RecordKey k : takers.getOrDefault(claim, Set.of())) {
+      if (k.collection().equals(collection)) {
         out.add(k.recordId());
-      } else {
-        out.remove(k.recordId());
       }
-    });
+    }
     return out;
   }
 }
