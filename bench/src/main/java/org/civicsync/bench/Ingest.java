@@ -1,8 +1,6 @@
 package org.civicsync.bench;
 
 import java.net.http.HttpResponse;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -25,39 +23,23 @@ final class Ingest {
     AtomicLong other = new AtomicLong();
     AtomicLong reqBytes = new AtomicLong();
     AtomicLong respBytes = new AtomicLong();
-    List<Thread> threads = new ArrayList<>();
-    List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());
-    long t0 = System.nanoTime();
-    for (List<Workload.Batch> mine : w.perDevice) {
-      threads.add(Thread.ofVirtual().start(() -> {
-        try {
-          for (Workload.Batch b : mine) {
-            HttpResponse<byte[]> r = api.push(b.device(), b.gzipped());
-            if (r.statusCode() != 200) {
-              throw new IllegalStateException("push answered " + r.statusCode() + ": " + new String(r.body(), java.nio.charset.StandardCharsets.UTF_8));
-            }
-            reqBytes.addAndGet(b.gzipped().length);
-            respBytes.addAndGet(r.body().length);
-            String body = new String(r.headers().firstValue("Content-Encoding").filter("gzip"::equals).isPresent()
-                ? Api.gunzip(r.body()) : r.body(), java.nio.charset.StandardCharsets.UTF_8);
-            int a = count(body, "\"status\":\"applied\"");
-            int rp = count(body, "\"replayed\":true");
-            applied.addAndGet(rp > 0 ? 0 : a);
-            replayed.addAndGet(rp);
-            other.addAndGet(b.mutations().size() - (rp > 0 ? rp : a));
-          }
-        } catch (Throwable t) {
-          failures.add(t);
+    double seconds = Workers.run(w.perDevice.size(), false, "a device's push", device -> {
+      for (Workload.Batch b : w.perDevice.get(device)) {
+        HttpResponse<byte[]> r = api.push(b.device(), b.gzipped());
+        if (r.statusCode() != 200) {
+          throw new IllegalStateException("push answered " + r.statusCode() + ": " + new String(r.body(), java.nio.charset.StandardCharsets.UTF_8));
         }
-      }));
-    }
-    for (Thread t : threads) {
-      t.join();
-    }
-    double seconds = (System.nanoTime() - t0) / 1e9;
-    if (!failures.isEmpty()) {
-      throw new IllegalStateException("a device's push failed", failures.get(0));
-    }
+        reqBytes.addAndGet(b.gzipped().length);
+        respBytes.addAndGet(r.body().length);
+        String body = new String(r.headers().firstValue("Content-Encoding").filter("gzip"::equals).isPresent()
+            ? Api.gunzip(r.body()) : r.body(), java.nio.charset.StandardCharsets.UTF_8);
+        int a = count(body, "\"status\":\"applied\"");
+        int rp = count(body, "\"replayed\":true");
+        applied.addAndGet(rp > 0 ? 0 : a);
+        replayed.addAndGet(rp);
+        other.addAndGet(b.mutations().size() - (rp > 0 ? rp : a));
+      }
+    });
     return new Pass(w.mutations, seconds, applied.get(), replayed.get(), other.get(), reqBytes.get(), respBytes.get());
   }
 

@@ -60,45 +60,31 @@ final class Limits {
     }
     int batches = (rows.log().size() + batch - 1) / batch;
     AtomicInteger next = new AtomicInteger();
-    List<Thread> threads = new ArrayList<>();
-    List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());
-    long t0 = System.nanoTime();
-    for (int w = 0; w < writers; w++) {
-      threads.add(Thread.ofPlatform().start(() -> {
-        try (Connection c = DriverManager.getConnection(url)) {
-          c.setAutoCommit(false);
-          try (Statement s = c.createStatement()) {
-            s.execute("CREATE TEMP TABLE staging_log (LIKE " + limit + ".mutation_log) ON COMMIT DELETE ROWS");
-            s.execute("CREATE TEMP TABLE staging_records (LIKE " + limit + ".records) ON COMMIT DELETE ROWS");
-          }
-          c.commit();
-          CopyManager copy = c.unwrap(PGConnection.class).getCopyAPI();
-          try (PreparedStatement log = c.prepareStatement("INSERT INTO " + limit + ".mutation_log SELECT * FROM staging_log ON CONFLICT DO NOTHING");
-              PreparedStatement rec = c.prepareStatement("INSERT INTO " + limit + ".records SELECT * FROM staging_records ON CONFLICT DO NOTHING")) {
-            for (int b = next.getAndIncrement(); b < batches; b = next.getAndIncrement()) {
-              int from = b * batch;
-              copy.copyIn("COPY staging_log FROM STDIN", new StringReader(join(rows.log(), from, from + batch)));
-              log.executeUpdate();
-              String recs = join(rows.records(), Math.min(from, rows.records().size()), Math.min(from + batch, rows.records().size()));
-              if (!recs.isEmpty()) {
-                copy.copyIn("COPY staging_records FROM STDIN", new StringReader(recs));
-                rec.executeUpdate();
-              }
-              c.commit();
-            }
-          }
-        } catch (Throwable t) {
-          failures.add(t);
+    double seconds = Workers.run(writers, true, "the COPY limit", writer -> {
+      try (Connection c = DriverManager.getConnection(url)) {
+        c.setAutoCommit(false);
+        try (Statement s = c.createStatement()) {
+          s.execute("CREATE TEMP TABLE staging_log (LIKE " + limit + ".mutation_log) ON COMMIT DELETE ROWS");
+          s.execute("CREATE TEMP TABLE staging_records (LIKE " + limit + ".records) ON COMMIT DELETE ROWS");
         }
-      }));
-    }
-    for (Thread t : threads) {
-      t.join();
-    }
-    double seconds = (System.nanoTime() - t0) / 1e9;
-    if (!failures.isEmpty()) {
-      throw new IllegalStateException("the COPY limit failed", failures.get(0));
-    }
+        c.commit();
+        CopyManager copy = c.unwrap(PGConnection.class).getCopyAPI();
+        try (PreparedStatement log = c.prepareStatement("INSERT INTO " + limit + ".mutation_log SELECT * FROM staging_log ON CONFLICT DO NOTHING");
+            PreparedStatement rec = c.prepareStatement("INSERT INTO " + limit + ".records SELECT * FROM staging_records ON CONFLICT DO NOTHING")) {
+          for (int b = next.getAndIncrement(); b < batches; b = next.getAndIncrement()) {
+            int from = b * batch;
+            copy.copyIn("COPY staging_log FROM STDIN", new StringReader(join(rows.log(), from, from + batch)));
+            log.executeUpdate();
+            String recs = join(rows.records(), Math.min(from, rows.records().size()), Math.min(from + batch, rows.records().size()));
+            if (!recs.isEmpty()) {
+              copy.copyIn("COPY staging_records FROM STDIN", new StringReader(recs));
+              rec.executeUpdate();
+            }
+            c.commit();
+          }
+        }
+      }
+    });
     try (Connection c = DriverManager.getConnection(url); Statement s = c.createStatement()) {
       s.execute("DROP SCHEMA " + limit + " CASCADE");
     }

@@ -86,31 +86,15 @@ final class Pouch implements AutoCloseable {
       bodies.add(Workload.json(req));
     }
     AtomicInteger next = new AtomicInteger();
-    List<Thread> threads = new ArrayList<>();
-    List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());
-    long t0 = System.nanoTime();
-    for (int i = 0; i < writers; i++) {
-      threads.add(Thread.ofVirtual().start(() -> {
-        try {
-          for (int b = next.getAndIncrement(); b < bodies.size(); b = next.getAndIncrement()) {
-            HttpResponse<String> r = http.send(HttpRequest.newBuilder(base.resolve(db + "/_bulk_docs")).header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofByteArray(bodies.get(b))).build(), HttpResponse.BodyHandlers.ofString());
-            if (r.statusCode() / 100 != 2) {
-              throw new IllegalStateException("_bulk_docs answered " + r.statusCode() + ": " + r.body());
-            }
-          }
-        } catch (Throwable t) {
-          failures.add(t);
+    double ingest = Workers.run(writers, false, "pouchdb ingest", writer -> {
+      for (int b = next.getAndIncrement(); b < bodies.size(); b = next.getAndIncrement()) {
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(base.resolve(db + "/_bulk_docs")).header("Content-Type", "application/json")
+            .POST(HttpRequest.BodyPublishers.ofByteArray(bodies.get(b))).build(), HttpResponse.BodyHandlers.ofString());
+        if (r.statusCode() / 100 != 2) {
+          throw new IllegalStateException("_bulk_docs answered " + r.statusCode() + ": " + r.body());
         }
-      }));
-    }
-    for (Thread t : threads) {
-      t.join();
-    }
-    double ingest = (System.nanoTime() - t0) / 1e9;
-    if (!failures.isEmpty()) {
-      throw new IllegalStateException("pouchdb ingest failed", failures.get(0));
-    }
+      }
+    });
     long t1 = System.nanoTime();
     String since = "0";
     long pulled = 0;
