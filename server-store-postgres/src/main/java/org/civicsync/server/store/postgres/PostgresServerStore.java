@@ -123,6 +123,7 @@ public final class PostgresServerStore implements ServerStore {
       }
       throw e;
     }
+    warnWithoutAutovacuum(ds);
     // The listener and the leader of a role hold their connections for good: their own, outside
     // the pool, named so that pg_stat_activity tells them apart.
     PGSimpleDataSource direct = (PGSimpleDataSource) migrationDataSource(config);
@@ -134,6 +135,22 @@ public final class PostgresServerStore implements ServerStore {
         throw Sql.failure("opening the connection that listens for commits", e);
       }
     });
+  }
+
+  /**
+   * The write path's plans rely on table statistics, which autovacuum keeps fresh; with it off
+   * they go stale as tables grow, and pushes slow down (docs/operations.md, "The store").
+   */
+  private static void warnWithoutAutovacuum(DataSource ds) {
+    try (Connection c = ds.getConnection(); Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery("SHOW autovacuum")) {
+      if (rs.next() && "off".equals(rs.getString(1))) {
+        LOG.warn("PostgreSQL runs with autovacuum off: table statistics will go stale as the tables grow and writes slow down;"
+            + " turn it on, or run ANALYZE on the schema regularly (docs/operations.md)");
+      }
+    } catch (SQLException e) {
+      LOG.debug("could not read the autovacuum setting: {}", e.toString());
+    }
   }
 
   private static HikariConfig hikariConfig(PostgresConfig config) {
