@@ -299,15 +299,8 @@ public final class BenchMain {
         who.add(b.device());
       }
     }
-    java.util.Map<java.util.UUID, org.bouncycastle.math.ec.rfc8032.Ed25519.PublicPoint> points = new java.util.HashMap<>();
-    for (Api.Device d : who) {
-      points.computeIfAbsent(d.id(), id -> org.bouncycastle.math.ec.rfc8032.Ed25519.validatePublicKeyFullExport(d.keys().publicKey().raw(), 0));
-    }
-    java.util.function.IntPredicate bc = i -> {
-      byte[] msg = Envelopes.mutationSigningInput(tenant, who.get(i).id(), all.get(i));
-      byte[] sig = java.util.Base64.getUrlDecoder().decode(all.get(i).signature());
-      return org.bouncycastle.math.ec.rfc8032.Ed25519.verify(sig, 0, points.get(who.get(i).id()), msg, 0, msg.length);
-    };
+    org.civicsync.server.push.SignatureCheck check = new org.civicsync.server.push.SignatureCheck();
+    java.util.function.IntPredicate bc = i -> check.verify(all.get(i), tenant, who.get(i).id(), who.get(i).keys().publicKey());
     int warm = Math.min(2000, all.size());
     for (int i = 0; i < warm; i++) {
       bc.test(i);

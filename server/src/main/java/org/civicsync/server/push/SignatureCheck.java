@@ -17,14 +17,14 @@ import org.civicsync.core.signing.Envelopes;
  * are the same: {@code SignatureCheckTest} runs the contract's vectors and random forgeries through
  * both.
  */
-final class SignatureCheck {
+public final class SignatureCheck {
   // Devices' keys are few and long-lived; the bound only keeps a misbehaving tenant from growing it.
   private static final int MAX_KEYS = 100_000;
 
   private final ConcurrentHashMap<String, PublicPoint> points = new ConcurrentHashMap<>();
 
   /** Whether {@code m} carries a valid signature of this tenant's device holding {@code key}. */
-  boolean verify(Mutation m, String tenantId, UUID deviceId, Ed25519.PublicKey key) {
+  public boolean verify(Mutation m, String tenantId, UUID deviceId, Ed25519.PublicKey key) {
     return verify(m, org.civicsync.core.canonical.Jcs.canonicalBytes(Envelopes.unsigned(m)), tenantId, deviceId, key);
   }
 

@@ -297,51 +297,37 @@ final class PostgresWriteTx implements WriteTx {
 
   @Override
   public List<StoredRecord> buryTombstones(long afterSeq, long throughSeq) {
-    List<StoredRecord> out = new ArrayList<>();
-    try (PreparedStatement ps = c.prepareStatement(BURY)) {
-      ps.setString(1, tenantId);
-      ps.setLong(2, afterSeq);
-      ps.setLong(3, throughSeq);
-      try (ResultSet rs = ps.executeQuery()) {
-        while (rs.next()) {
-          out.add(Sql.storedRecord(rs));
-        }
-      }
-    } catch (SQLException e) {
-      throw Sql.failure("moving tombstones to the graveyard", e);
-    }
-    return out;
+    return inSeqRange(BURY, afterSeq, throughSeq, "moving tombstones to the graveyard", Sql::storedRecord);
   }
 
   @Override
   public long dropScopeMoves(long afterSeq, long throughSeq) {
-    try (PreparedStatement ps = c.prepareStatement(DROP_MOVES)) {
-      ps.setString(1, tenantId);
-      ps.setLong(2, afterSeq);
-      ps.setLong(3, throughSeq);
-      try (ResultSet rs = ps.executeQuery()) {
-        rs.next();
-        return rs.getLong(1);
-      }
-    } catch (SQLException e) {
-      throw Sql.failure("dropping scope moves", e);
-    }
+    return inSeqRange(DROP_MOVES, afterSeq, throughSeq, "dropping scope moves", rs -> rs.getLong(1)).get(0);
   }
 
   @Override
   public List<LoggedMutation> supersededLog(long afterSeq, long throughSeq) {
-    List<LoggedMutation> out = new ArrayList<>();
-    try (PreparedStatement ps = c.prepareStatement(SUPERSEDED)) {
+    return inSeqRange(SUPERSEDED, afterSeq, throughSeq, "reading superseded log entries", Sql::loggedMutation);
+  }
+
+  private interface Row<T> {
+    T map(ResultSet rs) throws SQLException;
+  }
+
+  /** The rows of a statement whose parameters are this tenant and a range of seqs, ({@code afterSeq}, {@code throughSeq}]. */
+  private <T> List<T> inSeqRange(String sql, long afterSeq, long throughSeq, String what, Row<T> row) {
+    List<T> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
       ps.setString(1, tenantId);
       ps.setLong(2, afterSeq);
       ps.setLong(3, throughSeq);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
-          out.add(Sql.loggedMutation(rs));
+          out.add(row.map(rs));
         }
       }
     } catch (SQLException e) {
-      throw Sql.failure("reading superseded log entries", e);
+      throw Sql.failure(what, e);
     }
     return out;
   }

@@ -816,19 +816,9 @@ public final class SqliteServerStore implements ServerStore {
 
     @Override
     public List<StoredRecord> buryTombstones(long afterSeq, long throughSeq) {
+      List<StoredRecord> buried = inSeqRange("SELECT " + RECORD_COLUMNS + " FROM records"
+          + " WHERE tenant_id = ? AND seq > ? AND seq <= ? AND deleted = 1 ORDER BY seq", afterSeq, throughSeq, SqliteServerStore::record);
       return sql(() -> {
-        List<StoredRecord> buried = new ArrayList<>();
-        try (PreparedStatement ps = c.prepareStatement("SELECT " + RECORD_COLUMNS + " FROM records"
-            + " WHERE tenant_id = ? AND seq > ? AND seq <= ? AND deleted = 1 ORDER BY seq")) {
-          ps.setString(1, tenant);
-          ps.setLong(2, afterSeq);
-          ps.setLong(3, throughSeq);
-          try (ResultSet rs = ps.executeQuery()) {
-            while (rs.next()) {
-              buried.add(record(rs));
-            }
-          }
-        }
         if (buried.isEmpty()) {
           return buried;
         }
@@ -855,41 +845,34 @@ public final class SqliteServerStore implements ServerStore {
 
     @Override
     public long dropScopeMoves(long afterSeq, long throughSeq) {
-      return sql(() -> {
-        long max = 0;
-        try (PreparedStatement ps = c.prepareStatement("SELECT max(seq) FROM scope_moves WHERE tenant_id = ? AND seq > ? AND seq <= ?")) {
-          ps.setString(1, tenant);
-          ps.setLong(2, afterSeq);
-          ps.setLong(3, throughSeq);
-          try (ResultSet rs = ps.executeQuery()) {
-            max = rs.next() ? rs.getLong(1) : 0;
-          }
-        }
-        if (max > 0) {
-          try (PreparedStatement ps = c.prepareStatement("DELETE FROM scope_moves WHERE tenant_id = ? AND seq > ? AND seq <= ?")) {
-            ps.setString(1, tenant);
-            ps.setLong(2, afterSeq);
-            ps.setLong(3, throughSeq);
-            ps.executeUpdate();
-          }
-        }
-        return max;
-      });
+      long max = inSeqRange("SELECT coalesce(max(seq), 0) FROM scope_moves WHERE tenant_id = ? AND seq > ? AND seq <= ?", afterSeq,
+          throughSeq, rs -> rs.getLong(1)).get(0);
+      if (max > 0) {
+        update("DELETE FROM scope_moves WHERE tenant_id = ? AND seq > ? AND seq <= ?", tenant, Long.toString(afterSeq),
+            Long.toString(throughSeq));
+      }
+      return max;
     }
 
     @Override
     public List<LoggedMutation> supersededLog(long afterSeq, long throughSeq) {
+      return inSeqRange("SELECT " + LOG_COLUMNS + " FROM mutation_log l"
+          + " WHERE l.tenant_id = ? AND l.seq > ? AND l.seq <= ? AND l.detail_digest IS NOT NULL AND l.compacted_at IS NULL"
+          + " AND NOT EXISTS (SELECT 1 FROM records r WHERE r.tenant_id = l.tenant_id AND r.seq = l.seq) ORDER BY l.seq",
+          afterSeq, throughSeq, SqliteServerStore::logged);
+    }
+
+    /** The rows of a query whose parameters are this tenant and a range of seqs, ({@code afterSeq}, {@code throughSeq}]. */
+    private <T> List<T> inSeqRange(String select, long afterSeq, long throughSeq, RowMapper<T> mapper) {
       return sql(() -> {
-        List<LoggedMutation> out = new ArrayList<>();
-        try (PreparedStatement ps = c.prepareStatement("SELECT " + LOG_COLUMNS + " FROM mutation_log l"
-            + " WHERE l.tenant_id = ? AND l.seq > ? AND l.seq <= ? AND l.detail_digest IS NOT NULL AND l.compacted_at IS NULL"
-            + " AND NOT EXISTS (SELECT 1 FROM records r WHERE r.tenant_id = l.tenant_id AND r.seq = l.seq) ORDER BY l.seq")) {
+        List<T> out = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement(select)) {
           ps.setString(1, tenant);
           ps.setLong(2, afterSeq);
           ps.setLong(3, throughSeq);
           try (ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
-              out.add(logged(rs));
+              out.add(mapper.map(rs));
             }
           }
         }
