@@ -37,6 +37,8 @@ public final class BenchMain {
   private final Path work;
   /** For profiling: stop after the PostgreSQL ingest and keep its schema. */
   static boolean onlyIngest;
+  /** For profiling: stop after the PostgreSQL figures (one server process, one recording). */
+  static boolean onlyPostgres;
   private final Report report = new Report();
   private final long started = System.nanoTime();
 
@@ -60,6 +62,7 @@ public final class BenchMain {
         case "--pg-url" -> pgUrl = args[++i];
         case "--pouchdb" -> pouch = Path.of(args[++i]);
         case "--only-ingest" -> onlyIngest = true;
+        case "--only-postgres" -> onlyPostgres = true;
         case "--batches-per-device" -> batches = Integer.parseInt(args[++i]);
         default -> {
           System.err.println("unknown argument " + args[i]);
@@ -93,6 +96,10 @@ public final class BenchMain {
         .put("commits", sizes.commits()).put("serverHeap", "256m");
     String url = pgUrl.orElseGet(BenchMain::postgres);
     Workload pgWork = postgresFigures(url);
+    if (onlyPostgres) {
+      progress("--only-postgres: stopping here");
+      return report;
+    }
     sqliteFigures();
     pouchFigures(pouchBin, pgWork);
     progress("done in " + Math.round((System.nanoTime() - started) / 1e9) + " s");
@@ -184,9 +191,10 @@ public final class BenchMain {
 
       api.tenant("drain");
       ObjectNode dr = raw.putObject("drain");
-      double loopback = Drain.loopback(api, "drain", work.resolve("devices"), sizes.drainMutations(), sizes.drainBatch(), 7);
-      dr.put("loopbackSeconds", loopback);
-      progress(String.format(Locale.ROOT, "drain: the same work over loopback takes %.1f s (device and server alone)", loopback));
+      Drain.Loopback loopback = Drain.loopback(api, "drain", work.resolve("devices"), sizes.drainMutations(), sizes.drainBatch(), 7);
+      dr.put("loopbackSeconds", loopback.seconds()).put("loopbackRequestSeconds", loopback.requestSeconds());
+      progress(String.format(Locale.ROOT, "drain: the same work over loopback takes %.1f s (device and server alone; %.1f s of it waiting for"
+          + " answers)", loopback.seconds(), loopback.requestSeconds()));
       drain(api, dr, "drain2gVsLimit", LinkProfile.TWO_G_RURAL, sizes.factor2g());
       drain(api, dr, "drainEdgeVsLimit", LinkProfile.EDGE_LOSSY, sizes.factorEdge());
 

@@ -49,12 +49,18 @@ final class Drain {
         lossy.bytesDown, lossy.resets, lossy.attempts, clean.seconds);
   }
 
-  /** The same work over loopback: what the device and the server themselves take, link aside (seconds). */
-  static double loopback(Api api, String tenant, java.nio.file.Path work, int n, int batchSize, long seed) throws Exception {
-    return pass(api, tenant, work, LinkProfile.PERFECT, n, batchSize, seed).seconds;
+  /**
+   * The same work over loopback: what the device and the server themselves take, link aside, and
+   * of that the time spent waiting for answers (the server's share plus loopback).
+   */
+  record Loopback(double seconds, double requestSeconds) {}
+
+  static Loopback loopback(Api api, String tenant, java.nio.file.Path work, int n, int batchSize, long seed) throws Exception {
+    Pass p = pass(api, tenant, work, LinkProfile.PERFECT, n, batchSize, seed);
+    return new Loopback(p.seconds, p.requestSeconds);
   }
 
-  private record Pass(double seconds, long bytesUp, long bytesDown, int requests, long resets, int attempts) {}
+  private record Pass(double seconds, long bytesUp, long bytesDown, int requests, long resets, int attempts, double requestSeconds) {}
 
   /** Thrown by the counting transport to end a sync once the outbox is empty. */
   private static final class Drained extends IOException {
@@ -73,13 +79,18 @@ final class Drain {
       AtomicInteger requests = new AtomicInteger();
       AtomicLong lastPush = new AtomicLong();
       AtomicLong first = new AtomicLong();
+      AtomicLong inRequests = new AtomicLong();
       CivicSyncClient[] self = new CivicSyncClient[1];
       Transport counting = r -> {
         if (via[0] == slow && r.path().startsWith("/v1/sync/pull") && self[0].status().pending() == 0) {
           throw new Drained();
         }
         first.compareAndSet(0, System.nanoTime());
+        long t0 = System.nanoTime();
         Transport.Response resp = via[0].send(r);
+        if (via[0] == slow) {
+          inRequests.addAndGet(System.nanoTime() - t0);
+        }
         if (via[0] == slow) {
           requests.incrementAndGet();
           if (r.path().startsWith("/v1/sync/push")) {
@@ -104,6 +115,7 @@ final class Drain {
       }
       via[0] = slow;
       first.set(0);
+      inRequests.set(0);
       int attempts = 0;
       while (c.status().pending() > 0) {
         attempts++;
@@ -122,7 +134,7 @@ final class Drain {
       LinkStats s = link.stats();
       long resets = s.totalFaults();
       c.close();
-      return new Pass(seconds, s.bytesUp(), s.bytesDown(), requests.get(), resets, attempts);
+      return new Pass(seconds, s.bytesUp(), s.bytesDown(), requests.get(), resets, attempts, inRequests.get() / 1e9);
     }
   }
 }

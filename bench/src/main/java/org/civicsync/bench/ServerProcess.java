@@ -45,6 +45,7 @@ final class ServerProcess implements AutoCloseable {
     // For profiling a figure: CIVICSYNC_BENCH_JFR=<file> records the server with Java Flight Recorder.
     String jfr = System.getenv("CIVICSYNC_BENCH_JFR");
     if (jfr != null && !jfr.isBlank()) {
+      cmd.add("-XX:FlightRecorderOptions:stackdepth=256");
       cmd.add("-XX:StartFlightRecording=filename=" + jfr + ",settings=profile,dumponexit=true");
     }
     cmd.addAll(List.of("-cp",
@@ -56,6 +57,10 @@ final class ServerProcess implements AutoCloseable {
     pb.environment().put("CIVICSYNC_LOG_FORMAT", "text");
     pb.redirectErrorStream(true).redirectOutput(log.toFile());
     process = pb.start();
+    // A bench stopped early (Ctrl-C, a timeout) must not leave its server running and holding
+    // database connections.
+    Process child = process;
+    Runtime.getRuntime().addShutdownHook(new Thread(child::destroy));
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
     while (true) {
       try {

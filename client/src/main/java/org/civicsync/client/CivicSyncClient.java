@@ -531,10 +531,7 @@ public final class CivicSyncClient implements AutoCloseable {
 
   /** Turns edits that waited for an earlier change into entries, now that nothing is on its way. */
   private void materializeWaitingEdits(LocalTx tx, Instant now) {
-    for (LocalRecord rec : tx.dirtyRecords()) {
-      if (!inFlight(tx, rec.collection(), rec.recordId()).isEmpty()) {
-        continue;
-      }
+    for (LocalRecord rec : tx.dirtyRecordsWithoutEntriesIn(IN_FLIGHT)) {
       Rebase.Diff d = Rebase.diff(rec.serverData(), rec.data());
       Mutation m = null;
       if (d instanceof Rebase.None) {

@@ -17,6 +17,22 @@ public interface LocalTx {
   /** Records with {@code dirty} set, in no particular order. */
   List<LocalRecord> dirtyRecords();
 
+  /**
+   * Records with {@code dirty} set none of whose outbox entries is in any of {@code states}, in no
+   * particular order: edits that have not become a change yet. The client asks this before every
+   * push, so a store should answer it without reading every dirty record and its entries (with a
+   * large outbox nearly every record is dirty and has an entry); this default does just that.
+   */
+  default List<LocalRecord> dirtyRecordsWithoutEntriesIn(Collection<EntryState> states) {
+    List<LocalRecord> out = new java.util.ArrayList<>();
+    for (LocalRecord r : dirtyRecords()) {
+      if (entriesOf(r.collection(), r.recordId()).stream().noneMatch(e -> states.contains(e.state()))) {
+        out.add(r);
+      }
+    }
+    return out;
+  }
+
   /** Inserts or replaces a record. */
   void putRecord(LocalRecord record);
 

@@ -58,6 +58,22 @@ public final class AuditChain {
    * row still verifies, and its lasting fields (result, ids, seq) stay covered.
    */
   public static String logDigestV2(LoggedMutation e) {
+    return logDigestV2(e, e.compacted() ? e.detailDigest() : detailDigest(e));
+  }
+
+  /**
+   * The same for a row written in this transaction, whose detail digest was computed from its
+   * detail moments ago (it is not recomputed: hashing the detail twice per mutation cost the
+   * ingest about 4 % of the server's time).
+   */
+  static String logDigestV2OfNewRow(LoggedMutation e) {
+    if (e.detailDigest() == null) {
+      throw new IllegalArgumentException("a new row carries the digest of its detail");
+    }
+    return logDigestV2(e, e.detailDigest());
+  }
+
+  private static String logDigestV2(LoggedMutation e, String detailDigest) {
     ObjectNode o = Json.mapper().createObjectNode();
     o.put("seq", e.seq());
     o.set("mutation", Json.mapper().valueToTree(LoggedMutation.withoutDetail(e.mutation())));
@@ -68,7 +84,7 @@ public final class AuditChain {
     if (e.note() != null) {
       o.set("note", e.note());
     }
-    o.put("detail", e.compacted() ? e.detailDigest() : detailDigest(e));
+    o.put("detail", detailDigest);
     return Digests.sha256Hex(Jcs.canonicalBytes(o));
   }
 

@@ -49,6 +49,8 @@ public final class AuditedTx implements WriteTx {
   private ObjectNode actor;
   private final ArrayNode actions = Json.mapper().createArrayNode();
   private final List<LoggedMutation> logged = new ArrayList<>();
+  // The rows appendLog wrote in this transaction (not those vouched for), by identity.
+  private final java.util.Set<LoggedMutation> written = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
   private final List<OutcomeRow> outcomes = new ArrayList<>();
   private final ArrayNode inbox = Json.mapper().createArrayNode();
   private final Map<RecordKey, StoredRecord> known = new HashMap<>();
@@ -137,7 +139,7 @@ public final class AuditedTx implements WriteTx {
     if (!logged.isEmpty()) {
       ArrayNode refs = c.putArray("log");
       logged.stream().sorted(Comparator.comparingLong(LoggedMutation::seq))
-          .forEach(e -> refs.addObject().put("seq", e.seq()).put("digest", AuditChain.logDigestV2(e)));
+          .forEach(e -> refs.addObject().put("seq", e.seq()).put("digest", written.contains(e) ? AuditChain.logDigestV2OfNewRow(e) : AuditChain.logDigestV2(e)));
     }
     if (!outcomes.isEmpty()) {
       ArrayNode refs = c.putArray("outcomes");
@@ -165,6 +167,7 @@ public final class AuditedTx implements WriteTx {
         .map(e -> e.detailDigest() != null ? e : e.withDetailDigest(AuditChain.detailDigest(e))).toList();
     tx.appendLog(digested);
     logged.addAll(digested);
+    written.addAll(digested);
   }
 
   @Override

@@ -66,7 +66,12 @@ final class Schema {
             iterations  INTEGER,
             check_value BLOB    NOT NULL,
             created_at  TEXT    NOT NULL
-          )"""));
+          )"""),
+      // 2: the record index also carries the state, so "does this record have an entry in flight"
+      // (asked of every dirty record before each push) is answered from the index alone.
+      List.of(
+          "CREATE INDEX outbox_record_seq_state ON outbox (collection, record_id, device_seq, state)",
+          "DROP INDEX outbox_record_seq"));
 
   /** The version a file has once every migration ran. */
   static int latest() {

@@ -540,6 +540,40 @@ public final class SqliteLocalStore implements LocalStore {
       return out;
     }
 
+    // One probe of the outbox's (collection, record_id, device_seq) index per dirty record; only
+    // the records that qualify are read and decoded. (The default read and decoded every dirty
+    // record and its entries: a 10,000-change outbox took 18 s of the device's time to drain.)
+    @Override
+    public List<LocalRecord> dirtyRecordsWithoutEntriesIn(Collection<EntryState> states) {
+      check();
+      List<String> wire = new ArrayList<>();
+      for (EntryState s : EntryState.values()) {
+        if (states.contains(s)) {
+          wire.add(s.wire());
+        }
+      }
+      if (wire.isEmpty()) {
+        return dirtyRecords();
+      }
+      String marks = String.join(", ", java.util.Collections.nCopies(wire.size(), "?"));
+      List<LocalRecord> out = new ArrayList<>();
+      try (PreparedStatement ps = connection.prepareStatement("SELECT " + RECORD_COLUMNS + " FROM records r WHERE dirty = 1"
+          + " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.collection = r.collection AND o.record_id = r.record_id"
+          + " AND o.state IN (" + marks + ")) ORDER BY collection, record_id")) {
+        for (int i = 0; i < wire.size(); i++) {
+          ps.setString(i + 1, wire.get(i));
+        }
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            out.add(full(new RecordRow(rs, true)));
+          }
+        }
+      } catch (SQLException e) {
+        throw failure("cannot read dirty records", e);
+      }
+      return out;
+    }
+
     @Override
     public void putRecord(LocalRecord r) {
       check();

@@ -15,6 +15,7 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -150,6 +151,32 @@ abstract class AbstractLocalStoreTest {
     assertThat(dirty()).containsExactlyInAnyOrder(a, c);
     put(new LocalRecord("appointments", id(1), 1, a.data(), a.data(), false, T0));
     assertThat(dirty()).containsExactly(c);
+  }
+
+  @Test
+  void dirtyRecordsWithoutEntriesInThoseStatesAreTheEditsNotYetSent() {
+    LocalRecord queued = record("appointments", id(1), "{\"v\":1}");
+    LocalRecord waiting = record("appointments", id(2), "{\"v\":2}");
+    LocalRecord answered = record("appointments", id(3), "{\"v\":3}");
+    LocalRecord clean = confirmed("appointments", id(4), 1, "{\"v\":4}");
+    LocalRecord deletedLocally = new LocalRecord("claims", id(5), 2, json("{\"v\":5}"), null, true, T0);
+    put(queued, waiting, answered, clean, deletedLocally);
+    store.transaction(tx -> {
+      tx.putEntry(entry(1, "appointments", id(1), EntryState.PENDING));
+      tx.putEntry(entry(2, "appointments", id(2), EntryState.REJECTED));
+      tx.putEntry(entry(3, "appointments", id(3), EntryState.SENDING));
+      tx.putEntry(entry(4, "appointments", id(3), EntryState.CONFLICT));
+      tx.putEntry(entry(5, "appointments", id(4), EntryState.CONFLICT));
+      return null;
+    });
+    Set<EntryState> inFlight = EnumSet.of(EntryState.PENDING, EntryState.SENDING, EntryState.HELD);
+    store.transaction(tx -> {
+      assertThat(tx.dirtyRecordsWithoutEntriesIn(inFlight)).containsExactlyInAnyOrder(waiting, deletedLocally);
+      assertThat(tx.dirtyRecordsWithoutEntriesIn(EnumSet.of(EntryState.CONFLICT))).containsExactlyInAnyOrder(queued, waiting, deletedLocally);
+      assertThat(tx.dirtyRecordsWithoutEntriesIn(EnumSet.noneOf(EntryState.class))).containsExactlyInAnyOrder(queued, waiting, answered,
+          deletedLocally);
+      return null;
+    });
   }
 
   // ------------------------------------------------------------------ queries

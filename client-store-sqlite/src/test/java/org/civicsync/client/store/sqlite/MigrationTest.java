@@ -49,8 +49,9 @@ class MigrationTest {
     assertThat(rows(file, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"))
         .containsExactly("crypto", "outbox", "records", "schema_version", "settings");
     assertThat(rows(file, "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name"))
-        .containsExactly("outbox_record_seq", "outbox_state_seq", "records_dirty");
-    assertThat(rows(file, "SELECT version FROM schema_version")).containsExactly(Integer.toString(Schema.latest()));
+        .containsExactly("outbox_record_seq_state", "outbox_state_seq", "records_dirty");
+    assertThat(rows(file, "SELECT version FROM schema_version ORDER BY version"))
+        .isEqualTo(java.util.stream.IntStream.rangeClosed(1, Schema.latest()).mapToObj(Integer::toString).toList());
     assertThat(rows(file, "PRAGMA journal_mode")).containsExactly("wal");
   }
 
@@ -84,6 +85,31 @@ class MigrationTest {
     }
     assertThat(rows(file, "SELECT version, applied_at FROM schema_version ORDER BY version")).isEqualTo(versions);
     assertThat(rows(file, "SELECT kdf, hex(salt), iterations, hex(check_value), created_at FROM crypto")).isEqualTo(crypto);
+  }
+
+  @Test
+  void aVersion1FileGetsTheOutboxIndexWithStatesAndKeepsItsOutbox() throws Exception {
+    Path file = dir.resolve("v1.db");
+    var pending = Fixtures.entry(1, "appointments", id(1), org.civicsync.client.outbox.EntryState.PENDING);
+    try (SqliteLocalStore store = SqliteLocalStore.open(file)) {
+      store.transaction(tx -> {
+        tx.putEntry(pending);
+        return null;
+      });
+    }
+    // Back to the file a version-1 client left.
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + file); Statement st = c.createStatement()) {
+      st.execute("DROP INDEX outbox_record_seq_state");
+      st.execute("CREATE INDEX outbox_record_seq ON outbox (collection, record_id, device_seq)");
+      st.execute("DELETE FROM schema_version WHERE version > 1");
+    }
+    try (SqliteLocalStore store = SqliteLocalStore.open(file)) {
+      List<org.civicsync.client.outbox.OutboxEntry> kept = store.transaction(tx -> tx.entriesOf("appointments", id(1)));
+      assertThat(kept).containsExactly(pending);
+    }
+    assertThat(rows(file, "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name"))
+        .containsExactly("outbox_record_seq_state", "outbox_state_seq", "records_dirty");
+    assertThat(rows(file, "SELECT version FROM schema_version ORDER BY version")).containsExactly("1", "2");
   }
 
   @Test

@@ -80,7 +80,7 @@ public final class PostgresServerStore implements ServerStore {
   private final CommitChannel commits;
 
   PostgresServerStore(DataSource dataSource, AutoCloseable pool) {
-    this(dataSource, pool, PostgresConfig.DEFAULT_SCHEMA, () -> {
+    this(dataSource, pool, PostgresConfig.DEFAULT_SCHEMA, FirstStatistics.disabled(), () -> {
       try {
         return dataSource.getConnection();
       } catch (SQLException e) {
@@ -91,9 +91,12 @@ public final class PostgresServerStore implements ServerStore {
 
   private final String schema;
   private final java.util.function.Supplier<Connection> listenOn;
+  private final FirstStatistics firstStatistics;
 
-  private PostgresServerStore(DataSource dataSource, AutoCloseable pool, String schema, java.util.function.Supplier<Connection> listenOn) {
+  private PostgresServerStore(DataSource dataSource, AutoCloseable pool, String schema, FirstStatistics firstStatistics,
+      java.util.function.Supplier<Connection> listenOn) {
     this.dataSource = dataSource;
+    this.firstStatistics = firstStatistics;
     this.pool = pool;
     this.schema = schema;
     this.listenOn = listenOn;
@@ -128,7 +131,7 @@ public final class PostgresServerStore implements ServerStore {
     // the pool, named so that pg_stat_activity tells them apart.
     PGSimpleDataSource direct = (PGSimpleDataSource) migrationDataSource(config);
     direct.setApplicationName("civicsync-listener");
-    return new PostgresServerStore(ds, ds, config.schema(), () -> {
+    return new PostgresServerStore(ds, ds, config.schema(), FirstStatistics.enabled(), () -> {
       try {
         return direct.getConnection();
       } catch (SQLException e) {
@@ -439,8 +442,9 @@ public final class PostgresServerStore implements ServerStore {
       gate.unlock();
       throw e;
     }
+    long seqs;
+    T result;
     try {
-      T result;
       try {
         c.setAutoCommit(false);
         PostgresWriteTx tx = lockHead(c, tenantId);
@@ -449,6 +453,7 @@ public final class PostgresServerStore implements ServerStore {
           commits.send(c, tx.notice());
         }
         c.commit();
+        seqs = tx.advanced();
       } catch (SQLException e) {
         rollback(c, e);
         throw Sql.failure(what, e);
@@ -456,11 +461,12 @@ public final class PostgresServerStore implements ServerStore {
         rollback(c, e);
         throw e;
       }
-      return result;
     } finally {
       release(c);
       gate.unlock();
     }
+    firstStatistics.committed(seqs, dataSource);
+    return result;
   }
 
   /**

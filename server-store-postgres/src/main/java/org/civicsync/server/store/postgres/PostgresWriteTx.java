@@ -52,7 +52,7 @@ final class PostgresWriteTx implements WriteTx {
   // without them (a table never analysed, autovacuum off) the planner hash-joined the keys
   // against every row of the tenant, and a 200,000-mutation benchmark ingest slowed to a few
   // hundred mutations per second, each push scanning the projection and the claims.
-  private static final String FIND_RECORDS =
+  static final String FIND_RECORDS =
       "SELECT r.collection, r.record_id, r.version, r.deleted, r.data, r.seq, r.updated_at, r.field_hlc, r.scope_key"
           + " FROM unnest(?::text[], ?::uuid[]) AS k(collection, record_id)"
           + " CROSS JOIN LATERAL (SELECT * FROM records x WHERE x.tenant_id = ? AND x.collection = k.collection"
@@ -383,6 +383,11 @@ final class PostgresWriteTx implements WriteTx {
   @Override
   public long head() {
     return startHead;
+  }
+
+  /** How many sequence numbers this transaction has taken so far. */
+  long advanced() {
+    return head - startHead;
   }
 
   @Override
