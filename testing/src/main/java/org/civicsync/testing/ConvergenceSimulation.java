@@ -969,11 +969,11 @@ public final class ConvergenceSimulation {
     }
 
     void verify() {
-      Map<UUID, StoredRecord> server = new LinkedHashMap<>();
+      Map<UUID, org.civicsync.server.store.PulledRecord> server = new LinkedHashMap<>();
       long after = 0;
       while (true) {
         PullPage page = store.pull(tenant, org.civicsync.server.store.PullQuery.all(after, 5000, Set.of()));
-        for (StoredRecord r : page.records()) {
+        for (org.civicsync.server.store.PulledRecord r : page.records()) {
           server.put(r.recordId(), r);
           after = r.seq();
         }
@@ -986,7 +986,7 @@ public final class ConvergenceSimulation {
         if (!d.outbox.isEmpty()) {
           fail("device " + d.index + " still has " + d.outbox.size() + " mutations in its outbox after the final sync");
         }
-        for (StoredRecord r : server.values()) {
+        for (org.civicsync.server.store.PulledRecord r : server.values()) {
           Local l = d.local.get(r.recordId());
           if (r.deleted()) {
             if (l != null) {
@@ -1077,7 +1077,7 @@ public final class ConvergenceSimulation {
           fail("results name versions " + c.getValue() + " of record " + c.getKey() + ", which the server does not have");
         }
       }
-      for (StoredRecord r : server.values()) {
+      for (org.civicsync.server.store.PulledRecord r : server.values()) {
         List<LoggedMutation> w = writes.getOrDefault(r.recordId(), List.of());
         for (int i = 0; i < w.size(); i++) {
           if (w.get(i).after().version() != i + 1) {

@@ -731,10 +731,10 @@ public final class InMemoryServerStore implements ServerStore {
       if (t == null) {
         return new PullPage(List.of(), List.of(), false, 0);
       }
-      List<StoredRecord> rows = t.bySeq.tailMap(q.afterSeq(), false).values().stream()
+      List<org.civicsync.server.store.PulledRecord> rows = t.bySeq.tailMap(q.afterSeq(), false).values().stream()
           .filter(r -> q.collections().isEmpty() || q.collections().contains(r.collection()))
           .filter(r -> q.visibleKeys().map(keys -> r.scopeKey() == null ? q.includeUnscoped() : keys.contains(r.scopeKey())).orElse(true))
-          .limit(q.limit() + 1L).toList();
+          .limit(q.limit() + 1L).map(org.civicsync.server.store.PulledRecord::of).toList();
       List<MovedRecord> moves = t.moves.stream()
           .filter(m -> m.seq() > q.afterSeq() && q.moveFromKeys().contains(m.fromKey()))
           .filter(m -> q.collections().isEmpty() || q.collections().contains(m.collection()))

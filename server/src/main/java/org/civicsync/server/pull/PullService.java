@@ -15,6 +15,7 @@ import org.civicsync.core.collections.CollectionCatalog;
 import org.civicsync.server.ApiException;
 import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.PullPage;
+import org.civicsync.server.store.PulledRecord;
 import org.civicsync.server.store.PullQuery;
 import org.civicsync.server.store.MovedRecord;
 import java.time.Instant;
@@ -46,6 +47,14 @@ public final class PullService {
    * @throws ApiException {@code LIMIT_OUT_OF_RANGE}, {@code CURSOR_INVALID}, {@code RESYNC_REQUIRED}, {@code INVALID_REQUEST}
    */
   public PullResponse pull(Caller.Device device, Optional<String> cursor, Optional<String> limit, Optional<String> collections) {
+    return page(device, cursor, limit, collections).toResponse();
+  }
+
+  /**
+   * The same page in its wire form, each record's stored JSON text as it is (see {@link FeedPage}):
+   * what the HTTP API sends.
+   */
+  public FeedPage page(Caller.Device device, Optional<String> cursor, Optional<String> limit, Optional<String> collections) {
     int pageSize = parseLimit(limit);
     Set<String> filter = parseCollections(collections);
     String tenant = device.tenantId();
@@ -78,12 +87,12 @@ public final class PullService {
     }
     if (readable.isEmpty()) {
       store.markPulled(tenant, device.deviceId(), clock.instant());
-      return new PullResponse(List.of(), from.at(store.head(tenant)).encode(), false);
+      return new FeedPage(List.of(), from.at(store.head(tenant)).encode(), false);
     }
     if (!scope.isUnrestricted() && (fresh || !from.snap().equals(snap) || from.inCatchUp())) {
       store.putScopeSnapshot(tenant, snap, scope.units().orElseThrow());
     }
-    PullResponse out;
+    FeedPage out;
     if (from.snap().equals(snap) && !from.inCatchUp()) {
       out = feed(tenant, from, pageSize, readable, scope);
     } else if (snap.equals(Cursor.EVERYTHING) || from.snap().equals(Cursor.EVERYTHING)) {
@@ -96,9 +105,9 @@ public final class PullService {
   }
 
   /** A change at a position of the feed, or a position passed over without a change. */
-  private record Item(long seq, Change change) {}
+  private record Item(long seq, FeedPage.FeedChange change) {}
 
-  private PullResponse feed(String tenant, Cursor from, int pageSize, Set<String> readable, org.civicsync.core.access.Scope scope) {
+  private FeedPage feed(String tenant, Cursor from, int pageSize, Set<String> readable, org.civicsync.core.access.Scope scope) {
     Set<String> moveFrom = new java.util.HashSet<>();
     if (!scope.isUnrestricted()) {
       moveFrom.addAll(scope.units().orElseThrow());
@@ -108,27 +117,27 @@ public final class PullService {
     }
     PullPage page = store.pull(tenant, new PullQuery(from.seq(), pageSize, readable, scope.units(), true, moveFrom));
     List<Item> items = new ArrayList<>();
-    for (StoredRecord r : page.records()) {
+    for (PulledRecord r : page.records()) {
       items.add(new Item(r.seq(), change(r)));
     }
     Instant now = clock.instant();
     for (MovedRecord m : page.moves()) {
       boolean stillVisible = m.currentKey().map(scope::covers).orElse(false);
       items.add(new Item(m.move().seq(), stillVisible ? null
-          : new Change(m.move().collection(), m.move().recordId(), 0, ChangeOp.REMOVE, null, now)));
+          : new FeedPage.FeedChange(m.move().collection(), m.move().recordId(), 0, ChangeOp.REMOVE, null, now)));
     }
     items.sort(java.util.Comparator.comparingLong(Item::seq)); // stable: a row before a move at the same seq
     boolean more = page.hasMore() || items.size() > pageSize;
     List<Item> taken = items.size() > pageSize ? items.subList(0, pageSize) : items;
     long next = more ? (taken.isEmpty() ? from.seq() : taken.get(taken.size() - 1).seq()) : Math.max(from.seq(), page.head());
-    List<Change> changes = new ArrayList<>(taken.size());
+    List<FeedPage.FeedChange> changes = new ArrayList<>(taken.size());
     Set<String> removed = new java.util.HashSet<>();
     for (Item i : taken) {
       if (i.change() != null && (i.change().op() != ChangeOp.REMOVE || removed.add(i.change().collection() + "/" + i.change().recordId()))) {
         changes.add(i.change());
       }
     }
-    return new PullResponse(changes, from.at(next).encode(), more);
+    return new FeedPage(changes, from.at(next).encode(), more);
   }
 
   /**
@@ -137,7 +146,7 @@ public final class PullService {
    * are sent. The feed then resumes at the cursor's position with the new scope, remembering the
    * old one for records that move away later.
    */
-  private PullResponse catchUp(String tenant, Cursor from, String snap, int pageSize, Set<String> readable, Set<String> now) {
+  private FeedPage catchUp(String tenant, Cursor from, String snap, int pageSize, Set<String> readable, Set<String> now) {
     Set<String> old = new java.util.HashSet<>(snapshot(tenant, from.snap()));
     long pos = from.inCatchUp() ? from.catchUpPos() : 0;
     Cursor base = from;
@@ -157,19 +166,19 @@ public final class PullService {
     diff.addAll(added);
     PullPage page = diff.isEmpty() ? new PullPage(List.of(), List.of(), false, 0)
         : store.pull(tenant, new PullQuery(pos, pageSize, readable, Optional.of(diff), false, Set.of()));
-    List<Change> changes = new ArrayList<>();
+    List<FeedPage.FeedChange> changes = new ArrayList<>();
     Instant at = clock.instant();
     long last = pos;
-    for (StoredRecord r : page.records()) {
+    for (PulledRecord r : page.records()) {
       last = r.seq();
       if (gone.contains(r.scopeKey())) {
-        changes.add(new Change(r.collection(), r.recordId(), 0, ChangeOp.REMOVE, null, at));
+        changes.add(new FeedPage.FeedChange(r.collection(), r.recordId(), 0, ChangeOp.REMOVE, null, at));
       } else if (r.seq() <= base.seq() && !r.deleted()) {
         changes.add(change(r));
       }
     }
     Cursor next = page.hasMore() ? base.catchingUp(last, snap) : base.served(snap, base.snap());
-    return new PullResponse(changes, next.encode(), true);
+    return new FeedPage(changes, next.encode(), true);
   }
 
   private Set<String> snapshot(String tenant, String id) {
@@ -177,8 +186,9 @@ public final class PullService {
         .orElseThrow(() -> Cursor.invalid("the scope this cursor was issued for is unknown to this server"));
   }
 
-  private static Change change(StoredRecord r) {
-    return new Change(r.collection(), r.recordId(), r.version(), r.deleted() ? ChangeOp.DELETE : ChangeOp.UPSERT, r.data(), r.updatedAt());
+  private static FeedPage.FeedChange change(PulledRecord r) {
+    return new FeedPage.FeedChange(r.collection(), r.recordId(), r.version(), r.deleted() ? ChangeOp.DELETE : ChangeOp.UPSERT, r.dataJson(),
+        r.updatedAt());
   }
 
   /**

@@ -40,6 +40,56 @@ public final class StoreJson {
     return json == null || json.isEmpty() ? java.util.Map.of() : read(json, java.util.Map.class);
   }
 
+  /**
+   * {@code json} without the whitespace outside its strings: what a store whose database
+   * normalises JSON with spaces (PostgreSQL's {@code jsonb} prints {@code ", "} and {@code ": "})
+   * hands to the change feed, which splices it into pages as it is. One pass over the characters;
+   * strings, escapes included, are copied unchanged. The text must be valid JSON (it comes from the
+   * database's own JSON type).
+   */
+  public static String compact(String json) {
+    int n = json.length();
+    int i = 0;
+    // Most texts from a store that already writes compact JSON have nothing to remove.
+    boolean inString = false;
+    for (; i < n; i++) {
+      char c = json.charAt(i);
+      if (inString) {
+        if (c == '\\') {
+          i++;
+        } else if (c == '"') {
+          inString = false;
+        }
+      } else if (c == '"') {
+        inString = true;
+      } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+        break;
+      }
+    }
+    if (i == n) {
+      return json;
+    }
+    StringBuilder out = new StringBuilder(n);
+    out.append(json, 0, i);
+    for (; i < n; i++) {
+      char c = json.charAt(i);
+      if (inString) {
+        out.append(c);
+        if (c == '\\') {
+          out.append(json.charAt(++i));
+        } else if (c == '"') {
+          inString = false;
+        }
+      } else if (c == '"') {
+        inString = true;
+        out.append(c);
+      } else if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
+        out.append(c);
+      }
+    }
+    return out.toString();
+  }
+
   private static <T> T read(String json, Class<T> type) {
     try {
       return Json.mapper().readValue(json, type);

@@ -120,6 +120,14 @@ final class Sql {
         StoreJson.clocks(rs.getString("field_hlc")), rs.getString("scope_key"));
   }
 
+  /** A row of the change feed: the data as compact JSON text (jsonb prints spaces), no field clocks. */
+  static org.civicsync.server.store.PulledRecord pulledRecord(ResultSet rs) throws SQLException {
+    String data = rs.getString("data");
+    return new org.civicsync.server.store.PulledRecord(rs.getString("collection"), rs.getObject("record_id", UUID.class),
+        rs.getLong("version"), rs.getBoolean("deleted"), data == null ? null : StoreJson.compact(data), rs.getLong("seq"),
+        instant(rs, "updated_at"), rs.getString("scope_key"));
+  }
+
   static InboxItem inboxItem(ResultSet rs) throws SQLException {
     String resolution = rs.getString("resolution");
     return new InboxItem(rs.getObject("id", UUID.class), rs.getString("kind"), rs.getString("status"), rs.getString("collection"),

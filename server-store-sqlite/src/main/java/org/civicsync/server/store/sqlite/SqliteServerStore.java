@@ -41,6 +41,7 @@ import org.civicsync.server.store.MovedRecord;
 import org.civicsync.server.store.OrgUnitRow;
 import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.PullPage;
+import org.civicsync.server.store.PulledRecord;
 import org.civicsync.server.store.PullQuery;
 import org.civicsync.server.store.ReadTx;
 import org.civicsync.server.store.RecordKey;
@@ -426,7 +427,7 @@ public final class SqliteServerStore implements ServerStore {
           }
         }
       }
-      List<StoredRecord> rows = pullRecords(c, tenantId, q);
+      List<PulledRecord> rows = pullRecords(c, tenantId, q);
       List<MovedRecord> moves = q.moveFromKeys().isEmpty() ? List.of() : pullMoves(c, tenantId, q);
       boolean more = rows.size() > q.limit() || moves.size() > q.limit();
       return new PullPage(rows.subList(0, Math.min(rows.size(), q.limit())), moves.subList(0, Math.min(moves.size(), q.limit())),
@@ -435,8 +436,11 @@ public final class SqliteServerStore implements ServerStore {
   }
 
   /** Up to limit + 1 projection rows of the query; key sets are bound as JSON arrays. */
-  private static List<StoredRecord> pullRecords(Connection c, String tenantId, PullQuery q) throws SQLException {
-    StringBuilder sql = new StringBuilder("SELECT " + RECORD_COLUMNS + " FROM records WHERE tenant_id = ? AND seq > ?");
+  private static List<PulledRecord> pullRecords(Connection c, String tenantId, PullQuery q) throws SQLException {
+    // The feed never sends field clocks: they are not read. The data is the text the store wrote
+    // (compact JSON from the wire mapper), spliced into the page as it is.
+    StringBuilder sql = new StringBuilder("SELECT collection, record_id, version, deleted, data, seq, updated_at, scope_key"
+        + " FROM records WHERE tenant_id = ? AND seq > ?");
     List<String> sets = new ArrayList<>();
     if (!q.collections().isEmpty()) {
       sql.append(" AND collection IN (SELECT value FROM json_each(?))");
@@ -447,7 +451,7 @@ public final class SqliteServerStore implements ServerStore {
       sets.add(jsonArray(q.visibleKeys().get()));
     }
     sql.append(" ORDER BY seq LIMIT ?");
-    List<StoredRecord> out = new ArrayList<>();
+    List<PulledRecord> out = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement(sql.toString())) {
       int i = 1;
       ps.setString(i++, tenantId);
@@ -458,7 +462,9 @@ public final class SqliteServerStore implements ServerStore {
       ps.setLong(i, q.limit() + 1L);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
-          out.add(record(rs));
+          String data = rs.getString(5);
+          out.add(new PulledRecord(rs.getString(1), UUID.fromString(rs.getString(2)), rs.getLong(3), rs.getInt(4) != 0,
+              data == null ? null : StoreJson.compact(data), rs.getLong(6), Instant.parse(rs.getString(7)), rs.getString(8)));
         }
       }
     }
