@@ -65,6 +65,11 @@ import { OFFLINE, ServerError, Transport, isNetworkFailure } from './transport';
 import { validateJson } from './validator';
 
 const IN_FLIGHT: readonly EntryState[] = ['pending', 'sending', 'held'];
+
+/** A record's key in maps and sets (ids never contain NUL). */
+function recordKey(collection: string, recordId: string): string {
+  return collection + '\u0000' + recordId;
+}
 const LOCK_NAME = 'civicsync-sync';
 const CHANNEL_NAME = 'civicsync';
 
@@ -653,9 +658,19 @@ export class WebClient implements CivicSyncWeb {
     const s = await t.transaction('r', [t.meta, t.records, t.outbox, t.notices], async () => {
       const entries = await t.outbox.toArray();
       const count = (st: EntryState) => entries.filter((e) => e.state === st).length;
+      // Grouped once: with thousands of queued changes nearly every record is dirty, and scanning
+      // every entry for every record was quadratic.
+      const flyingOf = new Map<string, OutboxRow[]>();
+      for (const e of entries) {
+        if (!IN_FLIGHT.includes(e.state)) continue;
+        const k = recordKey(e.collection, e.recordId);
+        const list = flyingOf.get(k);
+        if (list) list.push(e);
+        else flyingOf.set(k, [e]);
+      }
       let waiting = 0;
       for (const rec of await t.records.where('dirty').equals(1).toArray()) {
-        const flying = entries.filter((e) => e.collection === rec.collection && e.recordId === rec.recordId && IN_FLIGHT.includes(e.state));
+        const flying = flyingOf.get(recordKey(rec.collection, rec.recordId)) ?? [];
         const d = diff(replay(this.def(rec.collection), rec.serverData, flying.sort(byDeviceSeq).map((e) => e.mutation)), rec.data);
         if (d.kind !== 'none') waiting++;
       }
@@ -887,8 +902,11 @@ export class WebClient implements CivicSyncWeb {
     await this.optimistic(
       async () => {
         const plans: Plan[] = [];
+        // One read of the entries in flight rather than one query per dirty record (before every
+        // push, and with a large outbox nearly every record is dirty).
+        const flying = new Set((await this.db.outbox.where('state').anyOf(IN_FLIGHT).toArray()).map((e) => recordKey(e.collection, e.recordId)));
         for (const rec of await this.db.records.where('dirty').equals(1).toArray()) {
-          if ((await this.inFlight(rec.collection, rec.recordId)).length > 0) continue;
+          if (flying.has(recordKey(rec.collection, rec.recordId))) continue;
           const d = diff(rec.serverData, rec.data);
           if (d.kind === 'none') plans.push({ rec, kind: 'clean' });
           else if (d.kind === 'delete') plans.push({ rec, kind: rec.serverVersion > 0 ? 'delete' : 'drop' });

@@ -525,43 +525,28 @@ public final class SqliteLocalStore implements LocalStore {
 
     @Override
     public List<LocalRecord> dirtyRecords() {
+      return dirty("", List.of());
+    }
+
+    // One probe of the outbox's (collection, record_id, device_seq, state) index per dirty record,
+    // answered from the index; only the records that qualify are read and decoded. (The default
+    // read and decoded every dirty record and its entries: a 10,000-change outbox took 18 s of the
+    // device's time to drain.)
+    @Override
+    public List<LocalRecord> dirtyRecordsWithoutEntriesIn(Collection<EntryState> states) {
+      List<String> wire = wireNames(states);
+      return wire.isEmpty() ? dirtyRecords() : dirty(" AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.collection = r.collection"
+          + " AND o.record_id = r.record_id AND o.state IN (" + marks(wire.size()) + "))", wire);
+    }
+
+    /** Whole dirty records matching a further condition on {@code r}, bound to {@code params}. */
+    private List<LocalRecord> dirty(String condition, List<String> params) {
       check();
       List<LocalRecord> out = new ArrayList<>();
       try (PreparedStatement ps = connection.prepareStatement(
-          "SELECT " + RECORD_COLUMNS + " FROM records WHERE dirty = 1 ORDER BY collection, record_id")) {
-        try (ResultSet rs = ps.executeQuery()) {
-          while (rs.next()) {
-            out.add(full(new RecordRow(rs, true)));
-          }
-        }
-      } catch (SQLException e) {
-        throw failure("cannot read dirty records", e);
-      }
-      return out;
-    }
-
-    // One probe of the outbox's (collection, record_id, device_seq) index per dirty record; only
-    // the records that qualify are read and decoded. (The default read and decoded every dirty
-    // record and its entries: a 10,000-change outbox took 18 s of the device's time to drain.)
-    @Override
-    public List<LocalRecord> dirtyRecordsWithoutEntriesIn(Collection<EntryState> states) {
-      check();
-      List<String> wire = new ArrayList<>();
-      for (EntryState s : EntryState.values()) {
-        if (states.contains(s)) {
-          wire.add(s.wire());
-        }
-      }
-      if (wire.isEmpty()) {
-        return dirtyRecords();
-      }
-      String marks = String.join(", ", java.util.Collections.nCopies(wire.size(), "?"));
-      List<LocalRecord> out = new ArrayList<>();
-      try (PreparedStatement ps = connection.prepareStatement("SELECT " + RECORD_COLUMNS + " FROM records r WHERE dirty = 1"
-          + " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.collection = r.collection AND o.record_id = r.record_id"
-          + " AND o.state IN (" + marks + ")) ORDER BY collection, record_id")) {
-        for (int i = 0; i < wire.size(); i++) {
-          ps.setString(i + 1, wire.get(i));
+          "SELECT " + RECORD_COLUMNS + " FROM records r WHERE dirty = 1" + condition + " ORDER BY collection, record_id")) {
+        for (int i = 0; i < params.size(); i++) {
+          ps.setString(i + 1, params.get(i));
         }
         try (ResultSet rs = ps.executeQuery()) {
           while (rs.next()) {
@@ -610,6 +595,21 @@ public final class SqliteLocalStore implements LocalStore {
     // -------------------------------------------------------------- outbox
 
     private static final String ENTRY_COLUMNS = "mutation_id, state, mutation, result, attempts, created_at, updated_at";
+
+    /** The wire names of the given states, each once, in declaration order. */
+    private static List<String> wireNames(Collection<EntryState> states) {
+      List<String> out = new ArrayList<>();
+      for (EntryState s : EntryState.values()) {
+        if (states.contains(s)) {
+          out.add(s.wire());
+        }
+      }
+      return out;
+    }
+
+    private static String marks(int n) {
+      return String.join(", ", java.util.Collections.nCopies(n, "?"));
+    }
 
     private OutboxEntry entryOf(ResultSet rs) throws SQLException {
       String id = rs.getString("mutation_id");
@@ -675,21 +675,15 @@ public final class SqliteLocalStore implements LocalStore {
       if (limit < 0) {
         throw new IllegalArgumentException(Integer.toString(limit));
       }
-      List<EntryState> distinct = new ArrayList<>();
-      for (EntryState s : EntryState.values()) {
-        if (states.contains(s)) {
-          distinct.add(s);
-        }
-      }
-      if (distinct.isEmpty() || limit == 0) {
+      List<String> wire = wireNames(states);
+      if (wire.isEmpty() || limit == 0) {
         return new ArrayList<>();
       }
-      String marks = String.join(", ", java.util.Collections.nCopies(distinct.size(), "?"));
       try (PreparedStatement ps = connection.prepareStatement(
-          "SELECT " + ENTRY_COLUMNS + " FROM outbox WHERE state IN (" + marks + ") ORDER BY device_seq LIMIT ?")) {
+          "SELECT " + ENTRY_COLUMNS + " FROM outbox WHERE state IN (" + marks(wire.size()) + ") ORDER BY device_seq LIMIT ?")) {
         int i = 1;
-        for (EntryState s : distinct) {
-          ps.setString(i++, s.wire());
+        for (String s : wire) {
+          ps.setString(i++, s);
         }
         ps.setInt(i, limit);
         return entries(ps);
