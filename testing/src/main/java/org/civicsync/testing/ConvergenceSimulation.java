@@ -50,6 +50,7 @@ import org.civicsync.server.push.PushService;
 import org.civicsync.server.store.InboxItem;
 import org.civicsync.server.store.LoggedMutation;
 import org.civicsync.server.store.PullPage;
+import org.civicsync.server.store.PulledRecord;
 import org.civicsync.server.store.RecordKey;
 import org.civicsync.server.store.ServerStore;
 import org.civicsync.server.store.StoredRecord;
@@ -969,11 +970,11 @@ public final class ConvergenceSimulation {
     }
 
     void verify() {
-      Map<UUID, org.civicsync.server.store.PulledRecord> server = new LinkedHashMap<>();
+      Map<UUID, PulledRecord> server = new LinkedHashMap<>();
       long after = 0;
       while (true) {
         PullPage page = store.pull(tenant, org.civicsync.server.store.PullQuery.all(after, 5000, Set.of()));
-        for (org.civicsync.server.store.PulledRecord r : page.records()) {
+        for (PulledRecord r : page.records()) {
           server.put(r.recordId(), r);
           after = r.seq();
         }
@@ -986,7 +987,7 @@ public final class ConvergenceSimulation {
         if (!d.outbox.isEmpty()) {
           fail("device " + d.index + " still has " + d.outbox.size() + " mutations in its outbox after the final sync");
         }
-        for (org.civicsync.server.store.PulledRecord r : server.values()) {
+        for (PulledRecord r : server.values()) {
           Local l = d.local.get(r.recordId());
           if (r.deleted()) {
             if (l != null) {
@@ -1077,7 +1078,7 @@ public final class ConvergenceSimulation {
           fail("results name versions " + c.getValue() + " of record " + c.getKey() + ", which the server does not have");
         }
       }
-      for (org.civicsync.server.store.PulledRecord r : server.values()) {
+      for (PulledRecord r : server.values()) {
         List<LoggedMutation> w = writes.getOrDefault(r.recordId(), List.of());
         for (int i = 0; i < w.size(); i++) {
           if (w.get(i).after().version() != i + 1) {

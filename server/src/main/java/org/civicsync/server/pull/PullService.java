@@ -6,7 +6,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
-import org.civicsync.contracts.Change;
 import org.civicsync.contracts.ChangeOp;
 import org.civicsync.contracts.ErrorCode;
 import org.civicsync.contracts.OutcomesResponse;
@@ -20,7 +19,6 @@ import org.civicsync.server.store.PullQuery;
 import org.civicsync.server.store.MovedRecord;
 import java.time.Instant;
 import org.civicsync.server.store.ServerStore;
-import org.civicsync.server.store.StoredRecord;
 import org.civicsync.server.tenancy.Caller;
 
 /** Serves pages of a tenant's change feed. */

@@ -54,6 +54,7 @@ import org.civicsync.server.store.OrgUnitRow;
 import org.civicsync.server.store.OutcomeRow;
 import org.civicsync.server.store.PullPage;
 import org.civicsync.server.store.PullQuery;
+import org.civicsync.server.store.PulledRecord;
 import org.civicsync.server.store.ReadTx;
 import org.civicsync.server.store.RecordKey;
 import org.civicsync.server.store.ScopeMove;
@@ -542,10 +543,10 @@ class PostgresServerStoreBehaviourTest {
       return null;
     });
     PullPage page = store.pull(tenant, PullQuery.all(2, 3, Set.of("a", "c")));
-    assertThat(page.records()).extracting(org.civicsync.server.store.PulledRecord::seq).containsExactly(3L, 5L, 6L);
+    assertThat(page.records()).extracting(PulledRecord::seq).containsExactly(3L, 5L, 6L);
     assertThat(page.hasMore()).isTrue();
     PullPage rest = store.pull(tenant, PullQuery.all(6, 3, Set.of("a", "c")));
-    assertThat(rest.records()).extracting(org.civicsync.server.store.PulledRecord::seq).containsExactly(8L, 9L);
+    assertThat(rest.records()).extracting(PulledRecord::seq).containsExactly(8L, 9L);
     assertThat(rest.hasMore()).isFalse();
   }
 
@@ -1286,7 +1287,7 @@ class PostgresServerStoreBehaviourTest {
       assertThat(held.status()).isEqualTo(MutationStatus.HELD);
       assertThat(filled).allMatch(r -> r.status() == MutationStatus.APPLIED);
       assertThat(replayed).allMatch(r -> r.status() == MutationStatus.APPLIED && r.replayed());
-      assertThat(counted.pull(device.tenantId(), PullQuery.all(0, 10, Set.of())).records()).extracting(org.civicsync.server.store.PulledRecord::recordId)
+      assertThat(counted.pull(device.tenantId(), PullQuery.all(0, 10, Set.of())).records()).extracting(PulledRecord::recordId)
           .containsExactly(first.recordId(), second.recordId(), third.recordId());
       assertThat(queue(device.tenantId(), device.deviceId())).isEqualTo(new DeviceQueue(3, List.of()));
       assertThat(forHeld).as("statements for a push that is held").isEqualTo(7);
@@ -1821,7 +1822,7 @@ class PostgresServerStoreBehaviourTest {
         executed.set(0);
         PullPage page = counted.pull(tenant, c.q());
         assertThat(executed.get()).as("statements for %s", c.q()).isEqualTo(1);
-        assertThat(page.records()).as("%s", c.q()).extracting(org.civicsync.server.store.PulledRecord::seq).containsExactlyElementsOf(c.seqs());
+        assertThat(page.records()).as("%s", c.q()).extracting(PulledRecord::seq).containsExactlyElementsOf(c.seqs());
         assertThat(page.moves()).as("%s", c.q()).extracting(mv -> mv.move().seq()).containsExactlyElementsOf(c.moveSeqs());
         assertThat(page.head()).isEqualTo(6);
         assertThat(page.hasMore()).isFalse();
