@@ -49,8 +49,10 @@ public final class AuditedTx implements WriteTx {
   private ObjectNode actor;
   private final ArrayNode actions = Json.mapper().createArrayNode();
   private final List<LoggedMutation> logged = new ArrayList<>();
-  // The rows appendLog wrote in this transaction (not those vouched for), by identity.
-  private final java.util.Set<LoggedMutation> written = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+  // What the entry says of each of those rows, worked out as the row enters this transaction.
+  private final List<LogRef> logRefs = new ArrayList<>();
+
+  private record LogRef(long seq, String digest) {}
   private final List<OutcomeRow> outcomes = new ArrayList<>();
   private final ArrayNode inbox = Json.mapper().createArrayNode();
   private final Map<RecordKey, StoredRecord> known = new HashMap<>();
@@ -94,6 +96,7 @@ public final class AuditedTx implements WriteTx {
    */
   void vouch(List<LoggedMutation> log, List<OutcomeRow> rows) {
     logged.addAll(log);
+    log.forEach(e -> logRefs.add(new LogRef(e.seq(), AuditChain.logDigestV2(e))));
     outcomes.addAll(rows);
   }
 
@@ -138,8 +141,8 @@ public final class AuditedTx implements WriteTx {
     }
     if (!logged.isEmpty()) {
       ArrayNode refs = c.putArray("log");
-      logged.stream().sorted(Comparator.comparingLong(LoggedMutation::seq))
-          .forEach(e -> refs.addObject().put("seq", e.seq()).put("digest", written.contains(e) ? AuditChain.logDigestV2OfNewRow(e) : AuditChain.logDigestV2(e)));
+      logRefs.stream().sorted(Comparator.comparingLong(LogRef::seq))
+          .forEach(r -> refs.addObject().put("seq", r.seq()).put("digest", r.digest()));
     }
     if (!outcomes.isEmpty()) {
       ArrayNode refs = c.putArray("outcomes");
@@ -167,7 +170,7 @@ public final class AuditedTx implements WriteTx {
         .map(e -> e.detailDigest() != null ? e : e.withDetailDigest(AuditChain.detailDigest(e))).toList();
     tx.appendLog(digested);
     logged.addAll(digested);
-    written.addAll(digested);
+    digested.forEach(e -> logRefs.add(new LogRef(e.seq(), AuditChain.logDigestV2OfNewRow(e))));
   }
 
   @Override

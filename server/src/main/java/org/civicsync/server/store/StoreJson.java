@@ -48,11 +48,10 @@ public final class StoreJson {
    * database's own JSON type).
    */
   public static String compact(String json) {
-    int n = json.length();
-    int i = 0;
-    // Most texts from a store that already writes compact JSON have nothing to remove.
+    StringBuilder out = null; // only once there is something to drop
+    int run = 0; // start of the characters not yet copied
     boolean inString = false;
-    for (; i < n; i++) {
+    for (int i = 0; i < json.length(); i++) {
       char c = json.charAt(i);
       if (inString) {
         if (c == '\\') {
@@ -63,31 +62,14 @@ public final class StoreJson {
       } else if (c == '"') {
         inString = true;
       } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-        break;
-      }
-    }
-    if (i == n) {
-      return json;
-    }
-    StringBuilder out = new StringBuilder(n);
-    out.append(json, 0, i);
-    for (; i < n; i++) {
-      char c = json.charAt(i);
-      if (inString) {
-        out.append(c);
-        if (c == '\\') {
-          out.append(json.charAt(++i));
-        } else if (c == '"') {
-          inString = false;
+        if (out == null) {
+          out = new StringBuilder(json.length());
         }
-      } else if (c == '"') {
-        inString = true;
-        out.append(c);
-      } else if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
-        out.append(c);
+        out.append(json, run, i);
+        run = i + 1;
       }
     }
-    return out.toString();
+    return out == null ? json : out.append(json, run, json.length()).toString();
   }
 
   private static <T> T read(String json, Class<T> type) {
