@@ -877,9 +877,12 @@ export class WebClient implements CivicSyncWeb {
       if (batch.every((e) => sentThisSync.has(e.mutationId))) return; // answered without a result: next sync
       batch.forEach((e) => sentThisSync.add(e.mutationId));
       const body = '{"mutations":[' + batch.map((e) => e.wire).join(',') + ']}';
-      let response: { results: MutationResultWire[] };
+      let response: { results?: MinimalResultWire[] };
       try {
-        response = await this.withToken((token) => this.transport.request('/v1/sync/push', { token, body }));
+        // Prefer: return=minimal: results by position, without the two ids each would repeat.
+        response = await this.withToken((token) =>
+          this.transport.request('/v1/sync/push', { token, body, headers: { Prefer: 'return=minimal' } }),
+        );
       } catch (e) {
         if (e instanceof CivicSyncError && (e.code === 'PAYLOAD_TOO_LARGE' || e.code === 'TOO_MANY_MUTATIONS') && batch.length > 1) {
           batchSize = Math.ceil(batch.length / 2);
@@ -889,7 +892,7 @@ export class WebClient implements CivicSyncWeb {
         throw e;
       }
       await this.rw(async () => {
-        for (const r of response.results ?? []) await this.reconcile(r, n, false);
+        for (const r of withIdsOf(response.results ?? [], batch)) await this.reconcile(r, n, false);
       });
       n.pushed += batch.length;
       await this.changed();
@@ -1476,3 +1479,21 @@ function recordState(row: RecordRow, entries: readonly OutboxRow[], notices: rea
 
 export type { Op };
 export { OFFLINE };
+
+/** A push result as the minimal answer (Prefer: return=minimal) sends it: its position names it. */
+type MinimalResultWire = Omit<MutationResultWire, 'mutationId' | 'recordId'> & { mutationId?: string; recordId?: string };
+
+/** A push's results with the ids of the mutations in the same positions where the answer left them out. */
+export function withIdsOf(results: readonly MinimalResultWire[], batch: readonly Pick<OutboxRow, 'mutationId' | 'recordId'>[]): MutationResultWire[] {
+  if (results.length !== batch.length) {
+    throw new ServerError('MALFORMED_RESPONSE', `the push sent ${batch.length} mutations and got ${results.length} results`, undefined, 200);
+  }
+  return results.map((r, i) => {
+    const sent = batch[i]!;
+    if (r.mutationId === undefined) return { ...r, mutationId: sent.mutationId, recordId: sent.recordId };
+    if (r.mutationId !== sent.mutationId) {
+      throw new ServerError('MALFORMED_RESPONSE', `result ${i} answers ${r.mutationId}, not ${sent.mutationId}`, undefined, 200);
+    }
+    return r as MutationResultWire;
+  });
+}

@@ -89,6 +89,8 @@ export class FakeServer {
   /** What each push carried, after decompression: to check retries are byte-identical. */
   readonly pushBodies: string[] = [];
   readonly requests: string[] = [];
+  /** The Prefer header of every push, in order ('' when absent). */
+  readonly pushPrefers: string[] = [];
 
   readonly fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
@@ -194,9 +196,15 @@ export class FakeServer {
     if (method === 'GET' && path === '/v1/collections') return this.json(200, { collections: this.collections });
     if (method === 'POST' && path === '/v1/sync/push') {
       this.pushBodies.push(body!);
+      this.pushPrefers.push(headers.get('Prefer') ?? '');
       const req = JSON.parse(body!) as { mutations: WireMutation[] };
       const results: Result[] = [];
       for (const m of req.mutations) results.push(await this.pushOne(d, m));
+      if ((headers.get('Prefer') ?? '').includes('return=minimal')) {
+        // As the server answers Prefer: return=minimal: results by position, without ids.
+        const minimal = results.map(({ mutationId: _m, recordId: _r, ...rest }) => rest);
+        return this.json(200, { results: minimal, serverTime: this.iso() });
+      }
       return this.json(200, { results, serverTime: this.iso() });
     }
     if (method === 'GET' && path === '/v1/sync/pull') return this.pull(q);

@@ -3,6 +3,7 @@ import { CivicSyncError } from '../../src/sync/api';
 import { mutationSigningInput, verifyText } from '../../src/sync/signing';
 import { FakeServer, TENANT, type WireMutation } from './fake-server';
 import { BOOKING, Device } from './helpers';
+import { withIdsOf } from '../../src/sync/client';
 
 /** The mutations of every push the server received, in order. */
 function pushed(server: FakeServer): WireMutation[] {
@@ -251,5 +252,24 @@ describe('retries', () => {
     expect(server.pushBodies).toHaveLength(3);
     expect(pushed(server).map((m) => m.deviceSeq)).toEqual(Array.from({ length: 130 }, (_, i) => i + 1));
     expect((await d.client.list('subsidy_claims')).every((x) => x.state === 'synced')).toBe(true);
+  });
+});
+
+describe('minimal push answers', () => {
+  it('asks for results by position and reads each result back onto its mutation', async () => {
+    const server = new FakeServer();
+    const d = await Device.enrolled(server);
+    const ids = [await d.client.create('appointments', BOOKING), await d.client.create('appointments', { ...BOOKING, patientName: 'Kumari Silva', slotStart: '2026-12-07T10:30:00+05:30' })];
+    expect((await d.client.syncNow()).complete).toBe(true);
+    expect(server.pushPrefers).toEqual(['return=minimal']);
+    for (const id of ids) expect(await d.client.get('appointments', id)).toMatchObject({ state: 'synced', version: 1 });
+    expect(d.client.status().pending).toBe(0);
+  });
+
+  it('refuses an answer whose results do not line up with the push', () => {
+    const batch = [{ mutationId: 'm-1', recordId: 'r-1' }, { mutationId: 'm-2', recordId: 'r-2' }];
+    expect(withIdsOf([{ status: 'applied', version: 1 }, { status: 'applied', version: 1 }], batch).map((r) => r.mutationId)).toEqual(['m-1', 'm-2']);
+    expect(() => withIdsOf([{ status: 'applied', version: 1 }], batch)).toThrow(/sent 2 mutations and got 1/);
+    expect(() => withIdsOf([{ mutationId: 'm-2', recordId: 'r-2', status: 'applied', version: 1 }, { status: 'applied', version: 1 }], batch)).toThrow(/answers m-2, not m-1/);
   });
 });

@@ -65,11 +65,14 @@ final class Api {
     return out;
   }
 
-  /** Sends a gzip-compressed push body; returns the response body (decompressed by the caller if asked). */
+  /**
+   * Sends a gzip-compressed push body as the SDK does (asking for results by position); returns
+   * the response body (decompressed by the caller if asked).
+   */
   HttpResponse<byte[]> push(Device d, byte[] gzippedBody) throws IOException, InterruptedException {
     return http.send(HttpRequest.newBuilder(base.resolve("/v1/sync/push")).header("Authorization", "Bearer " + d.token())
         .header("Content-Type", "application/json").header("Content-Encoding", "gzip").header("Accept-Encoding", "gzip")
-        .POST(HttpRequest.BodyPublishers.ofByteArray(gzippedBody)).build(), HttpResponse.BodyHandlers.ofByteArray());
+        .header("Prefer", "return=minimal").POST(HttpRequest.BodyPublishers.ofByteArray(gzippedBody)).build(), HttpResponse.BodyHandlers.ofByteArray());
   }
 
   static byte[] gzip(byte[] raw) {

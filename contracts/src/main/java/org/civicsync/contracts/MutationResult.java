@@ -6,7 +6,8 @@ import java.util.UUID;
 
 /**
  * The outcome of one mutation, in the same position as the mutation in the push. Fields that do
- * not belong to the status are {@code null} (absent on the wire).
+ * not belong to the status are {@code null} (absent on the wire). {@code mutationId} and {@code
+ * recordId} are always set, except in the minimal form of a push answer ({@link #withoutIds()}).
  *
  * @param version applied or merged: the record's version after this mutation
  * @param error rejected or conflict: why
@@ -69,6 +70,21 @@ public record MutationResult(
   /** Waiting for an earlier mutation of the same device. */
   public static MutationResult held(UUID mutationId, UUID recordId, long waitingFor) {
     return new MutationResult(mutationId, MutationStatus.HELD, recordId, null, null, null, null, null, null, null, null, waitingFor, null);
+  }
+
+  /**
+   * This result without {@code mutationId} and {@code recordId}: its form in a push answered to
+   * {@code Prefer: return=minimal}, where the position of a result gives both.
+   */
+  public MutationResult withoutIds() {
+    return new MutationResult(null, status, null, version, error, serverRecord, record, overriddenFields, resolution, conflictId,
+        conflictFields, waitingFor, replayed);
+  }
+
+  /** This result with the ids of the mutation it answers (a minimal result, read back by its position). */
+  public MutationResult withIds(UUID mutationId, UUID recordId) {
+    return new MutationResult(mutationId, status, recordId, version, error, serverRecord, record, overriddenFields, resolution,
+        conflictId, conflictFields, waitingFor, replayed);
   }
 
   /** This result as a replay of itself. */

@@ -56,8 +56,21 @@ public final class ServerApi {
     return call("GET", "/v1/collections", Optional.of(token), null, CollectionsResponse.class);
   }
 
+  /**
+   * Pushes a batch. Asks for the minimal answer (results by position, without the two ids each
+   * would repeat from the request) and returns the results with their ids filled in from the
+   * request, so callers see the full form whichever the server sent.
+   *
+   * @throws IOException also when the answer does not hold one result per mutation, in order
+   */
   public PushResponse push(String token, PushRequest request) throws IOException, ApiError {
-    return call("POST", "/v1/sync/push", Optional.of(token), request, PushResponse.class);
+    PushResponse answer = call("POST", "/v1/sync/push", Optional.of(token), Map.of("Prefer", PushResponse.RETURN_MINIMAL), request,
+        PushResponse.class);
+    try {
+      return answer.withIdsOf(request.mutations());
+    } catch (IllegalArgumentException e) {
+      throw new IOException("the server's answer does not match the push: " + e.getMessage(), e);
+    }
   }
 
   public PullResponse pull(String token, Optional<String> cursor, int limit) throws IOException, ApiError {
@@ -85,7 +98,12 @@ public final class ServerApi {
   }
 
   private <T> T call(String method, String path, Optional<String> token, Object body, Class<T> type) throws IOException, ApiError {
-    Map<String, String> headers = new HashMap<>();
+    return call(method, path, token, Map.of(), body, type);
+  }
+
+  private <T> T call(String method, String path, Optional<String> token, Map<String, String> extraHeaders, Object body, Class<T> type)
+      throws IOException, ApiError {
+    Map<String, String> headers = new HashMap<>(extraHeaders);
     token.ifPresent(t -> headers.put("Authorization", "Bearer " + t));
     byte[] bytes = body == null ? new byte[0] : Json.mapper().writeValueAsBytes(body);
     Transport.Response r = transport.send(new Transport.Request(method, path, headers, bytes));
@@ -107,6 +125,11 @@ public final class ServerApi {
       message = err.path("error").path("message").asText("");
     } catch (IOException notJson) {
       // A proxy's error page: keep the status as the code.
+    }
+    if (r.status() == 401 && code.equals("HTTP_401")) {
+      // HttpURLConnection drops the body of a 401 to a request streamed with a fixed length (a
+      // push): whatever it said, the token did not work, and the caller renews it by its key.
+      code = "UNAUTHENTICATED";
     }
     Optional<Long> retry = Optional.ofNullable(r.headers().get("retry-after")).filter(v -> v.matches("[0-9]{1,9}")).map(Long::parseLong);
     return new ApiError(r.status(), code, message, retry);

@@ -152,7 +152,13 @@ public final class UrlConnectionTransport implements Transport {
 
   private static byte[] gzip(byte[] raw) throws IOException {
     ByteArrayOutputStream out = new ByteArrayOutputStream(raw.length / 4 + 64);
-    try (GZIPOutputStream z = new GZIPOutputStream(out)) {
+    // The strongest level: on JSON batches it saves about 3 % of the bytes over the default (6)
+    // for a few milliseconds of a phone's time per batch, and the bytes are what a 2G link charges.
+    try (GZIPOutputStream z = new GZIPOutputStream(out) {
+      {
+        def.setLevel(java.util.zip.Deflater.BEST_COMPRESSION);
+      }
+    }) {
       z.write(raw);
     }
     return out.toByteArray();

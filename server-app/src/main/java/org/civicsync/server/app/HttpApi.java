@@ -308,7 +308,12 @@ final class HttpApi {
         Caller.Device d = device(ctx);
         org.civicsync.contracts.PushResponse answer = push.push(d, PushService.parse(bodies.json(ctx, false)));
         metrics.pushed(answer.results());
-        ctx.json(answer);
+        if (prefersMinimal(ctx)) {
+          // Results by position only: over 2G the ids were most of the answer (RFC 7240 Prefer).
+          ctx.header("Preference-Applied", org.civicsync.contracts.PushResponse.RETURN_MINIMAL).json(answer.minimal());
+        } else {
+          ctx.json(answer);
+        }
       };
       case "GET /v1/sync/pull" -> ctx -> {
         Caller.Device d = device(ctx);
@@ -486,8 +491,8 @@ final class HttpApi {
       ctx.header("Access-Control-Allow-Origin", origin);
       ctx.header("Vary", "Origin");
       ctx.header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE");
-      ctx.header("Access-Control-Allow-Headers", "Authorization, Content-Type, Content-Encoding, Idempotency-Key, If-Match, If-None-Match");
-      ctx.header("Access-Control-Expose-Headers", "ETag, Retry-After");
+      ctx.header("Access-Control-Allow-Headers", "Authorization, Content-Type, Content-Encoding, Idempotency-Key, If-Match, If-None-Match, Prefer");
+      ctx.header("Access-Control-Expose-Headers", "ETag, Retry-After, Preference-Applied");
       ctx.header("Access-Control-Max-Age", "600");
     }
     if ("OPTIONS".equals(ctx.method().name())) {
@@ -555,6 +560,20 @@ final class HttpApi {
       throw new ApiException(ErrorCode.INVALID_REQUEST, "If-Match must be a record version as its ETag gives it, e.g. \"3\"", "If-Match");
     }
     return Optional.of(Long.parseLong(v));
+  }
+
+  /** Whether the request's {@code Prefer} header (RFC 7240: comma-separated, case-insensitive) asks for {@code return=minimal}. */
+  static boolean prefersMinimal(io.javalin.http.Context ctx) {
+    for (String header : java.util.Collections.list(ctx.req().getHeaders("Prefer"))) {
+      for (String preference : header.split(",")) {
+        // A preference may carry parameters after ';' and spaces around '=' (RFC 7240 section 2).
+        String token = preference.split(";", 2)[0].replace(" ", "").replace("\t", "");
+        if (token.equalsIgnoreCase(org.civicsync.contracts.PushResponse.RETURN_MINIMAL)) {
+          return true;
+        }
+      }
+    }
+    return false;
   }
 
   private static String etag(long version) {

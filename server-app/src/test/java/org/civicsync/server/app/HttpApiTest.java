@@ -194,6 +194,33 @@ class HttpApiTest {
   }
 
   @Test
+  void pushPreferringMinimalReturnGetsResultsByPositionWithoutIds() throws Exception {
+    Mutation a = fx.create(fx.uuid());
+    Mutation b = fx.create(fx.uuid());
+    String body = pushBody(a, b);
+    HttpResponse<String> minimal = request("POST", "/v1/sync/push", "Bearer " + token, body.getBytes(StandardCharsets.UTF_8), true,
+        "Prefer", "respond-async, RETURN = minimal; x=1");
+    assertThat(minimal.statusCode()).isEqualTo(200);
+    assertThat(minimal.headers().firstValue("Preference-Applied")).contains("return=minimal");
+    assertValid(Schemas.PUSH_RESPONSE, json(minimal));
+    for (JsonNode r : json(minimal).get("results")) {
+      assertThat(r.has("mutationId") || r.has("recordId")).as("%s", r).isFalse();
+      assertThat(r.get("status").asText()).isEqualTo("applied");
+      assertThat(r.get("version").asLong()).isEqualTo(1);
+    }
+    // Without the preference the same (replayed) answer names every mutation and record.
+    HttpResponse<String> full = post("/v1/sync/push", token, body);
+    assertThat(full.headers().firstValue("Preference-Applied")).isEmpty();
+    assertThat(json(full).get("results").findValuesAsText("mutationId")).containsExactly(a.mutationId().toString(), b.mutationId().toString());
+    assertThat(json(full).get("results").findValuesAsText("recordId")).containsExactly(a.recordId().toString(), b.recordId().toString());
+    // Outcomes are read by id, never by position: their schema keeps both ids required.
+    com.fasterxml.jackson.databind.node.ObjectNode withoutIds = Json.mapper().createObjectNode();
+    withoutIds.putArray("outcomes").addObject().put("status", "applied").put("version", 1);
+    withoutIds.put("cursor", "1").put("hasMore", false);
+    assertThat(SchemaChecker.contract("outcomes-response.schema.json").violations(withoutIds)).isNotEmpty();
+  }
+
+  @Test
   void gzipRequestBodiesAreAcceptedAndLargeResponsesAreCompressed() throws Exception {
     Mutation[] ms = new Mutation[200];
     for (int i = 0; i < ms.length; i++) {
