@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.EnumSet;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -339,6 +340,8 @@ public final class CivicSyncClient implements AutoCloseable {
     return e.state() == EntryState.PENDING && e.attempts() == 0;
   }
 
+  private record RecordKey(String collection, UUID recordId) {}
+
   private List<OutboxEntry> inFlight(LocalTx tx, String collection, UUID id) {
     return tx.entriesOf(collection, id).stream().filter(e -> IN_FLIGHT.contains(e.state())).collect(Collectors.toList());
   }
@@ -401,11 +404,14 @@ public final class CivicSyncClient implements AutoCloseable {
       int pulled = 0;
       int outcomes = 0;
       try {
-        refreshSchemas();
+        // Pushes first: they need no fresh definitions (the server checks each mutation against its
+        // own), and on a lossy link a sync cut short by a reset retries without paying a round trip
+        // for definitions before every push.
         for (int[] n = {0}; (n[0] = withToken(this::pushOnce)) > 0; ) {
           pushed += n[0];
           progress(pushed, pulled);
         }
+        refreshSchemas();
         while (true) {
           int[] page = withToken(this::pullOnce);
           pulled += page[0];
@@ -516,7 +522,18 @@ public final class CivicSyncClient implements AutoCloseable {
     if (batch.isEmpty()) {
       return 0;
     }
-    PushResponse r = api.push(token, new PushRequest(batch.stream().map(OutboxEntry::mutation).collect(Collectors.toList())));
+    PushResponse r;
+    try {
+      r = api.push(token, new PushRequest(batch.stream().map(OutboxEntry::mutation).collect(Collectors.toList())));
+    } catch (java.net.ConnectException | java.net.UnknownHostException | java.net.NoRouteToHostException notSent) {
+      // Nothing left the device: the entries are as they were before this attempt, so edits made
+      // offline still fold into them instead of waiting for an answer that cannot come.
+      store.transaction(tx -> {
+        batch.forEach(tx::putEntry);
+        return null;
+      });
+      throw notSent;
+    }
     List<SyncEvent> events = new ArrayList<>();
     List<LocalRecord> changed = store.transaction(tx -> {
       List<LocalRecord> out = new ArrayList<>();
@@ -742,9 +759,15 @@ public final class CivicSyncClient implements AutoCloseable {
   public ClientStatus status() {
     return store.transaction(tx -> {
       Map<EntryState, Long> counts = tx.countByState();
-      // Edits waiting for an earlier change of their record (no entry yet) count as pending too.
+      // Edits waiting for an earlier change of their record (no entry yet) count as pending too. The
+      // entries on their way are read once and grouped: a query per dirty record made this O(outbox)
+      // round trips to the store, on every call.
+      Map<RecordKey, List<OutboxEntry>> sent = new HashMap<>();
+      for (OutboxEntry e : tx.entries(IN_FLIGHT, Integer.MAX_VALUE)) {
+        sent.computeIfAbsent(new RecordKey(e.mutation().collection(), e.mutation().recordId()), k -> new ArrayList<>()).add(e);
+      }
       long waitingEdits = tx.dirtyRecords().stream().filter(r -> !(Rebase.diff(Rebase.replay(schema(r.collection()), r.serverData(),
-          inFlight(tx, r.collection(), r.recordId())), r.data()) instanceof Rebase.None)).count();
+          sent.getOrDefault(new RecordKey(r.collection(), r.recordId()), List.of())), r.data()) instanceof Rebase.None)).count();
       long pending = counts.getOrDefault(EntryState.PENDING, 0L) + counts.getOrDefault(EntryState.SENDING, 0L)
           + counts.getOrDefault(EntryState.HELD, 0L) + waitingEdits;
       return new ClientStatus(pending, counts.getOrDefault(EntryState.REJECTED, 0L), counts.getOrDefault(EntryState.CONFLICT, 0L),

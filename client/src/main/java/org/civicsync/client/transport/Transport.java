@@ -12,6 +12,9 @@ public interface Transport {
    * Sends a request and returns the response, whatever its status.
    *
    * @throws IOException when no complete response arrived (the server may or may not have acted)
+   * @throws java.net.ConnectException only when no connection was made, so nothing of the request
+   *     left the device (a push then leaves its entries as they were, free to take later edits);
+   *     likewise {@link java.net.UnknownHostException} and {@link java.net.NoRouteToHostException}
    */
   Response send(Request request) throws IOException;
 
