@@ -1040,6 +1040,45 @@ public abstract class ServerStoreContract {
   }
 
   @Test
+  void pagingWhileOthersWriteMissesNothingAndRepeatsNothing() {
+    // After each page with more behind it the next one is read ahead, before this test's writes
+    // between the pages: every change must still arrive once, in seq order, on the next pulls.
+    java.util.Map<UUID, Long> expected = new java.util.HashMap<>();
+    for (int i = 0; i < 12; i++) {
+      UUID id = fx.uuid();
+      push(fx.create(id));
+      expected.put(id, 1L);
+    }
+    List<UUID> ids = new ArrayList<>(expected.keySet());
+    java.util.Map<UUID, Long> seen = new java.util.HashMap<>();
+    Optional<String> cursor = Optional.empty();
+    int pages = 0;
+    while (true) {
+      PullResponse page = pull.pull(device, cursor, Optional.of("3"), Optional.empty());
+      for (Change c : page.changes()) {
+        assertThat(seen.getOrDefault(c.recordId(), 0L)).as("versions of %s arrive in order", c.recordId()).isLessThan(c.version());
+        seen.put(c.recordId(), c.version());
+      }
+      cursor = Optional.of(page.cursor());
+      if (pages < 4) {
+        UUID id = ids.get(pages);
+        long v = expected.get(id);
+        push(fx.update(id, v, Fixtures.patch("patientPhone", "+9477000000" + pages)));
+        expected.put(id, v + 1);
+        UUID fresh = fx.uuid();
+        push(fx.create(fresh));
+        expected.put(fresh, 1L);
+      }
+      pages++;
+      if (!page.hasMore() && pages > 4) {
+        break;
+      }
+      assertThat(pages).isLessThan(100);
+    }
+    assertThat(seen).isEqualTo(expected);
+  }
+
+  @Test
   void collectionsFilterNarrowsTheFeedAndBindsTheCursor() {
     push(fx.create(fx.uuid()));
     ObjectNode claim = Json.mapper().createObjectNode().put("farmerId", "F-1").put("crop", "paddy").put("season", "maha-2026");

@@ -26,11 +26,13 @@ public final class PullService {
   private final ServerStore store;
   private final CollectionCatalog catalog;
   private final Clock clock;
+  private final ReadAhead readAhead;
 
   public PullService(ServerStore store, CollectionCatalog catalog, Clock clock) {
     this.store = store;
     this.catalog = catalog;
     this.clock = clock;
+    this.readAhead = new ReadAhead(store, r -> Thread.ofVirtual().name("pull-read-ahead").start(r));
   }
 
   /**
@@ -71,20 +73,22 @@ public final class PullService {
     } else if (!from.readable().equals(Cursor.readable(readable))) {
       throw Cursor.invalid("the collections your roles may read have changed since this cursor was issued: drop the local copy");
     }
-    if (from.seq() > store.head(tenant)) {
-      throw new ApiException(ErrorCode.CURSOR_INVALID,
-          "the cursor is ahead of this server (was it restored from a backup?); pull again without a cursor", "cursor");
-    }
     if (from.seq() > 0) {
-      // A cursor at 0 has been sent nothing, so it misses nothing compaction removed.
-      long watermark = store.watermark(tenant);
+      // A cursor at 0 is behind every head and has been sent nothing, so it misses nothing
+      // compaction removed: only a later one is checked.
+      org.civicsync.server.store.FeedBounds bounds = store.feedBounds(tenant);
+      if (from.seq() > bounds.head()) {
+        throw new ApiException(ErrorCode.CURSOR_INVALID,
+            "the cursor is ahead of this server (was it restored from a backup?); pull again without a cursor", "cursor");
+      }
+      long watermark = bounds.watermark();
       if (from.seq() < watermark) {
         throw new ApiException(ErrorCode.RESYNC_REQUIRED, "changes up to seq " + watermark + " were compacted on this server and this"
             + " cursor is at " + from.seq() + ": drop the records without pending changes and pull again without a cursor", "cursor");
       }
     }
     if (readable.isEmpty()) {
-      store.markPulled(tenant, device.deviceId(), clock.instant());
+      markPulled(device, false);
       return new FeedPage(List.of(), from.at(store.head(tenant)).encode(), false);
     }
     if (!scope.isUnrestricted() && (fresh || !from.snap().equals(snap) || from.inCatchUp())) {
@@ -98,8 +102,23 @@ public final class PullService {
     } else {
       out = catchUp(tenant, from, snap, pageSize, readable, scope.units().orElseThrow());
     }
-    store.markPulled(tenant, device.deviceId(), clock.instant());
+    markPulled(device, out.hasMore());
     return out;
+  }
+
+  /**
+   * How stale a device's {@code lastPullAt} may be while it pages through a long download: its
+   * pages are not each worth a write to the database (one per 1,000 records of an initial sync).
+   */
+  static final java.time.Duration PULL_MARK_EVERY = java.time.Duration.ofSeconds(30);
+
+  /** Records the pull: always after a page that caught the device up, during a download at most every {@link #PULL_MARK_EVERY}. */
+  private void markPulled(Caller.Device device, boolean midway) {
+    Instant now = clock.instant();
+    Instant last = device.row().lastPullAt();
+    if (!midway || last == null || !last.plus(PULL_MARK_EVERY).isAfter(now)) {
+      store.markPulled(device.tenantId(), device.deviceId(), now);
+    }
   }
 
   /** A change at a position of the feed, or a position passed over without a change. */
@@ -113,7 +132,8 @@ public final class PullService {
         moveFrom.addAll(snapshot(tenant, from.prev()));
       }
     }
-    PullPage page = store.pull(tenant, new PullQuery(from.seq(), pageSize, readable, scope.units(), true, moveFrom));
+    PullQuery query = new PullQuery(from.seq(), pageSize, readable, scope.units(), true, moveFrom);
+    PullPage page = readAhead.take(tenant, query).orElseGet(() -> store.pull(tenant, query));
     List<Item> items = new ArrayList<>();
     for (PulledRecord r : page.records()) {
       items.add(new Item(r.seq(), change(r)));
@@ -128,6 +148,10 @@ public final class PullService {
     boolean more = page.hasMore() || items.size() > pageSize;
     List<Item> taken = items.size() > pageSize ? items.subList(0, pageSize) : items;
     long next = more ? (taken.isEmpty() ? from.seq() : taken.get(taken.size() - 1).seq()) : Math.max(from.seq(), page.head());
+    if (more && next > from.seq()) {
+      // The device will ask for the next page as soon as it has read this one: read it meanwhile.
+      readAhead.start(tenant, new PullQuery(next, pageSize, readable, scope.units(), true, moveFrom));
+    }
     List<FeedPage.FeedChange> changes = new ArrayList<>(taken.size());
     Set<String> removed = new java.util.HashSet<>();
     for (Item i : taken) {

@@ -166,6 +166,15 @@ public interface ServerStore extends AutoCloseable {
    */
   long watermark(String tenantId);
 
+  /**
+   * The tenant's {@linkplain #head head} and {@linkplain #watermark watermark} together, read at
+   * one moment: what a pull checks its cursor against before each page. Stores that keep both in
+   * one row should read them in one statement; this default asks twice.
+   */
+  default FeedBounds feedBounds(String tenantId) {
+    return new FeedBounds(head(tenantId), watermark(tenantId));
+  }
+
   /** Deletes up to {@code limit} outbox rows published before {@code cutoff}; returns how many went. */
   int prunePublishedEvents(Instant cutoff, int limit);
 

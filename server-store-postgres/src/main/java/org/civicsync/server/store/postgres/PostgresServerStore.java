@@ -20,6 +20,7 @@ import java.util.TreeSet;
 import java.util.UUID;
 import java.util.function.Function;
 import javax.sql.DataSource;
+import org.civicsync.server.store.FeedBounds;
 import org.civicsync.server.store.AuditHead;
 import org.civicsync.server.store.ChallengeRow;
 import org.civicsync.server.store.DeviceKey;
@@ -737,6 +738,12 @@ public final class PostgresServerStore implements ServerStore {
           }
         },
         Sql::storedRecord);
+  }
+
+  @Override
+  public FeedBounds feedBounds(String tenantId) {
+    return queryOne("reading the feed bounds of tenant " + tenantId, "SELECT head, watermark FROM tenant_heads WHERE tenant_id = ?",
+        ps -> ps.setString(1, tenantId), rs -> new FeedBounds(rs.getLong(1), rs.getLong(2))).orElse(new FeedBounds(0, 0));
   }
 
   @Override

@@ -27,6 +27,7 @@ import java.util.function.Function;
 import org.civicsync.core.json.Json;
 import org.civicsync.core.records.RecordState;
 import org.civicsync.core.rules.Claim;
+import org.civicsync.server.store.FeedBounds;
 import org.civicsync.server.store.AuditEntry;
 import org.civicsync.server.store.AuditHead;
 import org.civicsync.server.store.ChallengeRow;
@@ -713,6 +714,12 @@ public final class SqliteServerStore implements ServerStore {
             ps.setString(3 * i + 3, key.recordId().toString());
           }
         }, SqliteServerStore::record).stream().findFirst();
+  }
+
+  @Override
+  public FeedBounds feedBounds(String tenantId) {
+    return query("SELECT head, watermark FROM tenant_heads WHERE tenant_id = ?", ps -> ps.setString(1, tenantId),
+        rs -> new FeedBounds(rs.getLong(1), rs.getLong(2))).stream().findFirst().orElse(new FeedBounds(0, 0));
   }
 
   @Override
