@@ -73,6 +73,8 @@ public final class CivicSyncClient implements AutoCloseable {
   static final String PULL_CURSOR = "pull.cursor";
   static final String OUTCOMES_CURSOR = "outcomes.cursor";
   static final String SCHEMAS = "collections";
+  /** The server's entity tag of the stored definitions, sent as If-None-Match. */
+  static final String SCHEMAS_TAG = "collections.etag";
   static final String LAST_SYNC = "sync.lastAt";
 
   /** States whose change is still on its way and shows in the local view. */
@@ -234,7 +236,12 @@ public final class CivicSyncClient implements AutoCloseable {
         List<CollectionDefinition> defs = List.of(Json.mapper().readValue(cached.get(), CollectionDefinition[].class));
         return CollectionCatalog.of(defs);
       } catch (IOException | RuntimeException e) {
-        // A cache from another version: fall back to the built-ins until the next sync refreshes it.
+        // A cache from another version: fall back to the built-ins until the next sync refreshes
+        // it, which must then fetch the definitions outright rather than hear they are current.
+        store.transaction(tx -> {
+          tx.putSetting(SCHEMAS_TAG, "");
+          return null;
+        });
       }
     }
     return CollectionCatalog.of(CollectionCatalog.builtInDefinitions());
@@ -493,7 +500,13 @@ public final class CivicSyncClient implements AutoCloseable {
   }
 
   private void refreshSchemas() throws IOException, ApiError {
-    List<CollectionDefinition> defs = withToken(api::collections).collections();
+    Optional<String> tag = store.transaction(tx -> tx.setting(SCHEMAS).isPresent() ? tx.setting(SCHEMAS_TAG).filter(t -> !t.isEmpty())
+        : Optional.<String>empty());
+    ServerApi.Definitions answer = withToken(t -> api.collections(t, tag));
+    if (!answer.changed().isPresent()) {
+      return; // the definitions stored are current
+    }
+    List<CollectionDefinition> defs = answer.changed().get().collections();
     String text;
     try {
       text = Json.mapper().writeValueAsString(defs);
@@ -502,6 +515,7 @@ public final class CivicSyncClient implements AutoCloseable {
     }
     store.transaction(tx -> {
       tx.putSetting(SCHEMAS, text);
+      tx.putSetting(SCHEMAS_TAG, answer.etag().orElse("")); // "": untagged, fetch outright next time
       return null;
     });
     catalog = CollectionCatalog.of(defs);

@@ -57,6 +57,34 @@ public final class ServerApi {
   }
 
   /**
+   * The collection definitions, or word that they are still those the server tagged {@code etag}
+   * (a {@code 304}, without a body: on 2G the definitions are seconds of downlink).
+   *
+   * @param etag the {@link Definitions#etag()} of an earlier answer; empty to fetch them outright
+   */
+  public Definitions collections(String token, Optional<String> etag) throws IOException, ApiError {
+    Map<String, String> headers = new HashMap<>();
+    etag.ifPresent(t -> headers.put("If-None-Match", t));
+    Transport.Response r = exchange("GET", "/v1/collections", Optional.of(token), headers, null);
+    if (r.status() == 304 && etag.isPresent()) {
+      return new Definitions(Optional.empty(), etag);
+    }
+    if (r.status() < 200 || r.status() >= 300) {
+      throw error(r);
+    }
+    return new Definitions(Optional.of(Json.mapper().readValue(r.body(), CollectionsResponse.class)),
+        Optional.ofNullable(r.headers().get("etag")));
+  }
+
+  /**
+   * An answer to {@link #collections(String, Optional)}.
+   *
+   * @param changed the definitions; empty when those the caller has are current
+   * @param etag the server's tag of the current definitions, to send next time (empty if it gave none)
+   */
+  public record Definitions(Optional<CollectionsResponse> changed, Optional<String> etag) {}
+
+  /**
    * Pushes a batch. Asks for the minimal answer (results by position, without the two ids each
    * would repeat from the request) and returns the results with their ids filled in from the
    * request, so callers see the full form whichever the server sent.
@@ -103,6 +131,15 @@ public final class ServerApi {
 
   private <T> T call(String method, String path, Optional<String> token, Map<String, String> extraHeaders, Object body, Class<T> type)
       throws IOException, ApiError {
+    Transport.Response r = exchange(method, path, token, extraHeaders, body);
+    if (r.status() >= 200 && r.status() < 300) {
+      return Json.mapper().readValue(r.body(), type);
+    }
+    throw error(r);
+  }
+
+  private Transport.Response exchange(String method, String path, Optional<String> token, Map<String, String> extraHeaders, Object body)
+      throws IOException {
     Map<String, String> headers = new HashMap<>(extraHeaders);
     token.ifPresent(t -> headers.put("Authorization", "Bearer " + t));
     byte[] bytes = body == null ? new byte[0] : Json.mapper().writeValueAsBytes(body);
@@ -110,10 +147,7 @@ public final class ServerApi {
     synchronized (this) {
       wireBytes += r.wireBytes();
     }
-    if (r.status() >= 200 && r.status() < 300) {
-      return Json.mapper().readValue(r.body(), type);
-    }
-    throw error(r);
+    return r;
   }
 
   private static ApiError error(Transport.Response r) {

@@ -105,6 +105,9 @@ final class HttpApi {
 
   private final ServerStore store;
   private final CollectionCatalog catalog;
+  /** The body of {@code GET /v1/collections}, and its entity tag (a digest of it). */
+  private final String collectionsJson;
+  private final String collectionsTag;
   private final TenancyService tenancy;
   private final PushService push;
   private final PullService pull;
@@ -142,6 +145,13 @@ final class HttpApi {
     this.trails = new org.civicsync.server.audit.RecordTrails(store, catalog);
     this.store = store;
     this.catalog = catalog;
+    try {
+      this.collectionsJson = Json.mapper().writeValueAsString(new CollectionsResponse(catalog.definitions()));
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalStateException("the collection definitions cannot be written as JSON", e);
+    }
+    this.collectionsTag = "\"" + org.civicsync.core.canonical.Digests.sha256Hex(
+        collectionsJson.getBytes(java.nio.charset.StandardCharsets.UTF_8)).substring(0, 32) + "\"";
     this.tenancy = tenancy;
     this.push = push;
     this.pull = pull;
@@ -302,7 +312,14 @@ final class HttpApi {
       };
       case "GET /v1/collections" -> ctx -> {
         tenancy.authenticate(bearer(ctx));
-        ctx.json(new CollectionsResponse(catalog.definitions()));
+        // Definitions are fixed for the life of the process: a device that has them is answered
+        // 304 without a body (on 2G the definitions are seconds of downlink, at every sync).
+        ctx.header("ETag", collectionsTag);
+        if (matchesTag(ctx.header("If-None-Match"), collectionsTag)) {
+          ctx.status(304);
+        } else {
+          ctx.result(collectionsJson).contentType(io.javalin.http.ContentType.APPLICATION_JSON);
+        }
       };
       case "POST /v1/sync/push" -> ctx -> {
         Caller.Device d = device(ctx);
@@ -560,6 +577,20 @@ final class HttpApi {
       throw new ApiException(ErrorCode.INVALID_REQUEST, "If-Match must be a record version as its ETag gives it, e.g. \"3\"", "If-Match");
     }
     return Optional.of(Long.parseLong(v));
+  }
+
+  /** Whether an {@code If-None-Match} header (a list of entity tags, or {@code *}) names {@code tag} (weak comparison, RFC 9110). */
+  static boolean matchesTag(String ifNoneMatch, String tag) {
+    if (ifNoneMatch == null) {
+      return false;
+    }
+    for (String t : ifNoneMatch.split(",")) {
+      String v = t.trim();
+      if (v.equals("*") || (v.startsWith("W/") ? v.substring(2) : v).equals(tag)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Whether the request's {@code Prefer} header (RFC 7240: comma-separated, case-insensitive) asks for {@code return=minimal}. */

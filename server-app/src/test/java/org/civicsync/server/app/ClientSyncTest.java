@@ -333,6 +333,31 @@ class ClientSyncTest {
   }
 
   @Test
+  void definitionsAreFetchedOnceAndThenAnsweredNotModified() throws Exception {
+    List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+    Transport direct = new UrlConnectionTransport(URI.create(base));
+    Transport recording = r -> {
+      Transport.Response resp = direct.send(r);
+      if (r.path().startsWith("/v1/collections")) {
+        seen.add(r.headers().getOrDefault("If-None-Match", "-") + " " + resp.status() + " " + resp.body().length);
+      }
+      return resp;
+    };
+    CivicSyncClient c = client(recording, 41);
+    c.sync();
+    UUID id = c.collection("appointments").create(new Fixtures(41).appointment());
+    c.sync();
+    assertThat(seen).hasSize(2);
+    assertThat(seen.get(0)).startsWith("- 200 ");
+    assertThat(seen.get(1)).matches("\"[0-9a-f]{32}\" 304 0");
+    // The stored definitions still hold: the record was validated against them and went through.
+    assertThat(c.status().pending()).isZero();
+    assertThat(c.collection("appointments").get(id)).isPresent();
+    assertThatThrownBy(() -> c.collection("appointments").create(Fixtures.patch("slotStart", "tomorrow")))
+        .isInstanceOfSatisfying(ClientException.class, e -> assertThat(e.code()).isEqualTo("VALIDATION_FAILED"));
+  }
+
+  @Test
   void anExpiredTokenIsRenewedByKeyAndChangesMadeOfflineStillApply() throws Exception {
     ServerConfig config = ServerConfig.defaults().withHost("127.0.0.1").withPort(0)
         .withDataDir(Files.createTempDirectory("civicsync-client-ttl")).withAdminToken(Optional.of(ADMIN))

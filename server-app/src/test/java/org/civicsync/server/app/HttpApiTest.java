@@ -117,6 +117,25 @@ class HttpApiTest {
   }
 
   @Test
+  void collectionsCarryAnEntityTagAndACurrentCopyIsAnswered304WithoutABody() throws Exception {
+    HttpResponse<String> first = get("/v1/collections", token);
+    assertThat(first.statusCode()).isEqualTo(200);
+    String tag = first.headers().firstValue("ETag").orElseThrow();
+    assertThat(tag).matches("\"[0-9a-f]{32}\"");
+    assertThat(json(first).get("collections").size()).isPositive();
+    for (String current : List.of(tag, "W/" + tag, "\"other\", " + tag, "*")) {
+      HttpResponse<String> again = request("GET", "/v1/collections", "Bearer " + token, new byte[0], false, "If-None-Match", current);
+      assertThat(again.statusCode()).as(current).isEqualTo(304);
+      assertThat(again.body()).isEmpty();
+      assertThat(again.headers().firstValue("ETag")).contains(tag);
+    }
+    HttpResponse<String> stale = request("GET", "/v1/collections", "Bearer " + token, new byte[0], false, "If-None-Match", "\"0123\"");
+    assertThat(stale.statusCode()).isEqualTo(200);
+    assertThat(stale.body()).isEqualTo(first.body());
+    assertError(request("GET", "/v1/collections", null, new byte[0], false, "If-None-Match", tag), 401, "UNAUTHENTICATED");
+  }
+
+  @Test
   void unknownRoutesAndWrongMethodsGetCatalogueErrors() throws Exception {
     assertError(get("/v1/nowhere", token), 404, "NOT_FOUND");
     assertError(get("/v1/sync/push", token), 405, "METHOD_NOT_ALLOWED");
