@@ -7,6 +7,8 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Figure 2: an initial sync through {@code GET /v1/sync/pull}, page after page, against a plain
@@ -20,7 +22,17 @@ final class Pull {
     }
   }
 
+  /** Passes of each side run, and not counted, before the measured ones. */
+  static final int WARM_UP_PASSES = 3;
+
   private Pull() {}
+
+  /** The download of median speed. */
+  static Download median(List<Download> passes) {
+    List<Download> sorted = new ArrayList<>(passes);
+    sorted.sort(java.util.Comparator.comparingDouble(Download::perSecond));
+    return sorted.get(sorted.size() / 2);
+  }
 
   /** The whole feed through HTTP, {@code limit} per page; {@code gzip} asks for compressed pages as the SDK does. */
   static Download http(Api api, Api.Device d, int limit, boolean gzip) throws Exception {

@@ -340,7 +340,7 @@ final class HttpApi {
         // Written straight to the (compressing) response stream: a page of 1,000 records is about
         // half a megabyte of JSON, which ctx.json would first build as one String.
         ctx.contentType(io.javalin.http.ContentType.APPLICATION_JSON);
-        Json.mapper().writeValue(ctx.outputStream(), page);
+        page.writeTo(ctx.outputStream());
       };
       case "GET /metrics" -> ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(metrics.scrape());
       case "GET /v1/sync/status" -> ctx -> {

@@ -33,6 +33,38 @@ public record FeedPage(List<FeedPage.FeedChange> changes, String cursor, boolean
     }
   }
 
+  /**
+   * Writes this page as JSON to {@code out} (and closes it, as the mapper does): the same bytes as
+   * serialising it with the wire mapper, written field by field instead of through the mapper's
+   * reflective record serialisers, which were a quarter of a pull's server time.
+   */
+  public void writeTo(java.io.OutputStream out) throws java.io.IOException {
+    try (com.fasterxml.jackson.core.JsonGenerator g = org.civicsync.core.json.Json.mapper().getFactory().createGenerator(out,
+        com.fasterxml.jackson.core.JsonEncoding.UTF8)) {
+      g.writeStartObject();
+      g.writeArrayFieldStart("changes");
+      for (FeedChange c : changes) {
+        g.writeStartObject();
+        g.writeStringField("collection", c.collection());
+        g.writeStringField("recordId", c.recordId().toString());
+        g.writeNumberField("version", c.version());
+        g.writeStringField("op", c.op().wire());
+        if (c.data() != null) {
+          g.writeFieldName("data");
+          g.writeRawValue(c.data());
+        }
+        if (c.updatedAt() != null) {
+          g.writeStringField("updatedAt", java.time.format.DateTimeFormatter.ISO_INSTANT.format(c.updatedAt()));
+        }
+        g.writeEndObject();
+      }
+      g.writeEndArray();
+      g.writeStringField("cursor", cursor);
+      g.writeBooleanField("hasMore", hasMore);
+      g.writeEndObject();
+    }
+  }
+
   /** The same page with each change's data parsed. */
   public PullResponse toResponse() {
     return new PullResponse(changes.stream().map(FeedChange::toChange).toList(), cursor, hasMore);

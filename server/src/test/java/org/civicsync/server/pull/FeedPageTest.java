@@ -28,6 +28,9 @@ class FeedPageTest {
     String parsed = Json.mapper().writeValueAsString(page.toResponse());
 
     assertThat(spliced).isEqualTo(parsed);
+    java.io.ByteArrayOutputStream written = new java.io.ByteArrayOutputStream();
+    page.writeTo(written);
+    assertThat(written.toString(java.nio.charset.StandardCharsets.UTF_8)).as("written field by field").isEqualTo(parsed);
     JsonNode tree = Json.mapper().readTree(spliced);
     assertThat(SchemaChecker.contract(Schemas.PULL_RESPONSE).firstViolation(tree)).isEmpty();
     assertThat(tree.path("changes").get(1).has("data")).as("a tombstone has no data").isFalse();
