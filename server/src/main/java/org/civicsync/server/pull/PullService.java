@@ -121,6 +121,27 @@ public final class PullService {
     }
   }
 
+  /**
+   * Where the page after this one starts when the feed has more: the seq of the last item (row or
+   * scope move) the page keeps of its merged, seq-ordered items.
+   */
+  private static java.util.OptionalLong nextPosition(PullPage page, long fromSeq, int pageSize) {
+    int count = page.records().size() + page.moves().size();
+    if (!page.hasMore() && count <= pageSize) {
+      return java.util.OptionalLong.empty();
+    }
+    long[] seqs = new long[count];
+    int i = 0;
+    for (PulledRecord r : page.records()) {
+      seqs[i++] = r.seq();
+    }
+    for (MovedRecord m : page.moves()) {
+      seqs[i++] = m.move().seq();
+    }
+    java.util.Arrays.sort(seqs);
+    return java.util.OptionalLong.of(count == 0 ? fromSeq : seqs[Math.min(count, pageSize) - 1]);
+  }
+
   /** A change at a position of the feed, or a position passed over without a change. */
   private record Item(long seq, FeedPage.FeedChange change) {}
 
@@ -133,7 +154,10 @@ public final class PullService {
       }
     }
     PullQuery query = new PullQuery(from.seq(), pageSize, readable, scope.units(), true, moveFrom);
-    PullPage page = readAhead.take(tenant, query).orElseGet(() -> store.pull(tenant, query));
+    // A page read ahead that ends the feed is read again: a download always ends on a view taken
+    // when its last request arrived, so it never says "caught up" as of a moment before that.
+    PullPage page = readAhead.take(tenant, query).filter(p -> nextPosition(p, from.seq(), pageSize).isPresent())
+        .orElseGet(() -> store.pull(tenant, query));
     List<Item> items = new ArrayList<>();
     for (PulledRecord r : page.records()) {
       items.add(new Item(r.seq(), change(r)));
@@ -145,12 +169,17 @@ public final class PullService {
           : new FeedPage.FeedChange(m.move().collection(), m.move().recordId(), 0, ChangeOp.REMOVE, null, now)));
     }
     items.sort(java.util.Comparator.comparingLong(Item::seq)); // stable: a row before a move at the same seq
-    boolean more = page.hasMore() || items.size() > pageSize;
     List<Item> taken = items.size() > pageSize ? items.subList(0, pageSize) : items;
-    long next = more ? (taken.isEmpty() ? from.seq() : taken.get(taken.size() - 1).seq()) : Math.max(from.seq(), page.head());
+    java.util.OptionalLong after = nextPosition(page, from.seq(), pageSize);
+    boolean more = after.isPresent();
+    long next = after.orElse(Math.max(from.seq(), page.head()));
     if (more && next > from.seq()) {
-      // The device will ask for the next page as soon as it has read this one: read it meanwhile.
-      readAhead.start(tenant, new PullQuery(next, pageSize, readable, scope.units(), true, moveFrom));
+      // The device will ask for the next page as soon as it has read this one: read it meanwhile,
+      // and the one after it once this one is read.
+      readAhead.start(tenant, query.at(next), p -> {
+        java.util.OptionalLong n = nextPosition(p, next, pageSize);
+        return n.isPresent() && n.getAsLong() > next ? Optional.of(query.at(n.getAsLong())) : Optional.empty();
+      });
     }
     List<FeedPage.FeedChange> changes = new ArrayList<>(taken.size());
     Set<String> removed = new java.util.HashSet<>();

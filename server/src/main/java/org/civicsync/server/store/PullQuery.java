@@ -23,6 +23,11 @@ public record PullQuery(
     moveFromKeys = Set.copyOf(moveFromKeys);
   }
 
+  /** The same query from another position. */
+  public PullQuery at(long newAfterSeq) {
+    return new PullQuery(newAfterSeq, limit, collections, visibleKeys, includeUnscoped, moveFromKeys);
+  }
+
   /** Every row of the given collections, no moves: the unscoped feed. */
   public static PullQuery all(long afterSeq, int limit, Set<String> collections) {
     return new PullQuery(afterSeq, limit, collections, Optional.empty(), true, Set.of());
