@@ -23,7 +23,35 @@ final class Pull {
   }
 
   /** Passes of each side run, and not counted, before the measured ones. */
-  static final int WARM_UP_PASSES = 3;
+  static final int WARM_UP_PASSES = 5;
+
+  /** Passes of each side measured after the warm-up; the figure takes the median. */
+  static final int MEASURED_PASSES = 3;
+
+  /** Our pull and the plain {@code SELECT}, each as the median of its measured passes, and our first (cold) pass. */
+  record Comparison(Download pull, Download select, Download cold) {}
+
+  /**
+   * Both sides warmed up first — a long-running server has compiled its pull path, while the first
+   * passes of a fresh one run mostly interpreted — then measured alternately.
+   */
+  static Comparison compare(java.util.concurrent.Callable<Download> pull, java.util.concurrent.Callable<Download> select) throws Exception {
+    List<Download> pulls = new ArrayList<>();
+    List<Download> selects = new ArrayList<>();
+    Download cold = null;
+    for (int pass = 0; pass < WARM_UP_PASSES + MEASURED_PASSES; pass++) {
+      Download p = pull.call();
+      Download q = select.call();
+      if (pass == 0) {
+        cold = p;
+      }
+      if (pass >= WARM_UP_PASSES) {
+        pulls.add(p);
+        selects.add(q);
+      }
+    }
+    return new Comparison(median(pulls), median(selects), cold);
+  }
 
   private Pull() {}
 
