@@ -77,8 +77,7 @@ public record MutationResult(
    * {@code Prefer: return=minimal}, where the position of a result gives both.
    */
   public MutationResult withoutIds() {
-    return new MutationResult(null, status, null, version, error, serverRecord, record, overriddenFields, resolution, conflictId,
-        conflictFields, waitingFor, replayed);
+    return withIds(null, null);
   }
 
   /** This result with the ids of the mutation it answers (a minimal result, read back by its position). */

@@ -53,7 +53,7 @@ public final class ServerApi {
   }
 
   public CollectionsResponse collections(String token) throws IOException, ApiError {
-    return call("GET", "/v1/collections", Optional.of(token), null, CollectionsResponse.class);
+    return collections(token, Optional.empty()).changed().orElseThrow(() -> new IOException("the server sent no definitions"));
   }
 
   /**

@@ -26,8 +26,8 @@ import org.civicsync.server.store.ServerStore;
  * for, so that a download never ends on a view older than its last request (a device that pushed
  * and then pulls sees its own commit). Everything that depends on the request — authentication,
  * the cursor's checks against the head and the compaction watermark, the caller's roles and scope
- * — is still decided when the request arrives; roles and scope are part of the query, so a page read for other rights is never
- * taken. A page not taken within {@link #TTL_NANOS} is dropped, as is a read that failed (the
+ * — is still decided when the request arrives; roles and scope are part of the query, so a page
+ * read for other rights is never taken. A page not taken within {@link #TTL_NANOS} is dropped, as is a read that failed (the
  * request then queries as usual). At most {@link #MAX_PAGES} pages are held (about half a megabyte
  * each at 1,000 records) and {@link #MAX_RUNNING} read at once, so read-ahead never takes more than
  * that of the database's connections.
@@ -54,8 +54,9 @@ final class ReadAhead {
 
   /** The page read ahead for this query, waiting for its read if it is still running; empty if none (or it failed). */
   Optional<PullPage> take(String tenant, PullQuery query) {
+    dropExpired(System.nanoTime());
     Held held = pages.remove(new Key(tenant, query));
-    if (held == null || System.nanoTime() - held.expiresAt() > 0) {
+    if (held == null) {
       return Optional.empty();
     }
     try {
@@ -66,6 +67,10 @@ final class ReadAhead {
       Thread.currentThread().interrupt();
       return Optional.empty();
     }
+  }
+
+  private void dropExpired(long now) {
+    pages.values().removeIf(h -> now - h.expiresAt() > 0);
   }
 
   /**
@@ -84,7 +89,7 @@ final class ReadAhead {
   /** The page held or being read for this query, reading it if there is room; null if there is none. */
   private Held read(String tenant, PullQuery query) {
     long now = System.nanoTime();
-    pages.values().removeIf(h -> now - h.expiresAt() > 0);
+    dropExpired(now);
     Key key = new Key(tenant, query);
     Held held = pages.get(key);
     if (held != null || pages.size() >= MAX_PAGES || !running.tryAcquire()) {
@@ -101,10 +106,5 @@ final class ReadAhead {
       running.release();
     }
     return held;
-  }
-
-  /** Pages held or being read (for tests). */
-  int held() {
-    return pages.size();
   }
 }
