@@ -105,6 +105,34 @@ public class HotPaths {
     return org.bouncycastle.math.ec.rfc8032.Ed25519.verify(rawSignature, 0, point, message, 0, message.length);
   }
 
+  private static final int PUSH = 500;
+  private byte[][] pushSignatures;
+  private byte[][] pushMessages;
+  private final org.civicsync.server.push.SignatureCheck check = new org.civicsync.server.push.SignatureCheck();
+
+  @Setup
+  public void setUpPush() {
+    Fixtures fx = new Fixtures(2);
+    Ed25519.KeyPair keys = Ed25519.generate();
+    publicKeyOfPush = keys.publicKey();
+    pushSignatures = new byte[PUSH][];
+    pushMessages = new byte[PUSH][];
+    for (int i = 0; i < PUSH; i++) {
+      Mutation m = Envelopes.sign(fx.create(fx.uuid()), TENANT, deviceId, keys.privateKey());
+      pushSignatures[i] = java.util.Base64.getUrlDecoder().decode(m.signature());
+      pushMessages[i] = Envelopes.mutationSigningInput(TENANT, deviceId, m);
+    }
+  }
+
+  private Ed25519.PublicKey publicKeyOfPush;
+
+  /** A push's 500 signatures checked together, as the push path does (per signature, on one core). */
+  @Benchmark
+  @org.openjdk.jmh.annotations.OperationsPerInvocation(PUSH)
+  public boolean[] signatureVerificationBatchOf500() {
+    return check.verifySigned(pushSignatures, pushMessages, publicKeyOfPush, false);
+  }
+
   /** A stale update decided against the current state and its base: the field-level merge. */
   @Benchmark
   public Object merge() {

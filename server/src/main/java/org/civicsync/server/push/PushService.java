@@ -168,17 +168,17 @@ public final class PushService {
    * digest hashes it), computed once. Large pushes are checked on every core.
    */
   private boolean[] verifySignatures(Caller.Device device, List<Mutation> mutations, String[] digests) {
-    boolean[] ok = new boolean[mutations.size()];
     Optional<org.civicsync.core.signing.Ed25519.PublicKey> key = device.row().publicKey() == null ? Optional.empty()
         : keys.computeIfAbsent(device.row().publicKey(), org.civicsync.core.signing.Ed25519::publicKey);
+    boolean parallel = mutations.size() >= 64;
+    byte[][] canonical = new byte[mutations.size()][];
     java.util.stream.IntStream range = java.util.stream.IntStream.range(0, mutations.size());
-    (mutations.size() >= 64 ? range.parallel() : range).forEach(i -> {
-      Mutation m = mutations.get(i);
-      byte[] canonical = org.civicsync.core.canonical.Jcs.canonicalBytes(org.civicsync.core.signing.Envelopes.unsigned(m));
-      digests[i] = Digests.sha256Hex(canonical);
-      ok[i] = key.isPresent() && signatures.verify(m, canonical, device.tenantId(), device.deviceId(), key.get());
+    (parallel ? range.parallel() : range).forEach(i -> {
+      canonical[i] = org.civicsync.core.canonical.Jcs.canonicalBytes(org.civicsync.core.signing.Envelopes.unsigned(mutations.get(i)));
+      digests[i] = Digests.sha256Hex(canonical[i]);
     });
-    return ok;
+    return key.isEmpty() ? new boolean[mutations.size()]
+        : signatures.verifyAll(mutations, canonical, device.tenantId(), device.deviceId(), key.get(), parallel);
   }
 
   /**
