@@ -46,7 +46,9 @@ final class ServerProcess implements AutoCloseable {
     String jfr = System.getenv("CIVICSYNC_BENCH_JFR");
     if (jfr != null && !jfr.isBlank()) {
       cmd.add("-XX:FlightRecorderOptions:stackdepth=256");
-      cmd.add("-XX:StartFlightRecording=filename=" + jfr + ",settings=profile,dumponexit=true");
+      // CIVICSYNC_BENCH_JFR_SETTINGS=<file.jfc> for other settings (a shorter sampling period, say).
+      String settings = java.util.Optional.ofNullable(System.getenv("CIVICSYNC_BENCH_JFR_SETTINGS")).orElse("profile");
+      cmd.add("-XX:StartFlightRecording=filename=" + jfr + ",settings=" + settings + ",dumponexit=true");
     }
     cmd.addAll(List.of("-cp",
         System.getProperty("java.class.path"), "org.civicsync.server.app.Main", "serve", "--host", "127.0.0.1", "--port",

@@ -255,7 +255,7 @@ public final class InMemoryServerStore implements ServerStore {
       notice = tx.notice;
     }
     if (notice != null) {
-      commitListeners.deliver(notice);
+      commitListeners.deliver(notice.committedNow());
     }
     return result;
   }

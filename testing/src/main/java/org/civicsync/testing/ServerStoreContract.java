@@ -492,8 +492,11 @@ public abstract class ServerStoreContract {
     List<org.civicsync.server.store.CommitNotice> heard = new java.util.concurrent.CopyOnWriteArrayList<>();
     try (AutoCloseable sub = store.onCommit(heard::add)) {
       Mutation booking = fx.create(fx.uuid());
+      java.time.Instant before = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MICROS);
       push(booking);
+      java.time.Instant after = java.time.Instant.now();
       org.civicsync.server.store.CommitNotice first = awaitNotice(heard, store.head(device.tenantId()));
+      assertThat(first.committedAt()).as("stamped as it commits").isBetween(before, after);
       assertThat(first.everything()).isFalse();
       assertThat(first.touched()).contains(new org.civicsync.server.store.CommitNotice.Touch("appointments",
           Optional.of(booking.data().get("clinicId").asText())));

@@ -419,11 +419,12 @@ final class HttpApi {
       ctx.res().setHeader("X-Accel-Buffering", "no");
       java.io.OutputStream out = ctx.res().getOutputStream();
       // A device that reconnects after missing something is told at once; otherwise "ready".
-      sse(out, lastSeen >= 0 && lastSeen < head ? "changes" : "ready", head, "retry: 3000\n");
+      sse(out, lastSeen >= 0 && lastSeen < head ? "changes" : "ready", head, Optional.empty(), "retry: 3000\n");
       while (!s.ended()) {
-        Optional<Long> next = s.next(heartbeat);
+        Optional<org.civicsync.server.realtime.StreamHub.Change> next = s.next(heartbeat);
         if (next.isPresent()) {
-          sse(out, "changes", next.get(), "");
+          out.write(changesEvent(next.get()));
+          out.flush();
         } else if (!s.ended()) {
           out.write(": heartbeat\n\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
           out.flush();
@@ -434,10 +435,30 @@ final class HttpApi {
     }
   }
 
-  private static void sse(java.io.OutputStream out, String event, long head, String prefix) throws java.io.IOException {
-    String text = prefix + "event: " + event + "\nid: " + head + "\ndata: {\"head\":" + head + "}\n\n";
-    out.write(text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+  /** The last {@code changes} event written: every stream told of one commit writes the same bytes. */
+  private volatile Encoded lastChanges = new Encoded(new org.civicsync.server.realtime.StreamHub.Change(-1, java.time.Instant.EPOCH), new byte[0]);
+
+  private record Encoded(org.civicsync.server.realtime.StreamHub.Change change, byte[] bytes) {}
+
+  private byte[] changesEvent(org.civicsync.server.realtime.StreamHub.Change change) {
+    Encoded last = lastChanges;
+    if (last.change().equals(change)) {
+      return last.bytes();
+    }
+    byte[] bytes = sseText("changes", change.head(), Optional.of(change.committedAt()), "").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    lastChanges = new Encoded(change, bytes);
+    return bytes;
+  }
+
+  private static void sse(java.io.OutputStream out, String event, long head, Optional<java.time.Instant> committedAt, String prefix)
+      throws java.io.IOException {
+    out.write(sseText(event, head, committedAt, prefix).getBytes(java.nio.charset.StandardCharsets.UTF_8));
     out.flush();
+  }
+
+  private static String sseText(String event, long head, Optional<java.time.Instant> committedAt, String prefix) {
+    return prefix + "event: " + event + "\nid: " + head + "\ndata: {\"head\":" + head
+        + committedAt.map(t -> ",\"committedAt\":\"" + t.truncatedTo(java.time.temporal.ChronoUnit.MICROS) + "\"").orElse("") + "}\n\n";
   }
 
   /** The {@code Last-Event-ID} a reconnecting EventSource sends (or {@code ?lastEventId=}); -1 when absent or not a number. */

@@ -61,7 +61,7 @@ class LiveStreamTest {
     }
 
     /** The next event's name, or empty when none comes within {@code wait} (heartbeats skipped). */
-    Optional<String> nextEvent(Duration wait) throws InterruptedException {
+    Optional<String> nextEvent(Duration wait) throws Exception {
       long deadline = System.nanoTime() + wait.toNanos();
       while (true) {
         long left = deadline - System.nanoTime();
@@ -70,10 +70,21 @@ class LiveStreamTest {
           return Optional.empty();
         }
         if (line.startsWith("event: ")) {
-          return Optional.of(line.substring(7));
+          String event = line.substring(7);
+          // An event's lines come together: its id, then its data.
+          for (String more = lines.poll(WITHIN.toNanos(), TimeUnit.NANOSECONDS); more != null && !more.isEmpty();
+              more = lines.poll(WITHIN.toNanos(), TimeUnit.NANOSECONDS)) {
+            if (more.startsWith("data: ")) {
+              data = Json.mapper().readTree(more.substring(6));
+            }
+          }
+          return Optional.of(event);
         }
       }
     }
+
+    /** The data of the last event {@link #nextEvent} returned. */
+    JsonNode data;
 
     @Override
     public void close() {
@@ -141,8 +152,13 @@ class LiveStreamTest {
         assertThat(same.nextEvent(WITHIN)).contains("ready");
         assertThat(other.nextEvent(WITHIN)).as("a token in the query works for EventSource").contains("ready");
 
+        assertThat(same.data.has("committedAt")).as("ready tells no commit's time").isFalse();
+        java.time.Instant before = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MICROS);
         book(base, writer, "clinic-a");
+        java.time.Instant after = java.time.Instant.now();
         assertThat(same.nextEvent(WITHIN)).as("a booking at its clinic").contains("changes");
+        assertThat(same.data.get("head").asLong()).isPositive();
+        assertThat(java.time.Instant.parse(same.data.get("committedAt").asText())).as("when the booking committed").isBetween(before, after);
         assertThat(other.nextEvent(WITHIN)).as("nothing of another clinic's booking").isEmpty();
         assertThat(same.lines).as("heartbeats keep the connection alive").isNotNull();
       }
@@ -179,8 +195,12 @@ class LiveStreamTest {
         try (Listener onB = new Listener(baseB + "/v1/sync/stream", Optional.of(reader.token()))) {
           assertThat(onB.nextEvent(WITHIN)).contains("ready");
           long sent = System.nanoTime();
+          java.time.Instant before = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MICROS);
           book(baseA, writer, "clinic-a");
+          java.time.Instant after = java.time.Instant.now();
           assertThat(onB.nextEvent(WITHIN)).as("pushed on instance A, heard on instance B").contains("changes");
+          assertThat(java.time.Instant.parse(onB.data.get("committedAt").asText())).as("A's commit time, through PostgreSQL")
+              .isBetween(before, after);
           assertThat(Duration.ofNanos(System.nanoTime() - sent)).isLessThan(Duration.ofSeconds(2));
         }
       }

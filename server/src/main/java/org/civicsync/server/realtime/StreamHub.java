@@ -60,7 +60,7 @@ public final class StreamHub implements AutoCloseable {
       if (notice.revoked().contains(s.device.deviceId())) {
         s.close(); // a revoked device is shut out at once, not at its next reconnect
       } else if (concerns(notice, s.device)) {
-        s.offer(notice.head());
+        s.offer(notice.head(), notice.committedAt());
       }
     }
   }
@@ -94,12 +94,19 @@ public final class StreamHub implements AutoCloseable {
     }
   }
 
+  /**
+   * What a stream tells its device: the tenant's head after a commit that concerns it, and when
+   * that commit was made (changes folded into one are told with the newest one's time).
+   */
+  public record Change(long head, java.time.Instant committedAt) {}
+
   /** One device's open stream: the newest head it has not been told of yet. */
   public final class Stream implements AutoCloseable {
     private final Caller.Device device;
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
     private long pending;
+    private java.time.Instant pendingAt = java.time.Instant.EPOCH;
     private long told;
     private boolean ended;
 
@@ -109,11 +116,12 @@ public final class StreamHub implements AutoCloseable {
       this.pending = head;
     }
 
-    void offer(long head) {
+    void offer(long head, java.time.Instant committedAt) {
       lock.lock();
       try {
         if (head > pending) {
           pending = head;
+          pendingAt = committedAt;
           changed.signalAll();
         }
       } finally {
@@ -122,11 +130,11 @@ public final class StreamHub implements AutoCloseable {
     }
 
     /**
-     * Waits up to {@code wait} for a change the device has not been told of. Returns its head
+     * Waits up to {@code wait} for a change the device has not been told of. Returns it
      * (changes that came meanwhile are folded into one); empty on timeout or when the stream
      * ended ({@link #ended}).
      */
-    public Optional<Long> next(Duration wait) throws InterruptedException {
+    public Optional<Change> next(Duration wait) throws InterruptedException {
       long deadline = System.nanoTime() + wait.toNanos();
       lock.lock();
       try {
@@ -141,7 +149,7 @@ public final class StreamHub implements AutoCloseable {
           return Optional.empty();
         }
         told = pending;
-        return Optional.of(told);
+        return Optional.of(new Change(told, pendingAt));
       } finally {
         lock.unlock();
       }

@@ -3,6 +3,7 @@ package org.civicsync.server.store;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.time.Instant;
 import java.util.LinkedHashSet;
 import java.util.Optional;
 import java.util.Set;
@@ -21,8 +22,12 @@ import org.civicsync.core.json.Json;
  * @param revoked devices revoked by the transaction: their open streams end
  * @param everything the notice does not say what changed (it would not fit, or notices were lost
  *     while a listener reconnected): every subscriber of the tenant should pull
+ * @param committedAt when the transaction committed, by the clock of the instance that committed
+ *     it: stores stamp it ({@link #committedNow}) as they commit, so a stream can say how old the
+ *     change it announces is (and the benchmark can time notices from the commit)
  */
-public record CommitNotice(String tenantId, long head, Set<Touch> touched, Set<UUID> outcomesFor, Set<UUID> revoked, boolean everything) {
+public record CommitNotice(String tenantId, long head, Set<Touch> touched, Set<UUID> outcomesFor, Set<UUID> revoked, boolean everything,
+    Instant committedAt) {
   /** Past this many bytes of JSON a notice says {@code everything} (PostgreSQL's NOTIFY takes 8000). */
   public static final int MAX_ENCODED = 7000;
 
@@ -30,6 +35,17 @@ public record CommitNotice(String tenantId, long head, Set<Touch> touched, Set<U
     touched = Set.copyOf(touched);
     outcomesFor = Set.copyOf(outcomesFor);
     revoked = Set.copyOf(revoked);
+    java.util.Objects.requireNonNull(committedAt, "committedAt");
+  }
+
+  /** A notice made now, inside its transaction; the store stamps the commit's time on it. */
+  public CommitNotice(String tenantId, long head, Set<Touch> touched, Set<UUID> outcomesFor, Set<UUID> revoked, boolean everything) {
+    this(tenantId, head, touched, outcomesFor, revoked, everything, Instant.now());
+  }
+
+  /** This notice with the time it is now as its commit time: for a store to call as it commits. */
+  public CommitNotice committedNow() {
+    return new CommitNotice(tenantId, head, touched, outcomesFor, revoked, everything, Instant.now());
   }
 
   /** A record of {@code collection}; {@code scopeKey} empty for a collection without a scope field. */
@@ -43,7 +59,7 @@ public record CommitNotice(String tenantId, long head, Set<Touch> touched, Set<U
   /** Compact JSON, at most {@link #MAX_ENCODED} bytes (a notice too large becomes {@code everything}). */
   public String encode() {
     ObjectNode o = Json.mapper().createObjectNode();
-    o.put("t", tenantId).put("h", head);
+    o.put("t", tenantId).put("h", head).put("at", micros(committedAt));
     if (everything) {
       return encodeEverything();
     }
@@ -61,17 +77,21 @@ public record CommitNotice(String tenantId, long head, Set<Touch> touched, Set<U
     String s = o.toString();
     // Too large: say "everything", but never drop a revocation (a few ids always fit).
     return s.getBytes(java.nio.charset.StandardCharsets.UTF_8).length <= MAX_ENCODED ? s
-        : new CommitNotice(tenantId, head, Set.of(), Set.of(), revoked, true).encodeEverything();
+        : new CommitNotice(tenantId, head, Set.of(), Set.of(), revoked, true, committedAt).encodeEverything();
   }
 
   private String encodeEverything() {
     ObjectNode o = Json.mapper().createObjectNode();
-    o.put("t", tenantId).put("h", head).put("all", true);
+    o.put("t", tenantId).put("h", head).put("at", micros(committedAt)).put("all", true);
     if (!revoked.isEmpty()) {
       ArrayNode r = o.putArray("r");
       revoked.forEach(id -> r.add(id.toString()));
     }
     return o.toString();
+  }
+
+  private static long micros(Instant t) {
+    return java.time.temporal.ChronoUnit.MICROS.between(Instant.EPOCH, t);
   }
 
   /** The notice {@link #encode} wrote. */
@@ -80,10 +100,12 @@ public record CommitNotice(String tenantId, long head, Set<Touch> touched, Set<U
       JsonNode o = Json.mapper().readTree(text);
       String tenant = o.get("t").asText();
       long head = o.get("h").asLong();
+      // Notices from an instance older than the commit time carry none: the time they arrive stands in.
+      Instant at = o.has("at") ? Instant.EPOCH.plus(o.get("at").asLong(), java.time.temporal.ChronoUnit.MICROS) : Instant.now();
       Set<UUID> revoked = new LinkedHashSet<>();
       o.path("r").forEach(r -> revoked.add(UUID.fromString(r.asText())));
       if (o.path("all").asBoolean(false)) {
-        return new CommitNotice(tenant, head, Set.of(), Set.of(), revoked, true);
+        return new CommitNotice(tenant, head, Set.of(), Set.of(), revoked, true, at);
       }
       Set<Touch> touched = new LinkedHashSet<>();
       for (JsonNode pair : o.path("c")) {
@@ -91,7 +113,7 @@ public record CommitNotice(String tenantId, long head, Set<Touch> touched, Set<U
       }
       Set<UUID> devices = new LinkedHashSet<>();
       o.path("d").forEach(d -> devices.add(UUID.fromString(d.asText())));
-      return new CommitNotice(tenant, head, touched, devices, revoked, false);
+      return new CommitNotice(tenant, head, touched, devices, revoked, false, at);
     } catch (java.io.IOException | RuntimeException e) {
       throw new IllegalArgumentException("not a commit notice: " + text, e);
     }

@@ -455,7 +455,8 @@ public final class PostgresServerStore implements ServerStore {
         PostgresWriteTx tx = lockHead(c, tenantId);
         result = work.apply(tx);
         if (tx.notice() != null) {
-          commits.send(c, tx.notice());
+          // Stamped as the commit is sent: the notice travels with it (NOTIFY is delivered on commit).
+          commits.send(c, tx.notice().committedNow());
         }
         c.commit();
         seqs = tx.advanced();

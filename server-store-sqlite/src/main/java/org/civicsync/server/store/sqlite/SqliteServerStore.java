@@ -331,7 +331,7 @@ public final class SqliteServerStore implements ServerStore {
     });
     // Committed: one process owns the file, so the notice goes to this process's listeners only.
     if (opened[0] != null && opened[0].notice != null) {
-      commitListeners.deliver(opened[0].notice);
+      commitListeners.deliver(opened[0].notice.committedNow());
     }
     return result;
   }
