@@ -384,8 +384,19 @@ public final class CivicSyncClient implements AutoCloseable {
   private Mutation sign(LocalTx tx, Mutation m) {
     String tenant = tx.setting(TENANT).orElseThrow(() -> new ClientException("NOT_ENROLLED", "enroll this device first"));
     UUID device = UUID.fromString(tx.setting(DEVICE_ID).get());
-    Ed25519.KeyPair keys = Ed25519.fromSeed(tx.setting(KEY_SEED).get());
-    return Envelopes.sign(m.withSignature(null), tenant, device, keys.privateKey());
+    return Envelopes.sign(m.withSignature(null), tenant, device, signer(tx.setting(KEY_SEED).get()));
+  }
+
+  // Every local change is signed: the key is decoded once per seed (a device enrolled again has another).
+  private volatile Ed25519.PrivateKey signer;
+
+  private Ed25519.PrivateKey signer(String seed) {
+    Ed25519.PrivateKey k = signer;
+    if (k == null || !k.encoded().equals(seed)) {
+      k = Ed25519.privateKey(seed);
+      signer = k;
+    }
+    return k;
   }
 
   private void afterLocalWrite(String collection, UUID id, Optional<ObjectNode> data) {
@@ -489,7 +500,7 @@ public final class CivicSyncClient implements AutoCloseable {
         TENANT, tx.setting(TENANT).get(), KEY_SEED, tx.setting(KEY_SEED).get()));
     UUID device = UUID.fromString(s.get(DEVICE_ID));
     String challenge = api.challenge(device).challenge();
-    String signature = Ed25519.fromSeed(s.get(KEY_SEED)).privateKey().sign(Envelopes.tokenSigningInput(s.get(TENANT), device, challenge));
+    String signature = signer(s.get(KEY_SEED)).sign(Envelopes.tokenSigningInput(s.get(TENANT), device, challenge));
     Token t = api.token(new TokenRequest(device, challenge, signature));
     store.transaction(tx -> {
       tx.putSetting(TOKEN, t.token());

@@ -133,12 +133,25 @@ public final class Ed25519 {
     }
   }
 
+  /**
+   * The private key whose seed is {@code seed} (base64url of 32 bytes), for signing only: unlike
+   * {@link #fromSeed} it does not derive the public key, a scalar multiplication as costly as a
+   * signature.
+   */
+  public static PrivateKey privateKey(String seed) {
+    byte[] raw = decode(seed, 32).orElseThrow(() -> new IllegalArgumentException("a seed is base64url of 32 bytes"));
+    try {
+      return new PrivateKey(KeyFactory.getInstance("Ed25519").generatePrivate(new PKCS8EncodedKeySpec(concat(PKCS8_PREFIX, raw))), seed);
+    } catch (GeneralSecurityException e) {
+      throw new IllegalStateException("Ed25519 is part of every Java 15+ platform", e);
+    }
+  }
+
   /** The key pair whose private seed is {@code seed} (base64url of 32 bytes). */
   public static KeyPair fromSeed(String seed) {
     byte[] raw = decode(seed, 32).orElseThrow(() -> new IllegalArgumentException("a seed is base64url of 32 bytes"));
     try {
-      KeyFactory f = KeyFactory.getInstance("Ed25519");
-      java.security.PrivateKey priv = f.generatePrivate(new PKCS8EncodedKeySpec(concat(PKCS8_PREFIX, raw)));
+      java.security.PrivateKey priv = privateKey(seed).key;
       // The JDK derives the public key only through a generator seeded with the private bytes.
       KeyPairGenerator g = KeyPairGenerator.getInstance("Ed25519");
       g.initialize(255, new FixedRandom(raw));

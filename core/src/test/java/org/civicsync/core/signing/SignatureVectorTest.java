@@ -35,6 +35,8 @@ class SignatureVectorTest {
     String empty = keys.privateKey().sign(new byte[0]);
     assertThat(HexFormat.of().formatHex(java.util.Base64.getUrlDecoder().decode(empty))).isEqualTo(
         "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+    assertThat(Ed25519.privateKey(keys.privateKey().encoded()).sign(new byte[0])).as("the signing key alone signs the same").isEqualTo(empty);
+    assertThat(Ed25519.privateKey(keys.privateKey().encoded()).encoded()).isEqualTo(keys.privateKey().encoded());
   }
 
   @Test
