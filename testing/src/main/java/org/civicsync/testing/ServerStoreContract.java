@@ -423,6 +423,32 @@ public abstract class ServerStoreContract {
   }
 
   @Test
+  void manyLookupsByFieldInOneGoFindWhatEachWouldFindAlone() {
+    UUID gone = fx.uuid();
+    for (String[] c : new String[][] {{"clinic-a", "Ella"}, {"clinic-b", "Ella"}, {"clinic-c", "Hali-Ela"}}) {
+      ObjectNode clinic = Json.mapper().createObjectNode().put("clinicId", c[0]).put("name", c[1]).put("slotCapacity", 3);
+      push(fx.mutation("clinics", c[0].equals("clinic-c") ? gone : fx.uuid(), MutationOp.CREATE, 0, clinic));
+    }
+    assertThat(push(fx.mutation("clinics", gone, MutationOp.DELETE, 1, null)).get(0).status()).isEqualTo(MutationStatus.APPLIED);
+    List<Map<String, String>> lookups = List.of(Map.of("clinicId", "clinic-b"), Map.of("clinicId", "clinic-none"),
+        Map.of("clinicId", "clinic-a", "name", "Ella"), Map.of("clinicId", "clinic-a", "name", "Badulla"), Map.of("clinicId", "clinic-c"),
+        Map.of("name", "Ella"), Map.of("clinicId", "clinic-b"));
+    store.write(device.tenantId(), tx -> {
+      List<Optional<org.civicsync.server.store.StoredRecord>> many = tx.firstByFields("clinics", lookups);
+      assertThat(many).hasSize(lookups.size());
+      for (int i = 0; i < lookups.size(); i++) {
+        assertThat(many.get(i)).as("lookup %s", lookups.get(i)).isEqualTo(tx.findByFields("clinics", lookups.get(i), 1).stream().findFirst());
+      }
+      assertThat(many.get(0)).isPresent();
+      assertThat(many.get(1)).as("no such clinic").isEmpty();
+      assertThat(many.get(3)).as("both fields must match").isEmpty();
+      assertThat(many.get(4)).as("a deleted record is not found").isEmpty();
+      assertThat(tx.firstByFields("clinics", List.of())).isEmpty();
+      return null;
+    });
+  }
+
+  @Test
   void twoBookingsOfOneSlotInOnePushLetOnlyTheFirstStand() {
     ObjectNode slot = fx.appointment();
     List<MutationResult> rs = push(fx.create(fx.uuid(), slot.deepCopy()), fx.create(fx.uuid(), slot.deepCopy()));

@@ -382,6 +382,11 @@ public final class AuditedTx implements WriteTx {
   }
 
   @Override
+  public List<Optional<StoredRecord>> firstByFields(String collection, List<Map<String, String>> lookups) {
+    return tx.firstByFields(collection, lookups);
+  }
+
+  @Override
   public Optional<InboxItem> findInboxItem(UUID id) {
     return tx.findInboxItem(id);
   }

@@ -536,8 +536,8 @@ public final class PushService {
    * The claims the push's creates and updates would take if applied as sent: what the rule checks
    * will almost always ask about.
    */
-  private List<Claim> expectedClaims(List<Mutation> mutations, Map<RecordKey, StoredRecord> records) {
-    List<Claim> out = new ArrayList<>();
+  private List<ClaimLedger.Expected> expectedClaims(List<Mutation> mutations, Map<RecordKey, StoredRecord> records) {
+    List<ClaimLedger.Expected> out = new ArrayList<>();
     for (Mutation m : mutations) {
       Optional<CollectionSchema> schema = catalog.find(m.collection());
       if (schema.isEmpty() || schema.get().rules().isEmpty() || m.data() == null) {
@@ -550,7 +550,7 @@ public final class PushService {
       for (RecordRuleSpec r : schema.get().rules()) {
         Optional<Claim> held = cur == null || cur.deleted() ? Optional.empty() : r.claimOf(cur.data());
         // A claim the record already holds needs no check: only new claims are counted.
-        r.claimOf(data).filter(c -> !held.equals(Optional.of(c))).ifPresent(out::add);
+        r.claimOf(data).filter(c -> !held.equals(Optional.of(c))).ifPresent(c -> out.add(new ClaimLedger.Expected(r, c, data)));
       }
     }
     return out;

@@ -70,7 +70,8 @@ public final class ClaimLedger {
   /**
    * The rule's limit for this record: read from the table the rule names (e.g. a clinic's slot
    * capacity) when it has one and the record is there, else the rule's own limit. Lookups are
-   * cached for the push, and read inside its transaction.
+   * cached for the push ({@link #prefetch} reads those it foresees in one go), and read inside its
+   * transaction.
    */
   private int limitOf(RecordRuleSpec r, RecordState after) {
     if (r.limitFrom().isEmpty()) {
@@ -81,12 +82,57 @@ public final class ClaimLedger {
     if (lookup.isEmpty()) {
       return r.limit();
     }
-    String cacheKey = from.collection() + "\n" + lookup.get();
-    return limits.computeIfAbsent(cacheKey, k -> tx.findByFields(from.collection(), lookup.get(), 1).stream()
-        .map(row -> row.data().get(from.field()))
+    return limits.computeIfAbsent(limitKey(from, lookup.get()),
+        k -> limitIn(r, tx.findByFields(from.collection(), lookup.get(), 1).stream().findFirst()));
+  }
+
+  private static String limitKey(RecordRuleSpec.LimitFrom from, Map<String, String> lookup) {
+    return from.collection() + "\n" + lookup;
+  }
+
+  /** The limit a rule takes from the record its lookup found, or its own. */
+  private static int limitIn(RecordRuleSpec r, Optional<org.civicsync.server.store.StoredRecord> row) {
+    return row.map(x -> x.data().get(r.limitFrom().get().field()))
         .filter(v -> v != null && v.canConvertToInt() && v.asInt() >= 0 && v.isIntegralNumber())
         .map(com.fasterxml.jackson.databind.JsonNode::asInt)
-        .findFirst().orElse(r.limit()));
+        .orElse(r.limit());
+  }
+
+  /** A claim a change is expected to take, by its rule, with the record's expected state after it. */
+  public record Expected(RecordRuleSpec rule, Claim claim, com.fasterxml.jackson.databind.node.ObjectNode after) {}
+
+  /**
+   * Reads ahead what checking these expected claims will need: their holders, and the limits their
+   * rules read from other records, each kind in one go. What a merge makes differently is read when
+   * it is needed.
+   */
+  public void prefetch(java.util.Collection<Expected> expected) {
+    List<Claim> missing = expected.stream().map(Expected::claim).filter(c -> !committed.containsKey(c)).distinct().toList();
+    if (!missing.isEmpty()) {
+      committed.putAll(tx.claimHolders(missing));
+    }
+    // Per collection of limits, the distinct lookups not read yet, with the rule that reads them.
+    Map<String, Map<String, Map.Entry<RecordRuleSpec, Map<String, String>>>> lookups = new LinkedHashMap<>();
+    for (Expected e : expected) {
+      if (e.rule().limitFrom().isEmpty()) {
+        continue;
+      }
+      RecordRuleSpec.LimitFrom from = e.rule().limitFrom().get();
+      from.lookup(e.after()).ifPresent(l -> {
+        String key = limitKey(from, l);
+        if (!limits.containsKey(key)) {
+          lookups.computeIfAbsent(from.collection(), c -> new LinkedHashMap<>()).putIfAbsent(key, Map.entry(e.rule(), l));
+        }
+      });
+    }
+    for (Map.Entry<String, Map<String, Map.Entry<RecordRuleSpec, Map<String, String>>>> c : lookups.entrySet()) {
+      List<Map.Entry<String, Map.Entry<RecordRuleSpec, Map<String, String>>>> wanted = new ArrayList<>(c.getValue().entrySet());
+      List<Optional<org.civicsync.server.store.StoredRecord>> found =
+          tx.firstByFields(c.getKey(), wanted.stream().map(w -> w.getValue().getValue()).toList());
+      for (int i = 0; i < wanted.size(); i++) {
+        limits.put(wanted.get(i).getKey(), limitIn(wanted.get(i).getValue().getKey(), found.get(i)));
+      }
+    }
   }
 
   /** Records that the record now holds these claims. */
@@ -114,13 +160,6 @@ public final class ClaimLedger {
    * Reads the committed holders of many claims at once: the claims a push's changes are expected
    * to take, so a push of a thousand bookings checks its slots in one round trip.
    */
-  public void prefetch(java.util.Collection<Claim> claims) {
-    List<Claim> missing = claims.stream().filter(c -> !committed.containsKey(c)).distinct().toList();
-    if (!missing.isEmpty()) {
-      committed.putAll(tx.claimHolders(missing));
-    }
-  }
-
   private Set<UUID> holders(Claim claim) {
     if (!committed.containsKey(claim)) {
       // Not foreseen by the prefetch (a merge produced other values): one more lookup.

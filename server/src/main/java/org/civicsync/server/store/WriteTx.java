@@ -41,6 +41,20 @@ public interface WriteTx {
    */
   List<StoredRecord> findByFields(String collection, Map<String, String> equals, int limit);
 
+  /**
+   * For each of {@code lookups}, in their order, the record {@link #findByFields} with a limit of
+   * 1 would find: the first live record of {@code collection} by record id whose fields equal the
+   * lookup's values. For many lookups in one go (a push's capacity rules read a limit per clinic):
+   * a store may answer them in one statement; the default asks one at a time.
+   */
+  default List<Optional<StoredRecord>> firstByFields(String collection, List<Map<String, String>> lookups) {
+    List<Optional<StoredRecord>> out = new java.util.ArrayList<>(lookups.size());
+    for (Map<String, String> l : lookups) {
+      out.add(findByFields(collection, l, 1).stream().findFirst());
+    }
+    return out;
+  }
+
   /** Appends entries to the event log; their sequence numbers are above {@link #head()}. */
   void appendLog(List<LoggedMutation> entries);
 
