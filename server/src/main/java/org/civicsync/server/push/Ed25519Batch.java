@@ -315,6 +315,18 @@ final class Ed25519Batch {
     return be;
   }
 
+  /** z = x + y, carried: every sum is carried before it is multiplied. */
+  private static void sum(int[] x, int[] y, int[] z) {
+    X25519Field.add(x, y, z);
+    X25519Field.carry(z);
+  }
+
+  /** z = x − y, carried. */
+  private static void difference(int[] x, int[] y, int[] z) {
+    X25519Field.sub(x, y, z);
+    X25519Field.carry(z);
+  }
+
   private static int[] field(BigInteger v) {
     int[] f = X25519Field.create();
     X25519Field.decode(encodingOf(v, false), 0, f);
@@ -332,10 +344,8 @@ final class Ed25519Batch {
     Affine(int[] x, int[] y) {
       this.x = x;
       this.y = y;
-      X25519Field.add(y, x, ypx);
-      X25519Field.carry(ypx);
-      X25519Field.sub(y, x, ymx);
-      X25519Field.carry(ymx);
+      sum(y, x, ypx);
+      difference(y, x, ymx);
       X25519Field.mul(x, y, xy2d);
       X25519Field.mul(xy2d, D2, xy2d);
     }
@@ -378,13 +388,10 @@ final class Ed25519Batch {
     final int[] z2 = X25519Field.create();
 
     void of(Extended p) {
-      X25519Field.add(p.y, p.x, ypx);
-      X25519Field.carry(ypx);
-      X25519Field.sub(p.y, p.x, ymx);
-      X25519Field.carry(ymx);
+      sum(p.y, p.x, ypx);
+      difference(p.y, p.x, ymx);
       X25519Field.mul(p.t, D2, t2d);
-      X25519Field.add(p.z, p.z, z2);
-      X25519Field.carry(z2);
+      sum(p.z, p.z, z2);
     }
   }
 
@@ -432,28 +439,23 @@ final class Ed25519Batch {
       // −(x, y) = (−x, y): y + x and y − x change places and 2d·x·y changes sign.
       int[] qPlus = negative ? p.ymx : p.ypx;
       int[] qMinus = negative ? p.ypx : p.ymx;
-      X25519Field.sub(y, x, a);
-      X25519Field.carry(a);
+      difference(y, x, a);
       X25519Field.mul(a, qMinus, a);
-      X25519Field.add(y, x, b);
-      X25519Field.carry(b);
+      sum(y, x, b);
       X25519Field.mul(b, qPlus, b);
       X25519Field.mul(t, p.xy2d, c);
       if (negative) {
         X25519Field.negate(c, c);
       }
-      X25519Field.add(z, z, d);
-      X25519Field.carry(d);
+      sum(z, z, d);
       finish();
     }
 
     /** this += q (add-2008-hwcd-3, a = −1). */
     void add(Cached q) {
-      X25519Field.sub(y, x, a);
-      X25519Field.carry(a);
+      difference(y, x, a);
       X25519Field.mul(a, q.ymx, a);
-      X25519Field.add(y, x, b);
-      X25519Field.carry(b);
+      sum(y, x, b);
       X25519Field.mul(b, q.ypx, b);
       X25519Field.mul(t, q.t2d, c);
       X25519Field.mul(z, q.z2, d);
@@ -461,14 +463,15 @@ final class Ed25519Batch {
     }
 
     private void finish() {
-      X25519Field.sub(b, a, e);
-      X25519Field.carry(e);
-      X25519Field.sub(d, c, f);
-      X25519Field.carry(f);
-      X25519Field.add(d, c, g);
-      X25519Field.carry(g);
-      X25519Field.add(b, a, h);
-      X25519Field.carry(h);
+      difference(b, a, e);
+      difference(d, c, f);
+      sum(d, c, g);
+      sum(b, a, h);
+      products();
+    }
+
+    /** X = E·F, Y = G·H, T = E·H, Z = F·G: how both formulas end. */
+    private void products() {
       X25519Field.mul(e, f, x);
       X25519Field.mul(g, h, y);
       X25519Field.mul(e, h, t);
@@ -480,23 +483,14 @@ final class Ed25519Batch {
       X25519Field.sqr(x, a);
       X25519Field.sqr(y, b);
       X25519Field.sqr(z, c);
-      X25519Field.add(c, c, c);
-      X25519Field.carry(c);
-      X25519Field.add(a, b, h);
-      X25519Field.carry(h);
-      X25519Field.add(x, y, e);
-      X25519Field.carry(e);
+      sum(c, c, c);
+      sum(a, b, h);
+      sum(x, y, e);
       X25519Field.sqr(e, e);
-      X25519Field.sub(h, e, e);
-      X25519Field.carry(e);
-      X25519Field.sub(a, b, g);
-      X25519Field.carry(g);
-      X25519Field.add(c, g, f);
-      X25519Field.carry(f);
-      X25519Field.mul(e, f, x);
-      X25519Field.mul(g, h, y);
-      X25519Field.mul(e, h, t);
-      X25519Field.mul(f, g, z);
+      difference(h, e, e);
+      difference(a, b, g);
+      sum(c, g, f);
+      products();
     }
 
     boolean isNeutral() {
