@@ -543,8 +543,9 @@ final class HttpApi {
     if (ctx.path().startsWith("/health/")) {
       return;
     }
-    if (draining) {
-      // Shutting down: new work goes to another instance (or here again after the restart).
+    if (draining && ctx.attribute(ADMITTED) == null) {
+      // Shutting down: new work goes to another instance (or here again after the restart). A
+      // request that arrived before the drain began is in flight: it finishes.
       ctx.header("Connection", "close");
       ctx.header("Retry-After", "1");
       throw new ApiException(ErrorCode.UNAVAILABLE, "the server is shutting down; nothing was changed, retry");
@@ -738,6 +739,11 @@ final class HttpApi {
     public void doFilter(jakarta.servlet.ServletRequest req, jakarta.servlet.ServletResponse plain, jakarta.servlet.FilterChain chain)
         throws java.io.IOException, jakarta.servlet.ServletException {
       inFlight.incrementAndGet();
+      // Counted first, then asked: either drain() sees this request counted and waits for it, or
+      // this request sees the drain and is refused; never refused once drain() is waiting for it.
+      if (!draining) {
+        req.setAttribute(ADMITTED, Boolean.TRUE);
+      }
       CountingResponse res = new CountingResponse((jakarta.servlet.http.HttpServletResponse) plain);
       try {
         chain.doFilter(req, res);
@@ -766,6 +772,9 @@ final class HttpApi {
 
   /** The request's device, once authenticated, for its traffic figures. */
   private static final String DEVICE = "civicsync.device";
+
+  /** Set on a request that arrived before a drain began: it is in flight and may finish. */
+  private static final String ADMITTED = "civicsync.admitted";
 
   /** A response that counts the body bytes written to it (after compression). */
   private static final class CountingResponse extends jakarta.servlet.http.HttpServletResponseWrapper {
