@@ -419,7 +419,9 @@ final class HttpApi {
       ctx.res().setHeader("X-Accel-Buffering", "no");
       java.io.OutputStream out = ctx.res().getOutputStream();
       // A device that reconnects after missing something is told at once; otherwise "ready".
-      sse(out, lastSeen >= 0 && lastSeen < head ? "changes" : "ready", head, Optional.empty(), "retry: 3000\n");
+      out.write(sseText(lastSeen >= 0 && lastSeen < head ? "changes" : "ready", head, Optional.empty(), "retry: 3000\n")
+          .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      out.flush();
       while (!s.ended()) {
         Optional<org.civicsync.server.realtime.StreamHub.Change> next = s.next(heartbeat);
         if (next.isPresent()) {
@@ -448,12 +450,6 @@ final class HttpApi {
     byte[] bytes = sseText("changes", change.head(), Optional.of(change.committedAt()), "").getBytes(java.nio.charset.StandardCharsets.UTF_8);
     lastChanges = new Encoded(change, bytes);
     return bytes;
-  }
-
-  private static void sse(java.io.OutputStream out, String event, long head, Optional<java.time.Instant> committedAt, String prefix)
-      throws java.io.IOException {
-    out.write(sseText(event, head, committedAt, prefix).getBytes(java.nio.charset.StandardCharsets.UTF_8));
-    out.flush();
   }
 
   private static String sseText(String event, long head, Optional<java.time.Instant> committedAt, String prefix) {

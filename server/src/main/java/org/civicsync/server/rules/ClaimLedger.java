@@ -102,38 +102,37 @@ public final class ClaimLedger {
   public record Expected(RecordRuleSpec rule, Claim claim, com.fasterxml.jackson.databind.node.ObjectNode after) {}
 
   /**
-   * Reads ahead what checking these expected claims will need: their holders, and the limits their
-   * rules read from other records, each kind in one go. What a merge makes differently is read when
-   * it is needed.
+   * Reads ahead what checking these expected claims will need: their committed holders, and the
+   * limits their rules read from other records, each kind in one round trip (a push of a thousand
+   * bookings checks its slots and its clinics' capacities in two). What a merge makes differently
+   * is read when it is needed.
    */
   public void prefetch(java.util.Collection<Expected> expected) {
     List<Claim> missing = expected.stream().map(Expected::claim).filter(c -> !committed.containsKey(c)).distinct().toList();
     if (!missing.isEmpty()) {
       committed.putAll(tx.claimHolders(missing));
     }
-    // Per collection of limits, the distinct lookups not read yet, with the rule that reads them.
-    Map<String, Map<String, Map.Entry<RecordRuleSpec, Map<String, String>>>> lookups = new LinkedHashMap<>();
+    // Per collection of limits, the distinct lookups not read yet (by their cache key), in order.
+    Map<String, Map<String, Lookup>> byCollection = new LinkedHashMap<>();
     for (Expected e : expected) {
-      if (e.rule().limitFrom().isEmpty()) {
-        continue;
-      }
-      RecordRuleSpec.LimitFrom from = e.rule().limitFrom().get();
-      from.lookup(e.after()).ifPresent(l -> {
-        String key = limitKey(from, l);
+      e.rule().limitFrom().ifPresent(from -> from.lookup(e.after()).ifPresent(fields -> {
+        String key = limitKey(from, fields);
         if (!limits.containsKey(key)) {
-          lookups.computeIfAbsent(from.collection(), c -> new LinkedHashMap<>()).putIfAbsent(key, Map.entry(e.rule(), l));
+          byCollection.computeIfAbsent(from.collection(), c -> new LinkedHashMap<>()).putIfAbsent(key, new Lookup(e.rule(), fields));
         }
-      });
+      }));
     }
-    for (Map.Entry<String, Map<String, Map.Entry<RecordRuleSpec, Map<String, String>>>> c : lookups.entrySet()) {
-      List<Map.Entry<String, Map.Entry<RecordRuleSpec, Map<String, String>>>> wanted = new ArrayList<>(c.getValue().entrySet());
-      List<Optional<org.civicsync.server.store.StoredRecord>> found =
-          tx.firstByFields(c.getKey(), wanted.stream().map(w -> w.getValue().getValue()).toList());
-      for (int i = 0; i < wanted.size(); i++) {
-        limits.put(wanted.get(i).getKey(), limitIn(wanted.get(i).getValue().getKey(), found.get(i)));
+    byCollection.forEach((collection, wanted) -> {
+      List<String> keys = new ArrayList<>(wanted.keySet());
+      List<Lookup> lookups = new ArrayList<>(wanted.values());
+      List<Optional<org.civicsync.server.store.StoredRecord>> found = tx.firstByFields(collection, lookups.stream().map(Lookup::fields).toList());
+      for (int i = 0; i < keys.size(); i++) {
+        limits.put(keys.get(i), limitIn(lookups.get(i).rule(), found.get(i)));
       }
-    }
+    });
   }
+
+  private record Lookup(RecordRuleSpec rule, Map<String, String> fields) {}
 
   /** Records that the record now holds these claims. */
   public void hold(RecordKey key, List<Claim> claims) {
@@ -156,10 +155,7 @@ public final class ClaimLedger {
     return changed;
   }
 
-  /**
-   * Reads the committed holders of many claims at once: the claims a push's changes are expected
-   * to take, so a push of a thousand bookings checks its slots in one round trip.
-   */
+  /** The records holding {@code claim} now: committed holders as this push left them, and this push's takers. */
   private Set<UUID> holders(Claim claim) {
     if (!committed.containsKey(claim)) {
       // Not foreseen by the prefetch (a merge produced other values): one more lookup.
