@@ -2,7 +2,6 @@ package org.civicsync.bench;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.URI;
 import java.time.Duration;
 import java.util.Random;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -20,16 +19,17 @@ import org.civicsync.testing.link.LinkStats;
  * Java SDK, retrying at once after each reset, against the limit of that link for the bytes that
  * had to cross. The link runs in compressed time (all rates and delays scaled by one factor).
  *
- * <p>The limit comes from a clean pass of the same work through the same link without loss:
- * its bytes up over the up rate, plus its bytes down over the down rate, plus one round trip per
- * request it needed. The measured drain is the time from the first request until the outbox is
- * empty; the pull that follows a drain (the device's own records coming back) is not part of it
- * and is cut short.
+ * <p>The limit comes from a pass of the same work over loopback (a link with no delay and no
+ * loss, which counts the bytes and requests): its bytes up over the up rate, plus its bytes down
+ * over the down rate, plus one round trip per request it needed. Every pass drains the same
+ * changes (the same seed) into a tenant of its own, so no pass meets another's records. The
+ * measured drain is the time from the first request until the outbox is empty; the pull that
+ * follows a drain (the device's own records coming back) is not part of it and is cut short.
  */
 final class Drain {
   /** One drain and its limit, in compressed seconds. */
-  record Result(String profile, double factor, int mutations, double seconds, double limitSeconds, long cleanBytesUp, long cleanBytesDown,
-      int cleanRequests, long lossyBytesUp, long lossyBytesDown, long resets, int attempts, double cleanSeconds) {
+  record Result(String profile, double factor, int mutations, double seconds, double limitSeconds, long limitBytesUp, long limitBytesDown,
+      int limitRequests, long lossyBytesUp, long lossyBytesDown, long resets, int attempts) {
     double ratio() {
       return seconds / limitSeconds;
     }
@@ -37,27 +37,31 @@ final class Drain {
 
   private Drain() {}
 
-  static Result run(Api api, String tenant, java.nio.file.Path work, LinkProfile profile, double factor, int n, int batchSize, long seed)
-      throws Exception {
+  /**
+   * The lossy drain over {@code profile} scaled by {@code factor}, into {@code tenant}; its limit
+   * from {@code loopback}, a pass of the same changes ({@code dataSeed}).
+   */
+  static Result run(Api api, String tenant, java.nio.file.Path work, LinkProfile profile, double factor, int n, int batchSize, long dataSeed,
+      long linkSeed, Loopback loopback) throws Exception {
     LinkProfile scaled = profile.timeScale(factor);
-    Pass clean = pass(api, tenant, work, scaled.withLoss(0), n, batchSize, seed);
-    Pass lossy = pass(api, tenant, work, scaled, n, batchSize, seed + 1);
+    Pass lossy = pass(api, tenant, work, scaled, n, batchSize, dataSeed, linkSeed);
     double rtt = 2 * scaled.latency().toNanos() / 1e9;
-    double limit = clean.bytesUp * 8.0 / scaled.upBitsPerSecond() + clean.bytesDown * 8.0 / scaled.downBitsPerSecond()
-        + clean.requests * rtt;
-    return new Result(profile.name(), factor, n, lossy.seconds, limit, clean.bytesUp, clean.bytesDown, clean.requests, lossy.bytesUp,
-        lossy.bytesDown, lossy.resets, lossy.attempts, clean.seconds);
+    double limit = loopback.bytesUp() * 8.0 / scaled.upBitsPerSecond() + loopback.bytesDown() * 8.0 / scaled.downBitsPerSecond()
+        + loopback.requests() * rtt;
+    return new Result(profile.name(), factor, n, lossy.seconds, limit, loopback.bytesUp(), loopback.bytesDown(), loopback.requests(),
+        lossy.bytesUp, lossy.bytesDown, lossy.resets, lossy.attempts);
   }
 
   /**
    * The same work over loopback: what the device and the server themselves take, link aside, and
-   * of that the time spent waiting for answers (the server's share plus loopback).
+   * of that the time spent waiting for answers (the server's share plus loopback); and the bytes
+   * and requests every drain of these changes has to get across.
    */
-  record Loopback(double seconds, double requestSeconds) {}
+  record Loopback(double seconds, double requestSeconds, long bytesUp, long bytesDown, int requests) {}
 
-  static Loopback loopback(Api api, String tenant, java.nio.file.Path work, int n, int batchSize, long seed) throws Exception {
-    Pass p = pass(api, tenant, work, LinkProfile.PERFECT, n, batchSize, seed);
-    return new Loopback(p.seconds, p.requestSeconds);
+  static Loopback loopback(Api api, String tenant, java.nio.file.Path work, int n, int batchSize, long dataSeed) throws Exception {
+    Pass p = pass(api, tenant, work, LinkProfile.PERFECT, n, batchSize, dataSeed, dataSeed);
+    return new Loopback(p.seconds, p.requestSeconds, p.bytesUp, p.bytesDown, p.requests);
   }
 
   private record Pass(double seconds, long bytesUp, long bytesDown, int requests, long resets, int attempts, double requestSeconds) {}
@@ -69,11 +73,12 @@ final class Drain {
     }
   }
 
-  private static Pass pass(Api api, String tenant, java.nio.file.Path work, LinkProfile profile, int n, int batchSize, long seed)
-      throws Exception {
+  private static Pass pass(Api api, String tenant, java.nio.file.Path work, LinkProfile profile, int n, int batchSize, long seed,
+      long linkSeed) throws Exception {
+    api.tenant(tenant);
     String code = api.admin("POST", "/v1/admin/tenants/" + tenant + "/enrollment-codes", "{\"userId\":\"clerk\"}").get("code").asText();
     Transport direct = new UrlConnectionTransport(api.base());
-    try (FaultyLink link = FaultyLink.start(new InetSocketAddress("127.0.0.1", api.base().getPort()), profile, seed)) {
+    try (FaultyLink link = FaultyLink.start(new InetSocketAddress("127.0.0.1", api.base().getPort()), profile, linkSeed)) {
       Transport slow = new UrlConnectionTransport(link.uri(), Duration.ofSeconds(30), Duration.ofMinutes(10));
       Transport[] via = {direct};
       AtomicInteger requests = new AtomicInteger();

@@ -37,6 +37,7 @@ public enum ErrorCode {
   INBOX_ITEM_RESOLVED(409, "The inbox item was already resolved (with another Idempotency-Key, or none); the body of a 409 names how."),
   RESOLUTION_REJECTED(422, "The resolution cannot be applied: the resulting record breaks the collection's schema or a rule (the message names the code, e.g. CAPACITY_EXCEEDED). The item stays open."),
   ENROLLMENT_CODE_INVALID(403, "The enrollment code is unknown, expired or used up."),
+  UPLOAD_MISMATCH(409, "A resumed push body does not fit what the server holds of it: Upload-Offset is past the bytes that arrived, the body ended short of Upload-Length, or the assembled body's SHA-256 is not its Upload-Key. The Upload-Offset header of the answer says where to resume (0: from the start)."),
   PAYLOAD_TOO_LARGE(413, "The body (after decompression) is larger than the configured limit (default 10 MiB)."),
   TOO_MANY_MUTATIONS(413, "More than 5000 mutations in one push."),
   UNSUPPORTED_MEDIA_TYPE(415, "The body is not application/json, or the Content-Encoding is not identity or gzip."),

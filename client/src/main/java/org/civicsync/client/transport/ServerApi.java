@@ -65,7 +65,7 @@ public final class ServerApi {
   public Definitions collections(String token, Optional<String> etag) throws IOException, ApiError {
     Map<String, String> headers = new HashMap<>();
     etag.ifPresent(t -> headers.put("If-None-Match", t));
-    Transport.Response r = exchange("GET", "/v1/collections", Optional.of(token), headers, null);
+    Transport.Response r = exchange("GET", "/v1/collections", Optional.of(token), headers, null, false);
     if (r.status() == 304 && etag.isPresent()) {
       return new Definitions(Optional.empty(), etag);
     }
@@ -92,8 +92,12 @@ public final class ServerApi {
    * @throws IOException also when the answer does not hold one result per mutation, in order
    */
   public PushResponse push(String token, PushRequest request) throws IOException, ApiError {
-    PushResponse answer = call("POST", "/v1/sync/push", Optional.of(token), Map.of("Prefer", PushResponse.RETURN_MINIMAL), request,
-        PushResponse.class);
+    Transport.Response r = exchange("POST", "/v1/sync/push", Optional.of(token), Map.of("Prefer", PushResponse.RETURN_MINIMAL), request,
+        true);
+    if (r.status() < 200 || r.status() >= 300) {
+      throw error(r);
+    }
+    PushResponse answer = Json.mapper().readValue(r.body(), PushResponse.class);
     try {
       return answer.withIdsOf(request.mutations());
     } catch (IllegalArgumentException e) {
@@ -131,19 +135,19 @@ public final class ServerApi {
 
   private <T> T call(String method, String path, Optional<String> token, Map<String, String> extraHeaders, Object body, Class<T> type)
       throws IOException, ApiError {
-    Transport.Response r = exchange(method, path, token, extraHeaders, body);
+    Transport.Response r = exchange(method, path, token, extraHeaders, body, false);
     if (r.status() >= 200 && r.status() < 300) {
       return Json.mapper().readValue(r.body(), type);
     }
     throw error(r);
   }
 
-  private Transport.Response exchange(String method, String path, Optional<String> token, Map<String, String> extraHeaders, Object body)
-      throws IOException {
+  private Transport.Response exchange(String method, String path, Optional<String> token, Map<String, String> extraHeaders, Object body,
+      boolean resumable) throws IOException {
     Map<String, String> headers = new HashMap<>(extraHeaders);
     token.ifPresent(t -> headers.put("Authorization", "Bearer " + t));
     byte[] bytes = body == null ? new byte[0] : Json.mapper().writeValueAsBytes(body);
-    Transport.Response r = transport.send(new Transport.Request(method, path, headers, bytes));
+    Transport.Response r = transport.send(new Transport.Request(method, path, headers, bytes, resumable));
     synchronized (this) {
       wireBytes += r.wireBytes();
     }

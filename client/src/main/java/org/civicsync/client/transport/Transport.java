@@ -18,10 +18,23 @@ public interface Transport {
    */
   Response send(Request request) throws IOException;
 
-  /** A request: method, path and query (e.g. {@code /v1/sync/pull?limit=500}), headers, body (empty for none). */
-  record Request(String method, String path, Map<String, String> headers, byte[] body) {
+  /**
+   * A request: method, path and query (e.g. {@code /v1/sync/pull?limit=500}), headers, body (empty
+   * for none).
+   *
+   * @param resumable the body may reach the server in parts over several attempts (protocol.md,
+   *     "Resumable uploads"): a transport that can names the body by its digest and, after an
+   *     attempt that broke off, sends only what the server lacks. Transports may ignore it and send
+   *     the whole body every time.
+   */
+  record Request(String method, String path, Map<String, String> headers, byte[] body, boolean resumable) {
     public Request {
       headers = Map.copyOf(headers);
+    }
+
+    /** A request whose body goes whole every time. */
+    public Request(String method, String path, Map<String, String> headers, byte[] body) {
+      this(method, path, headers, body, false);
     }
   }
 

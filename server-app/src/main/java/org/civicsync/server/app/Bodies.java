@@ -42,8 +42,16 @@ final class Bodies {
 
   /** The body as JSON; an absent or empty body reads as {@code {}} when {@code emptyIsObject}. */
   JsonNode json(Context ctx, boolean emptyIsObject) {
+    return json(ctx, emptyIsObject, Optional.empty());
+  }
+
+  /**
+   * As {@link #json(Context, boolean)}, the body as sent (before its {@code Content-Encoding} is
+   * undone) given in {@code sent} when it was gathered otherwise (a resumed upload).
+   */
+  JsonNode json(Context ctx, boolean emptyIsObject, Optional<byte[]> sent) {
     String type = ctx.header("Content-Type");
-    byte[] bytes = bytes(ctx);
+    byte[] bytes = bytes(ctx, sent);
     if (bytes.length == 0 && emptyIsObject) {
       return Json.mapper().createObjectNode();
     }
@@ -70,7 +78,7 @@ final class Bodies {
     }
   }
 
-  private byte[] bytes(Context ctx) {
+  private byte[] bytes(Context ctx, Optional<byte[]> sent) {
     String declared = ctx.header("Content-Length");
     String encoding = ctx.header("Content-Encoding");
     boolean gzip = false;
@@ -85,7 +93,7 @@ final class Bodies {
     if (!gzip && declared != null && declared.matches("[0-9]{1,18}") && Long.parseLong(declared) > maxBytes) {
       throw tooLarge();
     }
-    InputStream raw = ctx.bodyInputStream();
+    InputStream raw = sent.isPresent() ? new java.io.ByteArrayInputStream(sent.get()) : ctx.bodyInputStream();
     try (InputStream in = gzip ? new GZIPInputStream(raw) : raw) {
       ByteArrayOutputStream out = new ByteArrayOutputStream();
       byte[] buf = new byte[16 * 1024];

@@ -68,6 +68,7 @@ final class HttpApi {
       new Route("POST", "/v1/devices/enroll"),
       new Route("GET", "/v1/collections"),
       new Route("POST", "/v1/sync/push"),
+      new Route("HEAD", "/v1/sync/uploads/{key}"),
       new Route("GET", "/v1/sync/pull"),
       new Route("GET", "/v1/sync/stream"),
       new Route("GET", "/v1/sync/status"),
@@ -114,6 +115,7 @@ final class HttpApi {
   private final InboxService inbox;
   private final RecordsService records;
   private final Bodies bodies;
+  private final ResumableUploads uploads;
   private final java.time.Clock clock;
   private final AdminIdempotency adminKeys;
   private final org.civicsync.server.audit.AuditVerifier audits;
@@ -157,6 +159,7 @@ final class HttpApi {
     this.pull = pull;
     this.inbox = inbox;
     this.bodies = new Bodies(maxBodyBytes);
+    this.uploads = new ResumableUploads(maxBodyBytes, clock);
     this.clock = clock;
   }
 
@@ -197,6 +200,7 @@ final class HttpApi {
           case "PUT" -> cfg.routes.put(r.path(), h);
           case "PATCH" -> cfg.routes.patch(r.path(), h);
           case "DELETE" -> cfg.routes.delete(r.path(), h);
+          case "HEAD" -> cfg.routes.head(r.path(), h);
           default -> throw new IllegalStateException(r.method());
         }
       }
@@ -323,7 +327,9 @@ final class HttpApi {
       };
       case "POST /v1/sync/push" -> ctx -> {
         Caller.Device d = device(ctx);
-        org.civicsync.contracts.PushResponse answer = push.push(d, PushService.parse(bodies.json(ctx, false)));
+        Optional<byte[]> resumed = ResumableUploads.named(ctx) ? Optional.of(uploads.receive(ctx, d.tenantId(), d.deviceId()))
+            : Optional.empty();
+        org.civicsync.contracts.PushResponse answer = push.push(d, PushService.parse(bodies.json(ctx, false, resumed)));
         metrics.pushed(answer.results());
         if (prefersMinimal(ctx)) {
           // Results by position only: over 2G the ids were most of the answer (RFC 7240 Prefer).
@@ -331,6 +337,11 @@ final class HttpApi {
         } else {
           ctx.json(answer);
         }
+      };
+      case "HEAD /v1/sync/uploads/{key}" -> ctx -> {
+        Caller.Device d = device(ctx);
+        ctx.header(ResumableUploads.OFFSET, Long.toString(uploads.offset(d.tenantId(), d.deviceId(), ctx.pathParam("key"))));
+        ctx.header("Cache-Control", "no-store");
       };
       case "GET /v1/sync/pull" -> ctx -> {
         Caller.Device d = device(ctx);
@@ -525,8 +536,8 @@ final class HttpApi {
       ctx.header("Access-Control-Allow-Origin", origin);
       ctx.header("Vary", "Origin");
       ctx.header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE");
-      ctx.header("Access-Control-Allow-Headers", "Authorization, Content-Type, Content-Encoding, Idempotency-Key, If-Match, If-None-Match, Prefer");
-      ctx.header("Access-Control-Expose-Headers", "ETag, Retry-After, Preference-Applied");
+      ctx.header("Access-Control-Allow-Headers", "Authorization, Content-Type, Content-Encoding, Idempotency-Key, If-Match, If-None-Match, Prefer, Upload-Key, Upload-Length, Upload-Offset");
+      ctx.header("Access-Control-Expose-Headers", "ETag, Retry-After, Preference-Applied, Upload-Offset");
       ctx.header("Access-Control-Max-Age", "600");
     }
     if ("OPTIONS".equals(ctx.method().name())) {

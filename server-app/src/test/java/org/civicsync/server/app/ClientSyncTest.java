@@ -233,6 +233,47 @@ class ClientSyncTest {
   }
 
   @Test
+  void aPushCutOffByTheLinkIsResumedWithoutSendingAgainWhatHadArrived() throws Exception {
+    try (FaultyLink link = FaultyLink.start(new InetSocketAddress("127.0.0.1", server.port()), LinkProfile.PERFECT, 11)) {
+      // The same amount of work pushed whole, for the size of one push on the wire.
+      CivicSyncClient control = client(new UrlConnectionTransport(link.uri()), 40);
+      control.sync();
+      Fixtures fx = new Fixtures(40);
+      for (int i = 0; i < 50; i++) {
+        control.collection("appointments").create(fx.appointment());
+      }
+      long before = link.stats().bytesUp();
+      control.sync();
+      long whole = link.stats().bytesUp() - before;
+
+      CivicSyncClient c = client(new UrlConnectionTransport(link.uri()), 41);
+      c.sync();
+      fx = new Fixtures(41);
+      for (int i = 0; i < 50; i++) {
+        c.collection("appointments").create(fx.appointment());
+      }
+      link.setProfile(LinkProfile.PERFECT.withResetMidRequest(1.0));
+      before = link.stats().bytesUp();
+      assertThatThrownBy(c::sync).as("the push is cut off").isInstanceOf(IOException.class);
+      long cutOff = link.stats().bytesUp() - before;
+      link.setProfile(LinkProfile.PERFECT);
+      before = link.stats().bytesUp();
+      assertThat(c.sync().status().pending()).isZero();
+      long resumed = link.stats().bytesUp() - before;
+
+      String sizes = "whole push " + whole + " bytes, cut off after " + cutOff + ", resumed with " + resumed + " (" + link + ")";
+      assertThat(cutOff).as("the link's seed cuts the push well into its body: %s", sizes).isGreaterThan(whole / 4);
+      // The resumed attempt asks how far the server got and sends the rest: about the headers of
+      // two more requests above the part that had not arrived.
+      assertThat(cutOff + resumed).as(sizes).isLessThan(whole + 1500);
+      assertThat(resumed).as(sizes).isLessThan(whole - cutOff + 1500);
+      CivicSyncClient other = client(new UrlConnectionTransport(URI.create(base)), 42);
+      other.sync();
+      assertThat(other.collection("appointments").all()).as("every change arrived once").hasSize(100);
+    }
+  }
+
+  @Test
   void aDeviceAwayLongerThanTheCompactionHorizonDownloadsAgainAndLosesNothingItWrote() throws Exception {
     CivicSyncClient office = client(new UrlConnectionTransport(URI.create(base)), 31);
     Switch sw = new Switch(new UrlConnectionTransport(URI.create(base)));

@@ -257,6 +257,91 @@ class HttpApiTest {
     assertThat(pullAll()).hasSize(200);
   }
 
+  // ------------------------------------------------------------- resumable uploads
+
+  /** 150 signed creates, gzip'd as a device sends them. */
+  private byte[] namedBody() throws IOException {
+    Mutation[] ms = new Mutation[150];
+    for (int i = 0; i < ms.length; i++) {
+      ms[i] = fx.create(fx.uuid());
+    }
+    return gzip(pushBody(ms).getBytes(StandardCharsets.UTF_8));
+  }
+
+  private long uploadOffset(String bearer, String key) throws Exception {
+    HttpResponse<String> r = request("HEAD", "/v1/sync/uploads/" + key, "Bearer " + bearer, new byte[0], false);
+    assertThat(r.statusCode()).isEqualTo(200);
+    return Long.parseLong(r.headers().firstValue("Upload-Offset").orElseThrow());
+  }
+
+  private HttpResponse<String> resume(byte[] body, String key, int from) throws Exception {
+    return request("POST", "/v1/sync/push", "Bearer " + token, java.util.Arrays.copyOfRange(body, from, body.length), true,
+        "Content-Encoding", "gzip", "Upload-Key", key, "Upload-Length", Integer.toString(body.length), "Upload-Offset", Integer.toString(from));
+  }
+
+  @Test
+  void aPushCutOffMidBodyIsResumedFromWhatArrivedAndAppliedOnce() throws Exception {
+    byte[] body = namedBody();
+    String key = ResumableUploads.digest(body);
+    int cut = body.length * 3 / 5;
+    try (java.net.Socket s = new java.net.Socket("127.0.0.1", server.port())) {
+      s.getOutputStream().write(("POST /v1/sync/push HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token
+          + "\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nUpload-Key: " + key + "\r\nUpload-Length: "
+          + body.length + "\r\nContent-Length: " + body.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      s.getOutputStream().write(body, 0, cut);
+      s.getOutputStream().flush();
+      s.shutdownOutput(); // the link dies with the body short of its length
+      s.getInputStream().readAllBytes();
+    }
+    for (long until = System.nanoTime() + 10_000_000_000L; uploadOffset(token, key) != cut && System.nanoTime() < until; ) {
+      Thread.sleep(20); // the server learns of the broken body as it reads it
+    }
+    assertThat(uploadOffset(token, key)).as("the part that arrived is held").isEqualTo(cut);
+    assertThat(pullAll()).as("nothing of a part is applied").isEmpty();
+    assertThat(uploadOffset(enroll("clerk"), key)).as("another device's parts are not this one's").isZero();
+
+    HttpResponse<String> done = resume(body, key, cut);
+    assertThat(done.statusCode()).as(done.body()).isEqualTo(200);
+    assertThat(json(done).get("results")).hasSize(150).allSatisfy(r -> assertThat(r.get("status").asText()).isEqualTo("applied"));
+    assertThat(pullAll()).hasSize(150);
+    assertThat(uploadOffset(token, key)).as("a completed body is let go").isZero();
+
+    HttpResponse<String> again = resume(body, key, 0);
+    assertThat(again.statusCode()).isEqualTo(200);
+    assertThat(json(again).get("results")).hasSize(150);
+    assertThat(pullAll()).as("the whole body again changes nothing").hasSize(150);
+  }
+
+  @Test
+  void aResumedPushThatDoesNotFitWhatArrivedIsRefusedWithWhereToResumeAndChangesNothing() throws Exception {
+    byte[] body = namedBody();
+    String key = ResumableUploads.digest(body);
+
+    HttpResponse<String> ahead = resume(body, key, 1000);
+    assertError(ahead, 409, "UPLOAD_MISMATCH", "Upload-Offset");
+    assertThat(ahead.headers().firstValue("Upload-Offset")).contains("0");
+
+    byte[] other = namedBody();
+    HttpResponse<String> wrongKey = request("POST", "/v1/sync/push", "Bearer " + token, other, true, "Content-Encoding", "gzip",
+        "Upload-Key", key, "Upload-Length", Integer.toString(other.length));
+    assertError(wrongKey, 409, "UPLOAD_MISMATCH", "Upload-Offset");
+    assertThat(wrongKey.headers().firstValue("Upload-Offset")).contains("0");
+    assertThat(pullAll()).isEmpty();
+
+    assertError(request("POST", "/v1/sync/push", "Bearer " + token, body, true, "Content-Encoding", "gzip", "Upload-Key", "short",
+        "Upload-Length", Integer.toString(body.length)), 400, "INVALID_REQUEST", "Upload-Key");
+    assertError(request("POST", "/v1/sync/push", "Bearer " + token, body, true, "Content-Encoding", "gzip", "Upload-Key", key),
+        400, "INVALID_REQUEST", "Upload-Length");
+    assertError(request("POST", "/v1/sync/push", "Bearer " + token, body, true, "Content-Encoding", "gzip", "Upload-Key", key,
+        "Upload-Length", Long.toString(MAX_BODY + 1)), 413, "PAYLOAD_TOO_LARGE");
+    assertThat(request("HEAD", "/v1/sync/uploads/" + key, null, new byte[0], false).statusCode()).isEqualTo(401);
+    assertThat(pullAll()).isEmpty();
+
+    HttpResponse<String> whole = resume(body, key, 0);
+    assertThat(whole.statusCode()).as("the same body from the start still goes through").isEqualTo(200);
+    assertThat(pullAll()).hasSize(150);
+  }
+
   @Test
   void malformedPushesAreRefusedWholeAndChangeNothing() throws Exception {
     Mutation good = signed(fx.create(fx.uuid()));

@@ -1,0 +1,208 @@
+package org.civicsync.server.app;
+
+import io.javalin.http.Context;
+import java.io.IOException;
+import java.io.InputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Arrays;
+import java.util.Base64;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.regex.Pattern;
+import org.civicsync.contracts.ErrorCode;
+import org.civicsync.server.ApiException;
+
+/**
+ * Resumable push bodies (protocol.md, "Resumable uploads"). A push that names its body by {@code
+ * Upload-Key} (the base64url SHA-256 of the whole body as sent) and {@code Upload-Length} has
+ * whatever part of it arrived kept when the connection breaks, so that the device, once it has
+ * asked {@code HEAD /v1/sync/uploads/{key}} how far the server got, sends only the rest with
+ * {@code Upload-Offset}. On 2G a reset in the middle of a batch otherwise costs every byte of it
+ * that had already crossed.
+ *
+ * <p>The parts are held in memory, at most one per device (a device sends one push at a time; a
+ * new key replaces its older part), for {@link #MAX_AGE} and within {@link #MAX_HELD_BYTES} in
+ * all, the oldest dropped first. A part that is gone only costs the device the whole body again:
+ * the server then answers offset 0. Nothing is decided on a part: the assembled body must hash to
+ * its key before it is read as a push, and then it is checked like any other.
+ *
+ * <p>Thread-safe.
+ */
+final class ResumableUploads {
+  /** How long a part is kept after its last byte arrived. */
+  static final Duration MAX_AGE = Duration.ofMinutes(15);
+  /** All parts together, at most. */
+  static final long MAX_HELD_BYTES = 64L << 20;
+  static final String KEY = "Upload-Key";
+  static final String LENGTH = "Upload-Length";
+  static final String OFFSET = "Upload-Offset";
+  private static final Pattern KEY_FORM = Pattern.compile("[A-Za-z0-9_-]{43}");
+  private static final Pattern NUMBER = Pattern.compile("[0-9]{1,18}");
+
+  private record Owner(String tenantId, UUID deviceId) {}
+
+  /** A part of one body: its first {@code bytes.length} bytes. */
+  private record Part(String key, long length, byte[] bytes, Instant at) {}
+
+  private final long maxBodyBytes;
+  private final Clock clock;
+  /** In the order parts were last written, oldest first. */
+  private final LinkedHashMap<Owner, Part> parts = new LinkedHashMap<>(16, 0.75f, true);
+  private long held;
+
+  ResumableUploads(long maxBodyBytes, Clock clock) {
+    this.maxBodyBytes = maxBodyBytes;
+    this.clock = clock;
+  }
+
+  /** Whether the request names its body for resumption. */
+  static boolean named(Context ctx) {
+    return ctx.header(KEY) != null;
+  }
+
+  /** How many bytes of the body named {@code key} the server holds for this device (0: none). */
+  synchronized long offset(String tenantId, UUID deviceId, String key) {
+    checkKey(key);
+    expire();
+    Part p = parts.get(new Owner(tenantId, deviceId));
+    return p != null && p.key().equals(key) ? p.bytes().length : 0;
+  }
+
+  /**
+   * Reads this request's part of a named body and returns the whole body once it is complete.
+   *
+   * @throws ApiException {@code UPLOAD_MISMATCH} (with the offset the server holds in {@code
+   *     Upload-Offset}) when the request starts past what the server holds, ends short of the
+   *     body, or completes a body whose digest is not its key; {@code INVALID_REQUEST} for
+   *     malformed headers; {@code PAYLOAD_TOO_LARGE} for a body over the limit
+   */
+  byte[] receive(Context ctx, String tenantId, UUID deviceId) {
+    String key = ctx.header(KEY);
+    checkKey(key);
+    long length = number(ctx, LENGTH).orElseThrow(() -> new ApiException(ErrorCode.INVALID_REQUEST,
+        "a push with " + KEY + " needs " + LENGTH + ", the whole body's size in bytes", LENGTH));
+    long offset = number(ctx, OFFSET).orElse(0L);
+    if (length > maxBodyBytes) {
+      throw new ApiException(ErrorCode.PAYLOAD_TOO_LARGE, "the body is larger than " + maxBodyBytes + " bytes");
+    }
+    if (offset > length) {
+      throw new ApiException(ErrorCode.INVALID_REQUEST, OFFSET + " is past " + LENGTH, OFFSET);
+    }
+    Owner owner = new Owner(tenantId, deviceId);
+    byte[] body = new byte[(int) length];
+    synchronized (this) {
+      expire();
+      Part p = parts.get(owner);
+      long have = p != null && p.key().equals(key) && p.length() == length ? p.bytes().length : 0;
+      if (offset > have) {
+        throw mismatch(ctx, have, "the server holds " + have + " bytes of this body, not " + offset);
+      }
+      if (p != null) {
+        System.arraycopy(p.bytes(), 0, body, 0, (int) offset);
+      }
+    }
+    int filled = (int) offset;
+    boolean broken = false;
+    try {
+      InputStream in = ctx.bodyInputStream();
+      for (int n; filled < body.length && (n = in.read(body, filled, body.length - filled)) > 0; ) {
+        filled += n;
+      }
+      if (filled == body.length && in.read() != -1) {
+        throw new ApiException(ErrorCode.INVALID_REQUEST, "the body runs past " + LENGTH + " (" + length + ")", LENGTH);
+      }
+    } catch (IOException e) {
+      broken = true; // the connection broke: keep what came
+    }
+    if (filled < body.length) {
+      hold(owner, new Part(key, length, Arrays.copyOf(body, filled), clock.instant()));
+      throw mismatch(ctx, filled, broken ? "the connection broke after " + filled + " bytes of " + length
+          : "the body ended after " + filled + " bytes of " + length);
+    }
+    synchronized (this) {
+      Part p = parts.get(owner);
+      if (p != null && p.key().equals(key)) {
+        drop(owner);
+      }
+    }
+    if (!key.equals(digest(body))) {
+      throw mismatch(ctx, 0, "the assembled body's SHA-256 is not its " + KEY + "; send it again from the start");
+    }
+    return body;
+  }
+
+  /** Bytes held now (for tests). */
+  synchronized long heldBytes() {
+    return held;
+  }
+
+  /** The base64url (unpadded) SHA-256 of {@code body}: the {@code Upload-Key} it goes by. */
+  static String digest(byte[] body) {
+    try {
+      return Base64.getUrlEncoder().withoutPadding().encodeToString(MessageDigest.getInstance("SHA-256").digest(body));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private synchronized void hold(Owner owner, Part part) {
+    drop(owner);
+    if (part.bytes().length == 0) {
+      return;
+    }
+    parts.put(owner, part);
+    held += part.bytes().length;
+    for (Iterator<Map.Entry<Owner, Part>> it = parts.entrySet().iterator(); held > MAX_HELD_BYTES && it.hasNext(); ) {
+      Map.Entry<Owner, Part> oldest = it.next();
+      held -= oldest.getValue().bytes().length;
+      it.remove();
+    }
+  }
+
+  private void drop(Owner owner) {
+    Part old = parts.remove(owner);
+    if (old != null) {
+      held -= old.bytes().length;
+    }
+  }
+
+  private void expire() {
+    Instant cutoff = clock.instant().minus(MAX_AGE);
+    parts.values().removeIf(p -> {
+      boolean old = p.at().isBefore(cutoff);
+      if (old) {
+        held -= p.bytes().length;
+      }
+      return old;
+    });
+  }
+
+  private static ApiException mismatch(Context ctx, long have, String message) {
+    ctx.header(OFFSET, Long.toString(have));
+    return new ApiException(ErrorCode.UPLOAD_MISMATCH, message + " (resume at " + have + ")", OFFSET);
+  }
+
+  private static void checkKey(String key) {
+    if (key == null || !KEY_FORM.matcher(key).matches()) {
+      throw new ApiException(ErrorCode.INVALID_REQUEST, KEY + " must be the base64url SHA-256 of the body (43 characters)", KEY);
+    }
+  }
+
+  private static Optional<Long> number(Context ctx, String header) {
+    String v = ctx.header(header);
+    if (v == null) {
+      return Optional.empty();
+    }
+    if (!NUMBER.matcher(v.trim()).matches()) {
+      throw new ApiException(ErrorCode.INVALID_REQUEST, header + " must be a number of bytes", header);
+    }
+    return Optional.of(Long.parseLong(v.trim()));
+  }
+}
