@@ -27,7 +27,9 @@ import java.util.zip.GZIPOutputStream;
  * sends only the rest: on 2G a reset half-way through a batch otherwise costs every byte already
  * across. Asking costs a round trip, so the transport asks only when the broken attempt had lasted
  * long enough for that to pay (see {@code worthAsking}). It remembers only the last broken body, in
- * memory.
+ * memory. A resumed attempt that the server refuses as not fitting what it holds (409 {@code
+ * UPLOAD_MISMATCH}: nothing was read as a push, so nothing can have been applied) is sent once
+ * more from where the answer says; that is the one request this transport repeats on its own.
  */
 public final class UrlConnectionTransport implements Transport {
   private static final int GZIP_ABOVE = 1024;

@@ -557,6 +557,12 @@ final class HttpApi {
       ctx.header("Retry-After", "1");
       throw new ApiException(ErrorCode.UNAVAILABLE, "the server is shutting down; nothing was changed, retry");
     }
+    if (webAppFile(ctx)) {
+      // The web app's files are not the API's to ration: a clinic's tablets behind one address
+      // loading the app (and their service workers caching it) would share the address's 120
+      // requests a minute, and a worker whose caching meets a 429 never installs.
+      return;
+    }
     String auth = ctx.header("Authorization");
     // Routes without a token (enrollment, renewal) are limited by address, whatever header is sent:
     // a made-up token must not buy a fresh allowance.
@@ -573,6 +579,14 @@ final class HttpApi {
       ctx.header("Retry-After", Long.toString(wait));
       throw new ApiException(ErrorCode.RATE_LIMITED, "too many requests; retry after " + wait + " s");
     }
+  }
+
+  /** A GET or HEAD of a path outside the API and its documents: a file of the web app (or a 404). */
+  private static boolean webAppFile(Context ctx) {
+    String m = ctx.method().name();
+    String p = ctx.path();
+    return (m.equals("GET") || m.equals("HEAD")) && !p.startsWith("/v1/") && !p.startsWith("/schemas/") && !p.equals("/openapi.yaml")
+        && !p.equals("/metrics");
   }
 
   private void recordWrite(Context ctx, RecordsService.Write kind) {

@@ -303,9 +303,11 @@ class IdentityHttpTest {
 
   @Test
   void aCallerOverItsRateIsToldWhenToComeBack() throws Exception {
+    java.nio.file.Path web = Files.createTempDirectory("civicsync-rate-web");
+    Files.writeString(web.resolve("index.html"), "<!doctype html><title>CivicSync</title>");
     ServerConfig config = ServerConfig.defaults().withHost("127.0.0.1").withPort(0)
         .withDataDir(Files.createTempDirectory("civicsync-rate-test")).withAdminToken(Optional.of(ADMIN))
-        .withSecurity(new ServerConfig.Security(java.time.Duration.ofHours(24), 30, List.of()));
+        .withSecurity(new ServerConfig.Security(java.time.Duration.ofHours(24), 30, List.of())).withWebDir(Optional.of(web));
     try (CivicSyncServer slow = CivicSyncServer.start(config)) {
       String url = "http://127.0.0.1:" + slow.port();
       HttpResponse<String> last = null;
@@ -320,6 +322,18 @@ class IdentityHttpTest {
       assertThat(last.headers().firstValue("Retry-After")).isPresent();
       assertThat(http.send(HttpRequest.newBuilder(URI.create(url + "/health/live")).GET().build(), HttpResponse.BodyHandlers.ofString())
           .statusCode()).as("health checks are not limited").isEqualTo(200);
+
+      // Without a token, the address's bucket (a tenth of 30): the API's documents are limited...
+      HttpResponse<String> doc = null;
+      for (int i = 0; i < 10 && (doc == null || doc.statusCode() != 429); i++) {
+        doc = http.send(HttpRequest.newBuilder(URI.create(url + "/openapi.yaml")).GET().build(), HttpResponse.BodyHandlers.ofString());
+      }
+      assertError(doc, 429, "RATE_LIMITED");
+      // ...the web app's files, which devices behind one address load together, are not.
+      for (int i = 0; i < 40; i++) {
+        assertThat(http.send(HttpRequest.newBuilder(URI.create(url + "/")).GET().build(), HttpResponse.BodyHandlers.ofString()).statusCode())
+            .as("the web app's page, request %d", i).isEqualTo(200);
+      }
     }
   }
 
