@@ -225,6 +225,18 @@ public final class BenchMain {
           ws.perMutation(), ws.bytesUp() / (double) ws.mutations(), ws.bytesDown() / (double) ws.mutations(), ws.gzipPerMutation(),
           ws.rawOfMutations() / (double) ws.mutations(), ws.perMutation() / ws.gzipPerMutation()));
       report.figure("wireVsGzip", ws.perMutation() / ws.gzipPerMutation());
+      List<org.civicsync.contracts.Mutation> training = new java.util.ArrayList<>();
+      for (Workload.Batch b : w.all().subList(0, Math.min(8, w.all().size()))) {
+        training.addAll(b.mutations());
+      }
+      Wire.Zstd z = Wire.zstd(sample.all(), training, 16 * 1024);
+      wr.putObject("zstd").put("dictionaryBytes", z.dictBytes()).put("trainingMutations", z.trainingMutations())
+          .put("gzip9PerMutationBatch500", z.gzip9Per500()).put("zstd19PerMutationBatch500", z.zstdPer500())
+          .put("dczPerMutationBatch500", z.dictPer500()).put("gzip9PerMutationBatch100", z.gzip9Per100())
+          .put("zstd19PerMutationBatch100", z.zstdPer100()).put("dczPerMutationBatch100", z.dictPer100());
+      progress(String.format(Locale.ROOT, "  zstd, body only, per mutation: batches of 500 gzip-9 %.1f, zstd-19 %.1f, with a %d-byte dictionary"
+          + " %.1f; batches of 100: %.1f, %.1f, %.1f", z.gzip9Per500(), z.zstdPer500(), z.dictBytes(), z.dictPer500(), z.gzip9Per100(),
+          z.zstdPer100(), z.dictPer100()));
 
       drains(api, raw);
 

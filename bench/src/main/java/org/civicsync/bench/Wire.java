@@ -63,6 +63,61 @@ final class Wire {
     }
   }
 
+  /**
+   * What zstd would make of the same mutations' JSON (per mutation, in bytes), in the SDK's batches
+   * of 500 and in the 2G drain's batches of 100: at zstd's level 19 alone, and with a dictionary
+   * of {@code dictBytes} trained on other mutations of the same collection ({@code training}, from
+   * other devices and other records), as RFC 9842's {@code dcz} would carry it (its 40-byte header
+   * included). gzip at level 9, what the SDK sends, is beside them for the same batches.
+   */
+  record Zstd(int dictBytes, int trainingMutations, double gzip9Per500, double zstdPer500, double dictPer500, double gzip9Per100,
+      double zstdPer100, double dictPer100) {}
+
+  static Zstd zstd(List<Workload.Batch> sample, List<org.civicsync.contracts.Mutation> training, int dictBytes) {
+    com.github.luben.zstd.ZstdDictTrainer trainer = new com.github.luben.zstd.ZstdDictTrainer(64 << 20, dictBytes);
+    for (org.civicsync.contracts.Mutation m : training) {
+      trainer.addSample(Workload.json(m));
+    }
+    byte[] dict;
+    try {
+      dict = trainer.trainSamples();
+    } catch (RuntimeException tooFew) {
+      // zstd's trainer refuses too small a sample (the smoke run's): no dictionary, then.
+      dict = new byte[0];
+    }
+    try (com.github.luben.zstd.ZstdCompressCtx plain = new com.github.luben.zstd.ZstdCompressCtx();
+        com.github.luben.zstd.ZstdCompressCtx withDict = new com.github.luben.zstd.ZstdCompressCtx()) {
+      plain.setLevel(19);
+      withDict.setLevel(19);
+      if (dict.length > 0) {
+        withDict.loadDict(dict);
+      }
+      double[] per500 = sizes(sample, 500, plain, withDict);
+      double[] per100 = sizes(sample, 100, plain, withDict);
+      return new Zstd(dict.length, training.size(), per500[0], per500[1], per500[2], per100[0], per100[1], per100[2]);
+    }
+  }
+
+  /** gzip-9, zstd-19 and dcz bytes per mutation of the sample cut into batches of {@code size}. */
+  private static double[] sizes(List<Workload.Batch> sample, int size, com.github.luben.zstd.ZstdCompressCtx plain,
+      com.github.luben.zstd.ZstdCompressCtx withDict) {
+    long g = 0;
+    long z = 0;
+    long d = 0;
+    int n = 0;
+    for (Workload.Batch b : sample) {
+      for (int from = 0; from < b.mutations().size(); from += size) {
+        List<org.civicsync.contracts.Mutation> part = b.mutations().subList(from, Math.min(from + size, b.mutations().size()));
+        byte[] json = Workload.json(part);
+        g += gzip9(json);
+        z += plain.compress(json).length;
+        d += withDict.compress(json).length + 40; // dcz: an 8-byte magic and the dictionary's SHA-256
+        n += part.size();
+      }
+    }
+    return new double[] {g / (double) n, z / (double) n, d / (double) n};
+  }
+
   private static long gzip9(byte[] raw) {
     Deflater d = new Deflater(Deflater.BEST_COMPRESSION, true);
     try {

@@ -8,7 +8,6 @@ import java.security.NoSuchAlgorithmException;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Arrays;
 import java.util.Base64;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -27,9 +26,14 @@ import org.civicsync.server.ApiException;
  * {@code Upload-Offset}. On 2G a reset in the middle of a batch otherwise costs every byte of it
  * that had already crossed.
  *
- * <p>The parts are held in memory, at most one per device (a device sends one push at a time; a
- * new key replaces its older part), for {@link #MAX_AGE} and within {@link #MAX_HELD_BYTES} in
- * all, the oldest dropped first. A part that is gone only costs the device the whole body again:
+ * <p>A named body is received into a buffer the server keeps, so a question about it is answered
+ * with the bytes read so far even while the request that brought them is still waiting on its
+ * connection: on a mobile network a connection that died silently may keep the server reading for
+ * a long time, and the device asks (over a new connection) long before. A resumed request takes the
+ * prefix it builds on from that buffer; whatever the old request does afterwards touches only its
+ * own buffer. The parts are held in memory, at most one per device (a device sends one push at a
+ * time; a new key replaces its older part), for {@link #MAX_AGE} and within {@link #MAX_HELD_BYTES}
+ * in all (counting each body's whole length), the oldest dropped first. A part that is gone only costs the device the whole body again:
  * the server then answers offset 0. Nothing is decided on a part: the assembled body must hash to
  * its key before it is read as a push, and then it is checked like any other.
  *
@@ -48,8 +52,24 @@ final class ResumableUploads {
 
   private record Owner(String tenantId, UUID deviceId) {}
 
-  /** A part of one body: its first {@code bytes.length} bytes. */
-  private record Part(String key, long length, byte[] bytes, Instant at) {}
+  /**
+   * One body being received or left incomplete: its first {@link #filled} bytes are in {@link
+   * #bytes}, which is the body's whole length. Only the request reading it writes to it, and only
+   * beyond {@code filled}; everyone else reads below it.
+   */
+  private static final class Part {
+    final String key;
+    final byte[] bytes;
+    volatile int filled;
+    volatile Instant at;
+
+    Part(String key, byte[] bytes, int filled, Instant at) {
+      this.key = key;
+      this.bytes = bytes;
+      this.filled = filled;
+      this.at = at;
+    }
+  }
 
   private final long maxBodyBytes;
   private final Clock clock;
@@ -72,7 +92,7 @@ final class ResumableUploads {
     checkKey(key);
     expire();
     Part p = parts.get(new Owner(tenantId, deviceId));
-    return p != null && p.key().equals(key) ? p.bytes().length : 0;
+    return p != null && p.key.equals(key) ? p.filled : 0;
   }
 
   /**
@@ -97,16 +117,18 @@ final class ResumableUploads {
     }
     Owner owner = new Owner(tenantId, deviceId);
     byte[] body = new byte[(int) length];
+    Part mine = new Part(key, body, (int) offset, clock.instant());
     synchronized (this) {
       expire();
       Part p = parts.get(owner);
-      long have = p != null && p.key().equals(key) && p.length() == length ? p.bytes().length : 0;
+      long have = p != null && p.key.equals(key) && p.bytes.length == length ? p.filled : 0;
       if (offset > have) {
         throw mismatch(ctx, have, "the server holds " + have + " bytes of this body, not " + offset);
       }
-      if (p != null) {
-        System.arraycopy(p.bytes(), 0, body, 0, (int) offset);
+      if (offset > 0) {
+        System.arraycopy(p.bytes, 0, body, 0, (int) offset);
       }
+      hold(owner, mine);
     }
     int filled = (int) offset;
     boolean broken = false;
@@ -114,33 +136,26 @@ final class ResumableUploads {
       InputStream in = ctx.bodyInputStream();
       for (int n; filled < body.length && (n = in.read(body, filled, body.length - filled)) > 0; ) {
         filled += n;
+        mine.filled = filled;
+        mine.at = clock.instant(); // a slow upload is not an abandoned one
       }
       if (filled == body.length && in.read() != -1) {
+        release(owner, mine);
         throw new ApiException(ErrorCode.INVALID_REQUEST, "the body runs past " + LENGTH + " (" + length + ")", LENGTH);
       }
     } catch (IOException e) {
-      broken = true; // the connection broke: keep what came
+      broken = true; // the connection broke: what came stays held
     }
     if (filled < body.length) {
-      hold(owner, new Part(key, length, Arrays.copyOf(body, filled), clock.instant()));
+      mine.at = clock.instant();
       throw mismatch(ctx, filled, broken ? "the connection broke after " + filled + " bytes of " + length
           : "the body ended after " + filled + " bytes of " + length);
     }
-    synchronized (this) {
-      Part p = parts.get(owner);
-      if (p != null && p.key().equals(key)) {
-        drop(owner);
-      }
-    }
+    release(owner, mine);
     if (!key.equals(digest(body))) {
       throw mismatch(ctx, 0, "the assembled body's SHA-256 is not its " + KEY + "; send it again from the start");
     }
     return body;
-  }
-
-  /** Bytes held now (for tests). */
-  synchronized long heldBytes() {
-    return held;
   }
 
   /** The base64url (unpadded) SHA-256 of {@code body}: the {@code Upload-Key} it goes by. */
@@ -152,33 +167,40 @@ final class ResumableUploads {
     }
   }
 
-  private synchronized void hold(Owner owner, Part part) {
+  /** Makes {@code part} the device's one part (under the lock), within the bytes allowed in all. */
+  private void hold(Owner owner, Part part) {
     drop(owner);
-    if (part.bytes().length == 0) {
-      return;
-    }
     parts.put(owner, part);
-    held += part.bytes().length;
+    held += part.bytes.length;
     for (Iterator<Map.Entry<Owner, Part>> it = parts.entrySet().iterator(); held > MAX_HELD_BYTES && it.hasNext(); ) {
       Map.Entry<Owner, Part> oldest = it.next();
-      held -= oldest.getValue().bytes().length;
-      it.remove();
+      if (oldest.getValue() != part) {
+        held -= oldest.getValue().bytes.length;
+        it.remove();
+      }
+    }
+  }
+
+  /** Lets a completed (or refused) body go, unless another request has taken the device's place since. */
+  private synchronized void release(Owner owner, Part part) {
+    if (parts.get(owner) == part) {
+      drop(owner);
     }
   }
 
   private void drop(Owner owner) {
     Part old = parts.remove(owner);
     if (old != null) {
-      held -= old.bytes().length;
+      held -= old.bytes.length;
     }
   }
 
   private void expire() {
     Instant cutoff = clock.instant().minus(MAX_AGE);
     parts.values().removeIf(p -> {
-      boolean old = p.at().isBefore(cutoff);
+      boolean old = p.at.isBefore(cutoff);
       if (old) {
-        held -= p.bytes().length;
+        held -= p.bytes.length;
       }
       return old;
     });

@@ -313,6 +313,33 @@ class HttpApiTest {
   }
 
   @Test
+  void aPushWhoseConnectionDiedSilentlyIsResumedWhileTheServerStillWaitsOnIt() throws Exception {
+    byte[] body = namedBody();
+    String key = ResumableUploads.digest(body);
+    int cut = body.length / 3;
+    try (java.net.Socket s = new java.net.Socket("127.0.0.1", server.port())) {
+      s.getOutputStream().write(("POST /v1/sync/push HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token
+          + "\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nUpload-Key: " + key + "\r\nUpload-Length: "
+          + body.length + "\r\nContent-Length: " + body.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      s.getOutputStream().write(body, 0, cut);
+      s.getOutputStream().flush();
+      // The connection stays open and silent, as one that died on a mobile network does.
+      for (long until = System.nanoTime() + 10_000_000_000L; uploadOffset(token, key) != cut && System.nanoTime() < until; ) {
+        Thread.sleep(20);
+      }
+      assertThat(uploadOffset(token, key)).as("what the waiting request has read so far").isEqualTo(cut);
+
+      HttpResponse<String> done = resume(body, key, cut);
+      assertThat(done.statusCode()).as(done.body()).isEqualTo(200);
+      assertThat(pullAll()).hasSize(150);
+      s.setSoLinger(true, 0); // the old connection's end comes later and changes nothing
+    }
+    Thread.sleep(200);
+    assertThat(uploadOffset(token, key)).isZero();
+    assertThat(pullAll()).hasSize(150);
+  }
+
+  @Test
   void aResumedPushThatDoesNotFitWhatArrivedIsRefusedWithWhereToResumeAndChangesNothing() throws Exception {
     byte[] body = namedBody();
     String key = ResumableUploads.digest(body);
