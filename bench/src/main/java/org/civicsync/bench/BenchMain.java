@@ -214,7 +214,7 @@ public final class BenchMain {
       report.figure("pullVsSelect", plain.perSecond() / select.perSecond());
 
       progress("wire: bytes per mutation through a counting proxy");
-      Workload sample = new Workload("bench", api.devices("bench", 2), 2, sizes.batchSize(), 99);
+      Workload sample = new Workload("bench", api.devices("bench", 2), 3, sizes.batchSize(), 99);
       Wire.Sample ws = Wire.measure(server.uri(""), sample.all());
       ObjectNode wr = raw.putObject("wire");
       wr.put("mutations", ws.mutations()).put("bytesUp", ws.bytesUp()).put("bytesDown", ws.bytesDown())

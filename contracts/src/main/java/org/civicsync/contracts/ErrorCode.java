@@ -9,7 +9,7 @@ package org.civicsync.contracts;
  */
 public enum ErrorCode {
   // Whole-request errors.
-  MALFORMED_JSON(400, "The body is not well-formed JSON (or not valid gzip when Content-Encoding: gzip)."),
+  MALFORMED_JSON(400, "The body is not well-formed JSON (or not valid in its Content-Encoding, gzip or zstd)."),
   INVALID_REQUEST(400, "The body or a parameter does not match the contract schema; `field` points at the first offending place."),
   LIMIT_OUT_OF_RANGE(400, "`limit` is not an integer in the route's range (pull and outcomes: 1 to 5000; inbox: 1 to 1000)."),
   CURSOR_INVALID(400, "The cursor was not issued by this server for this tenant and collection filter, or is ahead of the server (e.g. after a restore from backup): pull again from the beginning."),
@@ -40,7 +40,7 @@ public enum ErrorCode {
   UPLOAD_MISMATCH(409, "A resumed push body does not fit what the server holds of it: Upload-Offset is past the bytes that arrived, the body ended short of Upload-Length, or the assembled body's SHA-256 is not its Upload-Key. The Upload-Offset header of the answer says where to resume (0: from the start)."),
   PAYLOAD_TOO_LARGE(413, "The body (after decompression) is larger than the configured limit (default 10 MiB)."),
   TOO_MANY_MUTATIONS(413, "More than 5000 mutations in one push."),
-  UNSUPPORTED_MEDIA_TYPE(415, "The body is not application/json, or the Content-Encoding is not identity or gzip."),
+  UNSUPPORTED_MEDIA_TYPE(415, "The body is not application/json, or the Content-Encoding is not identity, gzip or zstd."),
   INTERNAL(500, "An unexpected server fault; nothing was changed. Retry with the same mutations."),
   UNAVAILABLE(503, "The store is not reachable; nothing was changed. Retry later."),
 

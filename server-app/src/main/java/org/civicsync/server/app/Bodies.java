@@ -17,7 +17,7 @@ import org.civicsync.core.validation.Violation;
 import org.civicsync.server.ApiException;
 
 /**
- * Reads request bodies: identity or gzip, capped after decompression (a small gzip body may not
+ * Reads request bodies: identity, gzip or zstd, capped after decompression (a small gzip body may not
  * inflate into gigabytes), parsed as one JSON value.
  */
 final class Bodies {
@@ -81,20 +81,25 @@ final class Bodies {
   private byte[] bytes(Context ctx, Optional<byte[]> sent) {
     String declared = ctx.header("Content-Length");
     String encoding = ctx.header("Content-Encoding");
-    boolean gzip = false;
+    String coding = "identity";
     if (encoding != null && !encoding.isBlank()) {
       String e = encoding.trim().toLowerCase(Locale.ROOT);
       if (e.equals("gzip") || e.equals("x-gzip")) {
-        gzip = true;
+        coding = "gzip";
+      } else if (e.equals("zstd")) {
+        coding = "zstd";
       } else if (!e.equals("identity")) {
-        throw new ApiException(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Content-Encoding '" + encoding + "' is not supported; use gzip or identity");
+        ctx.header("Accept-Encoding", ACCEPTED_CODINGS);
+        throw new ApiException(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Content-Encoding '" + encoding + "' is not supported; use zstd, gzip or identity");
       }
     }
-    if (!gzip && declared != null && declared.matches("[0-9]{1,18}") && Long.parseLong(declared) > maxBytes) {
+    boolean compressed = !coding.equals("identity");
+    if (!compressed && declared != null && declared.matches("[0-9]{1,18}") && Long.parseLong(declared) > maxBytes) {
       throw tooLarge();
     }
     InputStream raw = sent.isPresent() ? new java.io.ByteArrayInputStream(sent.get()) : ctx.bodyInputStream();
-    try (InputStream in = gzip ? new GZIPInputStream(raw) : raw) {
+    String kind = coding;
+    try (InputStream in = decoder(coding, raw)) {
       ByteArrayOutputStream out = new ByteArrayOutputStream();
       byte[] buf = new byte[16 * 1024];
       long total = 0;
@@ -106,12 +111,107 @@ final class Bodies {
         out.write(buf, 0, n);
       }
       return out.toByteArray();
-    } catch (ZipException | java.io.EOFException e) {
-      throw drained(raw, new ApiException(ErrorCode.MALFORMED_JSON, "the gzip body is corrupt: " + e.getMessage()));
+    } catch (ZipException | java.io.EOFException | com.github.luben.zstd.ZstdIOException e) {
+      throw drained(raw, new ApiException(ErrorCode.MALFORMED_JSON, "the " + kind + " body is corrupt: " + e.getMessage()));
     } catch (IOException e) {
       throw drained(raw, new ApiException(ErrorCode.MALFORMED_JSON, "the body could not be read: " + e.getMessage()));
     }
   }
+
+  /** The decompressing stream of a content coding. */
+  private InputStream decoder(String coding, InputStream raw) throws IOException {
+    switch (coding) {
+      case "gzip":
+        return new GZIPInputStream(raw);
+      case "zstd":
+        byte[] frame = compressed(raw);
+        checkZstd(frame);
+        return new com.github.luben.zstd.ZstdInputStreamNoFinalizer(new java.io.ByteArrayInputStream(frame));
+      default:
+        return raw;
+    }
+  }
+
+  /** A compressed body read whole, within the size limit (a compressed body is smaller than its content). */
+  private byte[] compressed(InputStream raw) throws IOException {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    byte[] buf = new byte[16 * 1024];
+    long total = 0;
+    for (int n; (n = raw.read(buf)) > 0; ) {
+      total += n;
+      if (total > maxBytes) {
+        throw drained(raw, tooLarge());
+      }
+      out.write(buf, 0, n);
+    }
+    return out.toByteArray();
+  }
+
+  /**
+   * A zstd body must be one frame (RFC 8878, section 3.1.1) without a dictionary, whose window and
+   * declared content size are within the body limit: the decoder takes a frame's window in memory
+   * as soon as it reads the header (up to 128 MiB by default), before any limit on its output
+   * could stop it.
+   */
+  private void checkZstd(byte[] b) {
+    if (b.length < 6 || (b[0] & 0xff) != 0x28 || (b[1] & 0xff) != 0xb5 || (b[2] & 0xff) != 0x2f || (b[3] & 0xff) != 0xfd) {
+      throw corruptZstd("it does not start with a zstd frame");
+    }
+    int descriptor = b[4] & 0xff;
+    boolean single = (descriptor & 0x20) != 0;
+    if ((descriptor & 0x08) != 0) {
+      throw corruptZstd("its frame header's reserved bit is set");
+    }
+    if ((descriptor & 0x03) != 0) {
+      throw new ApiException(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "zstd frames with a dictionary are not accepted");
+    }
+    int pos = 5;
+    long window = 0;
+    if (!single) {
+      int w = b[pos++] & 0xff;
+      long base = 1L << (10 + (w >>> 3));
+      window = base + base / 8 * (w & 7);
+    }
+    int fcsBytes = switch (descriptor >>> 6) {
+      case 0 -> single ? 1 : 0;
+      case 1 -> 2;
+      case 2 -> 4;
+      default -> 8;
+    };
+    if (b.length < pos + fcsBytes) {
+      throw corruptZstd("its frame header is cut short");
+    }
+    long contentSize = -1;
+    if (fcsBytes > 0) {
+      long v = 0;
+      for (int i = 0; i < fcsBytes; i++) {
+        v |= (b[pos + i] & 0xffL) << (8 * i);
+      }
+      contentSize = fcsBytes == 2 ? v + 256 : v;
+      if (single) {
+        window = contentSize;
+      }
+    }
+    if (Long.compareUnsigned(window, maxBytes) > 0 || (contentSize != -1 && Long.compareUnsigned(contentSize, maxBytes) > 0)) {
+      throw new ApiException(ErrorCode.PAYLOAD_TOO_LARGE, "the zstd frame declares a window or content of more than " + maxBytes + " bytes");
+    }
+    long frame;
+    try {
+      frame = com.github.luben.zstd.Zstd.findFrameCompressedSize(b);
+    } catch (RuntimeException e) {
+      throw corruptZstd(e.getMessage());
+    }
+    if (frame != b.length) {
+      throw corruptZstd("it is not exactly one frame");
+    }
+  }
+
+  private static ApiException corruptZstd(String why) {
+    return new ApiException(ErrorCode.MALFORMED_JSON, "the zstd body is corrupt: " + why);
+  }
+
+  /** The content codings request bodies may come in, as announced in responses ({@code Accept-Encoding}, RFC 7694). */
+  static final String ACCEPTED_CODINGS = "zstd, gzip";
 
   /**
    * Reads and discards what is left of a refused body (up to the size limit) before the error is

@@ -319,6 +319,7 @@ final class HttpApi {
         // Definitions are fixed for the life of the process: a device that has them is answered
         // 304 without a body (on 2G the definitions are seconds of downlink, at every sync).
         ctx.header("ETag", collectionsTag);
+        ctx.header("Accept-Encoding", Bodies.ACCEPTED_CODINGS);
         if (matchesTag(ctx.header("If-None-Match"), collectionsTag)) {
           ctx.status(304);
         } else {
@@ -330,6 +331,8 @@ final class HttpApi {
         Optional<byte[]> resumed = ResumableUploads.named(ctx) ? Optional.of(uploads.receive(ctx, d.tenantId(), d.deviceId()))
             : Optional.empty();
         org.civicsync.contracts.PushResponse answer = push.push(d, PushService.parse(bodies.json(ctx, false, resumed)));
+        // The codings a push body may come in (RFC 7694): a device learns from its first push.
+        ctx.header("Accept-Encoding", Bodies.ACCEPTED_CODINGS);
         metrics.pushed(answer.results());
         if (prefersMinimal(ctx)) {
           // Results by position only: over 2G the ids were most of the answer (RFC 7240 Prefer).

@@ -370,6 +370,37 @@ class HttpApiTest {
   }
 
   @Test
+  void zstdRequestBodiesAreAcceptedAndTheServerSaysWhichCodingsItTakes() throws Exception {
+    Mutation[] ms = new Mutation[200];
+    for (int i = 0; i < ms.length; i++) {
+      ms[i] = fx.create(fx.uuid());
+    }
+    byte[] zstd = com.github.luben.zstd.Zstd.compress(pushBody(ms).getBytes(StandardCharsets.UTF_8), 19);
+    HttpResponse<String> r = request("POST", "/v1/sync/push", "Bearer " + token, zstd, true, "Content-Encoding", "zstd");
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+    assertThat(json(r).get("results")).hasSize(200);
+    assertThat(r.headers().firstValue("Accept-Encoding")).contains("zstd, gzip");
+    assertThat(get("/v1/collections", token).headers().firstValue("Accept-Encoding")).contains("zstd, gzip");
+    assertThat(pullAll()).hasSize(200);
+
+    byte[] corrupt = java.util.Arrays.copyOf(zstd, zstd.length / 2);
+    assertError(request("POST", "/v1/sync/push", "Bearer " + token, corrupt, true, "Content-Encoding", "zstd"), 400, "MALFORMED_JSON");
+    byte[] bomb = com.github.luben.zstd.Zstd.compress(("{\"mutations\":[" + " ".repeat((int) MAX_BODY + 1) + "]}")
+        .getBytes(StandardCharsets.UTF_8), 3);
+    assertError(request("POST", "/v1/sync/push", "Bearer " + token, bomb, true, "Content-Encoding", "zstd"), 413, "PAYLOAD_TOO_LARGE");
+    // A frame whose window is over the limit: refused before the decoder takes the memory.
+    byte[] wide = com.github.luben.zstd.Zstd.compress(new byte[9 << 20], 1);
+    assertError(request("POST", "/v1/sync/push", "Bearer " + token, wide, true, "Content-Encoding", "zstd"), 413, "PAYLOAD_TOO_LARGE");
+    byte[] twoFrames = java.util.Arrays.copyOf(zstd, zstd.length * 2);
+    System.arraycopy(zstd, 0, twoFrames, zstd.length, zstd.length);
+    assertError(request("POST", "/v1/sync/push", "Bearer " + token, twoFrames, true, "Content-Encoding", "zstd"), 400, "MALFORMED_JSON");
+    HttpResponse<String> br = request("POST", "/v1/sync/push", "Bearer " + token, zstd, true, "Content-Encoding", "br");
+    assertError(br, 415, "UNSUPPORTED_MEDIA_TYPE");
+    assertThat(br.headers().firstValue("Accept-Encoding")).contains("zstd, gzip");
+    assertThat(pullAll()).as("refused bodies change nothing").hasSize(200);
+  }
+
+  @Test
   void malformedPushesAreRefusedWholeAndChangeNothing() throws Exception {
     Mutation good = signed(fx.create(fx.uuid()));
     ObjectNode goodJson = Json.mapper().valueToTree(good);
