@@ -100,17 +100,7 @@ final class Bodies {
     InputStream raw = sent.isPresent() ? new java.io.ByteArrayInputStream(sent.get()) : ctx.bodyInputStream();
     String kind = coding;
     try (InputStream in = decoder(coding, raw)) {
-      ByteArrayOutputStream out = new ByteArrayOutputStream();
-      byte[] buf = new byte[16 * 1024];
-      long total = 0;
-      for (int n; (n = in.read(buf)) > 0; ) {
-        total += n;
-        if (total > maxBytes) {
-          throw drained(raw, tooLarge());
-        }
-        out.write(buf, 0, n);
-      }
-      return out.toByteArray();
+      return capped(in, raw);
     } catch (ZipException | java.io.EOFException | com.github.luben.zstd.ZstdIOException e) {
       throw drained(raw, new ApiException(ErrorCode.MALFORMED_JSON, "the " + kind + " body is corrupt: " + e.getMessage()));
     } catch (IOException e) {
@@ -124,7 +114,7 @@ final class Bodies {
       case "gzip":
         return new GZIPInputStream(raw);
       case "zstd":
-        byte[] frame = compressed(raw);
+        byte[] frame = capped(raw, raw); // a compressed body is smaller than its content
         checkZstd(frame);
         return new com.github.luben.zstd.ZstdInputStreamNoFinalizer(new java.io.ByteArrayInputStream(frame));
       default:
@@ -132,12 +122,12 @@ final class Bodies {
     }
   }
 
-  /** A compressed body read whole, within the size limit (a compressed body is smaller than its content). */
-  private byte[] compressed(InputStream raw) throws IOException {
+  /** {@code in} read whole within the size limit; over it, {@code raw} is drained and the body refused. */
+  private byte[] capped(InputStream in, InputStream raw) throws IOException {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     byte[] buf = new byte[16 * 1024];
     long total = 0;
-    for (int n; (n = raw.read(buf)) > 0; ) {
+    for (int n; (n = in.read(buf)) > 0; ) {
       total += n;
       if (total > maxBytes) {
         throw drained(raw, tooLarge());

@@ -274,6 +274,15 @@ class HttpApiTest {
     return Long.parseLong(r.headers().firstValue("Upload-Offset").orElseThrow());
   }
 
+  /** Starts a named push of {@code body} on a raw connection and sends its first {@code cut} bytes. */
+  private void sendPart(java.net.Socket s, byte[] body, String key, int cut) throws IOException {
+    s.getOutputStream().write(("POST /v1/sync/push HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token
+        + "\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nUpload-Key: " + key + "\r\nUpload-Length: "
+        + body.length + "\r\nContent-Length: " + body.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+    s.getOutputStream().write(body, 0, cut);
+    s.getOutputStream().flush();
+  }
+
   private HttpResponse<String> resume(byte[] body, String key, int from) throws Exception {
     return request("POST", "/v1/sync/push", "Bearer " + token, java.util.Arrays.copyOfRange(body, from, body.length), true,
         "Content-Encoding", "gzip", "Upload-Key", key, "Upload-Length", Integer.toString(body.length), "Upload-Offset", Integer.toString(from));
@@ -285,11 +294,7 @@ class HttpApiTest {
     String key = ResumableUploads.digest(body);
     int cut = body.length * 3 / 5;
     try (java.net.Socket s = new java.net.Socket("127.0.0.1", server.port())) {
-      s.getOutputStream().write(("POST /v1/sync/push HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token
-          + "\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nUpload-Key: " + key + "\r\nUpload-Length: "
-          + body.length + "\r\nContent-Length: " + body.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-      s.getOutputStream().write(body, 0, cut);
-      s.getOutputStream().flush();
+      sendPart(s, body, key, cut);
       s.shutdownOutput(); // the link dies with the body short of its length
       s.getInputStream().readAllBytes();
     }
@@ -318,11 +323,7 @@ class HttpApiTest {
     String key = ResumableUploads.digest(body);
     int cut = body.length / 3;
     try (java.net.Socket s = new java.net.Socket("127.0.0.1", server.port())) {
-      s.getOutputStream().write(("POST /v1/sync/push HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token
-          + "\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nUpload-Key: " + key + "\r\nUpload-Length: "
-          + body.length + "\r\nContent-Length: " + body.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-      s.getOutputStream().write(body, 0, cut);
-      s.getOutputStream().flush();
+      sendPart(s, body, key, cut);
       // The connection stays open and silent, as one that died on a mobile network does.
       for (long until = System.nanoTime() + 10_000_000_000L; uploadOffset(token, key) != cut && System.nanoTime() < until; ) {
         Thread.sleep(20);
