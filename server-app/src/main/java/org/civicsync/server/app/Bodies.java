@@ -90,7 +90,8 @@ final class Bodies {
         coding = "zstd";
       } else if (!e.equals("identity")) {
         ctx.header("Accept-Encoding", ACCEPTED_CODINGS);
-        throw new ApiException(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Content-Encoding '" + encoding + "' is not supported; use zstd, gzip or identity");
+        throw drained(ctx.bodyInputStream(), new ApiException(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Content-Encoding '" + encoding
+            + "' is not supported; use zstd, gzip or identity"));
       }
     }
     boolean compressed = !coding.equals("identity");
@@ -209,9 +210,14 @@ final class Bodies {
    * read why — on a slow link, a retry of the same bad upload.
    */
   private ApiException drained(InputStream raw, ApiException e) {
+    return drained(raw, maxBytes, e);
+  }
+
+  /** {@code e}, once what is left of {@code raw} (up to {@code limit} bytes) is read and discarded. */
+  static ApiException drained(InputStream raw, long limit, ApiException e) {
     try {
       byte[] buf = new byte[16 * 1024];
-      long left = maxBytes;
+      long left = limit;
       for (int n; left > 0 && (n = raw.read(buf)) > 0; ) {
         left -= n;
       }

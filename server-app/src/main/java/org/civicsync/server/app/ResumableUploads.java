@@ -104,6 +104,14 @@ final class ResumableUploads {
    *     malformed headers; {@code PAYLOAD_TOO_LARGE} for a body over the limit
    */
   byte[] receive(Context ctx, String tenantId, UUID deviceId) {
+    try {
+      return read(ctx, tenantId, deviceId);
+    } catch (ApiException refused) {
+      throw drained(ctx, refused);
+    }
+  }
+
+  private byte[] read(Context ctx, String tenantId, UUID deviceId) {
     String key = ctx.header(KEY);
     checkKey(key);
     long length = number(ctx, LENGTH).orElseThrow(() -> new ApiException(ErrorCode.INVALID_REQUEST,
@@ -204,6 +212,15 @@ final class ResumableUploads {
       }
       return old;
     });
+  }
+
+  /**
+   * Reads and discards what is left of a refused body (up to the size limit) before the error is
+   * answered, as {@code Bodies} does: otherwise the connection closes under a client still sending,
+   * or one that sends its next request on it, and neither reads why.
+   */
+  private ApiException drained(Context ctx, ApiException e) {
+    return Bodies.drained(ctx.bodyInputStream(), maxBodyBytes, e);
   }
 
   private static ApiException mismatch(Context ctx, long have, String message) {
