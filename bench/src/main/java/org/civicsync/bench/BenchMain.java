@@ -35,6 +35,16 @@ public final class BenchMain {
     // at the same time, to take about as long as EDGE's.
     static final Sizes FULL = new Sizes(8, 500, 50, 10, 10_000, 100, 5, 1, 1000, 20, 1000, 25);
     static final Sizes SMOKE = new Sizes(2, 50, 2, 2, 150, 50, 400, 200, 20, 3, 1000, 2);
+
+    Sizes withBatchesPerDevice(int n) {
+      return new Sizes(devices, batchSize, n, sqliteBatchesPerDevice, drainMutations, drainBatch, factor2g, factorEdge, subscribers, commits,
+          pullPage, pouchBatchesPerDevice);
+    }
+
+    Sizes withDrainFactors(double twoG, double edge) {
+      return new Sizes(devices, batchSize, batchesPerDevice, sqliteBatchesPerDevice, drainMutations, drainBatch, twoG, edge, subscribers,
+          commits, pullPage, pouchBatchesPerDevice);
+    }
   }
 
   private final Sizes sizes;
@@ -92,13 +102,10 @@ public final class BenchMain {
     }
     Sizes sizes = smoke ? Sizes.SMOKE : Sizes.FULL;
     if (drainFactors != null) {
-      sizes = new Sizes(sizes.devices(), sizes.batchSize(), sizes.batchesPerDevice(), sizes.sqliteBatchesPerDevice(), sizes.drainMutations(),
-          sizes.drainBatch(), Double.parseDouble(drainFactors[0]), Double.parseDouble(drainFactors[1]), sizes.subscribers(), sizes.commits(),
-          sizes.pullPage(), sizes.pouchBatchesPerDevice());
+      sizes = sizes.withDrainFactors(Double.parseDouble(drainFactors[0]), Double.parseDouble(drainFactors[1]));
     }
     if (batches > 0) {
-      sizes = new Sizes(sizes.devices(), sizes.batchSize(), batches, sizes.sqliteBatchesPerDevice(), sizes.drainMutations(), sizes.drainBatch(),
-          sizes.factor2g(), sizes.factorEdge(), sizes.subscribers(), sizes.commits(), sizes.pullPage(), sizes.pouchBatchesPerDevice());
+      sizes = sizes.withBatchesPerDevice(batches);
     }
     Report r = new BenchMain(sizes, work).run(Optional.ofNullable(pgUrl), Pouch.find(pouch));
     r.write(out);

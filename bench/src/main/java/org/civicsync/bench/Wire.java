@@ -16,10 +16,11 @@ import org.civicsync.testing.link.LinkStats;
 /**
  * Figure 3: the bytes that cross the wire per mutation — requests and responses, HTTP headers
  * included, counted by a pass-through proxy — against the gzip size (at gzip's default level, 6)
- * of the same mutations' JSON. The first batch is sent and not counted: it teaches the transport
- * the codings the server takes (zstd, when zstd-jni is on the class path, as it is here). The batches go as the Java SDK sends them: through its {@link
- * ServerApi} and {@link UrlConnectionTransport}, so the figure is the SDK's encoding (its gzip level,
- * its {@code Prefer: return=minimal}), not one the benchmark chose.
+ * of the same mutations' JSON. The batches go as the Java SDK sends them: through its {@link
+ * ServerApi} and {@link UrlConnectionTransport}, so the figure is the SDK's encoding (its coding and
+ * level, its {@code Prefer: return=minimal}), not one the benchmark chose. The first batch is sent
+ * and not counted: it teaches the transport the codings the server takes (zstd, when zstd-jni is on
+ * the class path, as it is here).
  */
 final class Wire {
   /**

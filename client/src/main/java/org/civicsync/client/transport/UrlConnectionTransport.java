@@ -159,7 +159,7 @@ public final class UrlConnectionTransport implements Transport {
       }
       return r;
     }
-    String key = digest(body);
+    String key = org.civicsync.core.canonical.Digests.sha256Base64Url(body);
     Map<String, String> upload = new HashMap<>();
     upload.put("Upload-Key", key);
     upload.put("Upload-Length", Integer.toString(body.length));
@@ -226,15 +226,6 @@ public final class UrlConnectionTransport implements Transport {
       return n < 0 || n > length ? 0 : (int) n;
     } catch (NumberFormatException e) {
       return 0;
-    }
-  }
-
-  private static String digest(byte[] body) {
-    try {
-      return java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(
-          java.security.MessageDigest.getInstance("SHA-256").digest(body));
-    } catch (java.security.NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
     }
   }
 

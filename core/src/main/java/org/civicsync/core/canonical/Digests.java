@@ -6,7 +6,7 @@ import java.security.NoSuchAlgorithmException;
 import org.civicsync.contracts.Mutation;
 import org.civicsync.core.json.Json;
 
-/** SHA-256 digests of canonical JSON, as lowercase hex. */
+/** SHA-256 digests: of canonical JSON and of bytes, as lowercase hex (and, for upload keys, base64url). */
 public final class Digests {
   private static final char[] HEX = "0123456789abcdef".toCharArray();
 
@@ -37,6 +37,14 @@ public final class Digests {
       out[2 * i + 1] = HEX[d[i] & 0xF];
     }
     return new String(out);
+  }
+
+  /**
+   * SHA-256 of bytes, as unpadded base64url (43 characters): how a resumable push names its body
+   * ({@code Upload-Key}, protocol.md "Resumable uploads"), the same on device and server.
+   */
+  public static String sha256Base64Url(byte[] bytes) {
+    return java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(sha256().digest(bytes));
   }
 
   private static MessageDigest sha256() {

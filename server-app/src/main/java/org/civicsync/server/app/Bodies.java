@@ -99,11 +99,10 @@ final class Bodies {
       throw tooLarge();
     }
     InputStream raw = sent.isPresent() ? new java.io.ByteArrayInputStream(sent.get()) : ctx.bodyInputStream();
-    String kind = coding;
     try (InputStream in = decoder(coding, raw)) {
       return capped(in, raw);
     } catch (ZipException | java.io.EOFException | com.github.luben.zstd.ZstdIOException e) {
-      throw drained(raw, new ApiException(ErrorCode.MALFORMED_JSON, "the " + kind + " body is corrupt: " + e.getMessage()));
+      throw drained(raw, new ApiException(ErrorCode.MALFORMED_JSON, "the " + coding + " body is corrupt: " + e.getMessage()));
     } catch (IOException e) {
       throw drained(raw, new ApiException(ErrorCode.MALFORMED_JSON, "the body could not be read: " + e.getMessage()));
     }

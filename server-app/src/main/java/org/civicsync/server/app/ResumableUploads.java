@@ -3,12 +3,9 @@ package org.civicsync.server.app;
 import io.javalin.http.Context;
 import java.io.IOException;
 import java.io.InputStream;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Base64;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -73,8 +70,8 @@ final class ResumableUploads {
 
   private final long maxBodyBytes;
   private final Clock clock;
-  /** In the order parts were last written, oldest first. */
-  private final LinkedHashMap<Owner, Part> parts = new LinkedHashMap<>(16, 0.75f, true);
+  /** In the order parts were started (a device's new part goes last), oldest first. */
+  private final LinkedHashMap<Owner, Part> parts = new LinkedHashMap<>();
   private long held;
 
   ResumableUploads(long maxBodyBytes, Clock clock) {
@@ -160,19 +157,10 @@ final class ResumableUploads {
           : "the body ended after " + filled + " bytes of " + length);
     }
     release(owner, mine);
-    if (!key.equals(digest(body))) {
+    if (!key.equals(org.civicsync.core.canonical.Digests.sha256Base64Url(body))) {
       throw mismatch(ctx, 0, "the assembled body's SHA-256 is not its " + KEY + "; send it again from the start");
     }
     return body;
-  }
-
-  /** The base64url (unpadded) SHA-256 of {@code body}: the {@code Upload-Key} it goes by. */
-  static String digest(byte[] body) {
-    try {
-      return Base64.getUrlEncoder().withoutPadding().encodeToString(MessageDigest.getInstance("SHA-256").digest(body));
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
   }
 
   /** Makes {@code part} the device's one part (under the lock), within the bytes allowed in all. */

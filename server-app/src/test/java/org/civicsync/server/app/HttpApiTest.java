@@ -291,7 +291,7 @@ class HttpApiTest {
   @Test
   void aPushCutOffMidBodyIsResumedFromWhatArrivedAndAppliedOnce() throws Exception {
     byte[] body = namedBody();
-    String key = ResumableUploads.digest(body);
+    String key = org.civicsync.core.canonical.Digests.sha256Base64Url(body);
     int cut = body.length * 3 / 5;
     try (java.net.Socket s = new java.net.Socket("127.0.0.1", server.port())) {
       sendPart(s, body, key, cut);
@@ -320,7 +320,7 @@ class HttpApiTest {
   @Test
   void aPushWhoseConnectionDiedSilentlyIsResumedWhileTheServerStillWaitsOnIt() throws Exception {
     byte[] body = namedBody();
-    String key = ResumableUploads.digest(body);
+    String key = org.civicsync.core.canonical.Digests.sha256Base64Url(body);
     int cut = body.length / 3;
     try (java.net.Socket s = new java.net.Socket("127.0.0.1", server.port())) {
       sendPart(s, body, key, cut);
@@ -343,7 +343,7 @@ class HttpApiTest {
   @Test
   void aResumedPushThatDoesNotFitWhatArrivedIsRefusedWithWhereToResumeAndChangesNothing() throws Exception {
     byte[] body = namedBody();
-    String key = ResumableUploads.digest(body);
+    String key = org.civicsync.core.canonical.Digests.sha256Base64Url(body);
 
     HttpResponse<String> ahead = resume(body, key, 1000);
     assertError(ahead, 409, "UPLOAD_MISMATCH", "Upload-Offset");
