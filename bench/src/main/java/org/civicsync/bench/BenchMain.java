@@ -160,16 +160,30 @@ public final class BenchMain {
       api.tenant("bench");
       Workload w = new Workload("bench", api.devices("bench", sizes.devices()), sizes.batchesPerDevice(), sizes.batchSize(), 1);
       progress("ingest: " + w.mutations + " signed mutations from " + sizes.devices() + " devices in batches of " + sizes.batchSize());
+      double[] locksBefore = writeLocks(api);
+      java.util.OptionalDouble serverCpu0 = CpuTime.of(server.pid());
+      java.util.OptionalDouble pgCpu0 = CpuTime.postgres();
       server.startSampling();
       Ingest.Pass first;
       try (Analyzer analyzer = Analyzer.startIfNeeded(url, schema, raw)) {
         first = Ingest.run(api, w);
       }
+      double[] locks = writeLocks(api);
+      java.util.OptionalDouble serverCpu = CpuTime.of(server.pid());
+      java.util.OptionalDouble pgCpu = CpuTime.postgres();
+      double serverMicros = serverCpu.isPresent() && serverCpu0.isPresent() ? 1e6 * (serverCpu.getAsDouble() - serverCpu0.getAsDouble()) / w.mutations : 0;
+      double pgMicros = pgCpu.isPresent() && pgCpu0.isPresent() ? 1e6 * (pgCpu.getAsDouble() - pgCpu0.getAsDouble()) / w.mutations : 0;
+      int pushes = w.mutations / sizes.batchSize();
+      double heldMs = 1000 * (locks[1] - locksBefore[1]) / (locks[0] - locksBefore[0]);
+      double waitMs = 1000 * (locks[2] - locksBefore[2]) / (locks[0] - locksBefore[0]);
       long heap = server.stopSampling();
       long rss = server.peakRss();
       require(first.applied() == w.mutations, "every mutation applied: " + first);
       progress(String.format(Locale.ROOT, "  %.0f mutations/s (%.1f s); peak heap %d MiB, peak RSS %d MiB", first.perSecond(), first.seconds(),
           heap >> 20, rss >> 20));
+      progress(String.format(Locale.ROOT, "  the tenant's write lock: held %.1f ms and waited for %.1f ms per write; held %.0f %% of the time",
+          heldMs, waitMs, 100 * (locks[1] - locksBefore[1]) / first.seconds()));
+      progress(String.format(Locale.ROOT, "  CPU per mutation: server %.0f µs, PostgreSQL %.0f µs (0: not measurable here)", serverMicros, pgMicros));
       if (onlyIngest) {
         progress("--only-ingest: stopping here; schema " + schema + " kept");
         server.close();
@@ -194,7 +208,10 @@ public final class BenchMain {
           .put("logRows", after[0]).put("recordRows", after[1]).put("verifyMicrosPerSignature", verify * 1e6 / w.mutations)
           .put("verifyShareOfIngestOneCore", verify / first.seconds()).put("singleVerifyMicrosPerSignature", verified[1] * 1e6)
           .put("jdkVerifyMicrosPerSignature", verified[2] * 1e6).put("peakHeapBytes", heap).put("peakRssBytes", rss)
-          .put("requestBytes", first.requestBytes()).put("responseBytes", first.responseBytes());
+          .put("requestBytes", first.requestBytes()).put("responseBytes", first.responseBytes())
+          .put("pushes", pushes).put("lockHeldMsPerWrite", heldMs).put("lockWaitMsPerWrite", waitMs)
+          .put("lockHeldShare", (locks[1] - locksBefore[1]) / first.seconds())
+          .put("serverCpuMicrosPerMutation", serverMicros).put("postgresCpuMicrosPerMutation", pgMicros);
       progress(String.format(Locale.ROOT, "  signature verification alone: %.1f µs each in a push's batch (one at a time: %.0f µs; the JDK's provider:"
           + " %.0f µs), %.0f%% of the ingest's time on one core", verify * 1e6 / w.mutations, verified[1] * 1e6, verified[2] * 1e6,
           100 * verify / first.seconds()));
@@ -438,6 +455,12 @@ public final class BenchMain {
       Envelopes.verify(sample.get(i), tenant, who.id(), who.keys().publicKey());
     }
     return new double[] {serverSeconds, bcEach, (System.nanoTime() - t2) / 1e9 / sample.size()};
+  }
+
+  /** Committed writes so far, and seconds they held and waited for their tenant's lock (the server's metrics). */
+  private static double[] writeLocks(Api api) throws Exception {
+    return new double[] {api.metric("civicsync_store_write_held_seconds_count"), api.metric("civicsync_store_write_held_seconds_sum"),
+        api.metric("civicsync_store_write_wait_seconds_sum")};
   }
 
   private static long[] counts(String url, String schema, String tenant) throws Exception {

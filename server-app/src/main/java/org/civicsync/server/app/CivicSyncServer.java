@@ -64,8 +64,12 @@ public final class CivicSyncServer implements AutoCloseable {
       }
       // With NATS configured every committed change also goes to the outbox, in its own
       // transaction, for the relay to publish; without it no outbox rows are written at all.
-      ServerStore writes = config.nats().isPresent()
-          ? org.civicsync.server.audit.AuditedStore.wrap(store, catalog, clock).withDomainEvents(true) : store;
+      // Every service wraps this one and keeps its settings; the metrics, made below, learn each
+      // write's lock times through the reference.
+      java.util.concurrent.atomic.AtomicReference<org.civicsync.server.audit.WriteTimes> writeTimes =
+          new java.util.concurrent.atomic.AtomicReference<>(org.civicsync.server.audit.WriteTimes.NONE);
+      ServerStore writes = org.civicsync.server.audit.AuditedStore.wrap(store, catalog, clock).withDomainEvents(config.nats().isPresent())
+          .withWriteTimes((waited, held) -> writeTimes.get().written(waited, held));
       TenancyService tenancy = new TenancyService(writes, clock, config.security().tokenTtl());
       Optional<String> generated = tenancy.ensureAdminToken(config.adminToken());
       Optional<EnrollmentCode> demoCode = Optional.empty();
@@ -80,6 +84,7 @@ public final class CivicSyncServer implements AutoCloseable {
           org.civicsync.server.nats.NatsPublisher.connect(n), clock, org.civicsync.server.events.EventRelay.Settings.defaults(),
           new java.security.SecureRandom()).start());
       org.civicsync.server.app.metrics.ServerMetrics metrics = new org.civicsync.server.app.metrics.ServerMetrics(writes, hub, relay, clock);
+      writeTimes.set(metrics.writeTimes());
       traffic = new org.civicsync.server.app.metrics.TrafficMeter(writes, clock);
       HttpApi api = new HttpApi(writes, catalog, tenancy, push,
           new PullService(writes, catalog, clock), new org.civicsync.server.inbox.InboxService(writes, catalog, clock, javaRules()),

@@ -87,6 +87,13 @@ class MetricsTest {
       assertThat(after).contains("civicsync_holds_pending", "civicsync_outbox_pending", "civicsync_streams_open", "jvm_memory_used_bytes");
       assertThat(value(after, "civicsync_store_pool_max")).as("the store's pool").isPositive();
       assertThat(after).contains("civicsync_store_pool_active", "civicsync_store_pool_waiting");
+      // Every committed write counts its time waiting for and holding its tenant's lock: at least
+      // the two pushes beyond what was counted before them.
+      assertThat(value(after, "civicsync_store_write_held_seconds_count") - value(before, "civicsync_store_write_held_seconds_count"))
+          .as("writes counted").isGreaterThanOrEqualTo(2.0);
+      assertThat(value(after, "civicsync_store_write_held_seconds_sum")).isPositive();
+      assertThat(value(after, "civicsync_store_write_wait_seconds_count")).isEqualTo(value(after, "civicsync_store_write_held_seconds_count"));
+      assertThat(after).contains("civicsync_store_write_wait_seconds_bucket");
       assertThat(after).as("no personal data in labels").doesNotContain("Kamala", "+9477", "clinic-badulla-03", "demo-nurse");
     }
   }

@@ -38,12 +38,14 @@ public final class AuditedStore implements ServerStore {
   private final Optional<CollectionCatalog> catalog;
   private final Clock clock;
   private final boolean domainEvents;
+  private final WriteTimes times;
 
-  private AuditedStore(ServerStore delegate, Optional<CollectionCatalog> catalog, Clock clock, boolean domainEvents) {
+  private AuditedStore(ServerStore delegate, Optional<CollectionCatalog> catalog, Clock clock, boolean domainEvents, WriteTimes times) {
     this.delegate = delegate;
     this.catalog = catalog;
     this.clock = clock;
     this.domainEvents = domainEvents;
+    this.times = times;
   }
 
   /**
@@ -51,15 +53,20 @@ public final class AuditedStore implements ServerStore {
    * the relay to publish). Services that wrap this store keep the setting.
    */
   public AuditedStore withDomainEvents(boolean on) {
-    return new AuditedStore(delegate, catalog, clock, on);
+    return new AuditedStore(delegate, catalog, clock, on, times);
+  }
+
+  /** The same store, telling {@code t} how long each committed write waited and held its tenant's lock. Services that wrap this store keep it. */
+  public AuditedStore withWriteTimes(WriteTimes t) {
+    return new AuditedStore(delegate, catalog, clock, domainEvents, t);
   }
 
   /** Audits writes to {@code store}; the catalog gives projection rows their scope keys. */
   public static AuditedStore wrap(ServerStore store, CollectionCatalog catalog, Clock clock) {
     if (store instanceof AuditedStore a) {
-      return new AuditedStore(a.delegate, Optional.of(catalog), clock, a.domainEvents);
+      return new AuditedStore(a.delegate, Optional.of(catalog), clock, a.domainEvents, a.times);
     }
-    return new AuditedStore(store, Optional.of(catalog), clock, false);
+    return new AuditedStore(store, Optional.of(catalog), clock, false, WriteTimes.NONE);
   }
 
   /** Audits writes that never touch records (tenancy and admin actions). */
@@ -67,7 +74,7 @@ public final class AuditedStore implements ServerStore {
     if (store instanceof AuditedStore a) {
       return a;
     }
-    return new AuditedStore(store, Optional.empty(), clock, false);
+    return new AuditedStore(store, Optional.empty(), clock, false, WriteTimes.NONE);
   }
 
   /** The store underneath (for reads a test wants to make without auditing). */
@@ -81,7 +88,11 @@ public final class AuditedStore implements ServerStore {
    * naming {@code actor}, committed with it.
    */
   public <T> T transact(String tenantId, ObjectNode actor, Function<AuditedTx, T> work) {
-    return delegate.write(tenantId, tx -> {
+    long asked = System.nanoTime();
+    long[] locked = new long[1];
+    T out = delegate.write(tenantId, tx -> {
+      // The store holds the tenant's write lock when the work starts (ServerStore#write).
+      locked[0] = System.nanoTime();
       AuditedTx a = new AuditedTx(tx, tenantId, catalog, actor);
       T result = work.apply(a);
       java.time.Instant at = clock.instant();
@@ -92,6 +103,8 @@ public final class AuditedStore implements ServerStore {
       a.announce();
       return result;
     });
+    times.written(locked[0] - asked, System.nanoTime() - locked[0]);
+    return out;
   }
 
   /** A write by the server itself (actor {@code {"kind":"system"}}). */

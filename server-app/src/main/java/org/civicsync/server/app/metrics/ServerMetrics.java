@@ -37,6 +37,8 @@ public final class ServerMetrics {
   private final Counter bytesIn;
   private final Counter bytesOut;
   private final Counter pullChanges;
+  private final Timer writeWait;
+  private final Timer writeHeld;
   private final ServerStore store;
   private final Clock clock;
   private final AtomicReference<Snapshot> snapshot = new AtomicReference<>();
@@ -59,6 +61,10 @@ public final class ServerMetrics {
     bytesOut = Counter.builder("civicsync.http.response.body").description("Response body bytes as sent (compressed when the response was)")
         .baseUnit("bytes").register(registry);
     pullChanges = Counter.builder("civicsync.pull.changes").description("Changes returned by pulls").register(registry);
+    writeWait = Timer.builder("civicsync.store.write.wait").description("Time a committed write waited for its tenant's write lock")
+        .publishPercentileHistogram().register(registry);
+    writeHeld = Timer.builder("civicsync.store.write.held").description("Time a committed write held its tenant's write lock (work and commit)")
+        .publishPercentileHistogram().register(registry);
     Gauge.builder("civicsync.streams.open", hub, StreamHub::openStreams).description("Live streams open on this instance").register(registry);
     Gauge.builder("civicsync.holds.pending", this, m -> m.read().waiting().heldMutations())
         .description("Mutations held behind a gap in their device's deviceSeq, every tenant").register(registry);
@@ -97,6 +103,14 @@ public final class ServerMetrics {
       snapshot.set(s);
     }
     return s;
+  }
+
+  /** Records each committed write's time waiting for and holding its tenant's lock. */
+  public org.civicsync.server.audit.WriteTimes writeTimes() {
+    return (waited, held) -> {
+      writeWait.record(waited, java.util.concurrent.TimeUnit.NANOSECONDS);
+      writeHeld.record(held, java.util.concurrent.TimeUnit.NANOSECONDS);
+    };
   }
 
   /** A finished request: its route template (never the concrete path: no ids or personal data in labels). */
