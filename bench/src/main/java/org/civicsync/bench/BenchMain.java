@@ -51,6 +51,12 @@ public final class BenchMain {
   private final Path work;
   /** For profiling: stop after the PostgreSQL ingest and keep its schema. */
   static boolean onlyIngest;
+  /**
+   * For an experiment with {@code --only-ingest}: the devices split over this many tenants, whose
+   * writes, each tenant's under its own lock, run at the same time (what overlapping a tenant's
+   * writes could give). The figure is one tenant's, as a district's backlog is.
+   */
+  static int ingestTenants = 1;
   /** For profiling: stop after the PostgreSQL figures (one server process, one recording). */
   static boolean onlyPostgres;
   /** For profiling: only the loopback drain (the device and the server alone, no link). */
@@ -85,6 +91,7 @@ public final class BenchMain {
         case "--pg-url" -> pgUrl = args[++i];
         case "--pouchdb" -> pouch = Path.of(args[++i]);
         case "--only-ingest" -> onlyIngest = true;
+        case "--ingest-tenants" -> ingestTenants = Integer.parseInt(args[++i]);
         case "--only-postgres" -> onlyPostgres = true;
         case "--only-drain-loopback" -> onlyDrainLoopback = true;
         case "--only-fanout" -> onlyFanout = true;
@@ -158,8 +165,17 @@ public final class BenchMain {
         return null;
       }
       api.tenant("bench");
-      Workload w = new Workload("bench", api.devices("bench", sizes.devices()), sizes.batchesPerDevice(), sizes.batchSize(), 1);
-      progress("ingest: " + w.mutations + " signed mutations from " + sizes.devices() + " devices in batches of " + sizes.batchSize());
+      if (ingestTenants > 1 && !onlyIngest) {
+        throw new IllegalArgumentException("--ingest-tenants is an experiment for --only-ingest");
+      }
+      int perTenant = sizes.devices() / ingestTenants;
+      Workload w = new Workload("bench", api.devices("bench", perTenant), sizes.batchesPerDevice(), sizes.batchSize(), 1);
+      for (int t = 2; t <= ingestTenants; t++) {
+        api.tenant("bench-" + t);
+        w = w.and(new Workload("bench-" + t, api.devices("bench-" + t, perTenant), sizes.batchesPerDevice(), sizes.batchSize(), t));
+      }
+      progress("ingest: " + w.mutations + " signed mutations from " + sizes.devices() + " devices in batches of " + sizes.batchSize()
+          + (ingestTenants > 1 ? ", the devices split over " + ingestTenants + " tenants" : ""));
       double[] locksBefore = writeLocks(api);
       java.util.OptionalDouble serverCpu0 = CpuTime.of(server.pid());
       java.util.OptionalDouble pgCpu0 = CpuTime.postgres();
@@ -196,9 +212,13 @@ public final class BenchMain {
       progress(String.format(Locale.ROOT, "  replay of the whole run: %.0f mutations/s, %d new rows", replay.perSecond(),
           (after[0] - before[0]) + (after[1] - before[1])));
       Limits.Rows rows = Limits.readPostgres(url, schema, "bench");
+      java.util.OptionalDouble limitCpu0 = CpuTime.postgres();
       double copy = Limits.copyLimit(url, schema, rows, sizes.batchSize(), sizes.devices());
+      java.util.OptionalDouble limitCpu = CpuTime.postgres();
+      double limitPgMicros = limitCpu.isPresent() && limitCpu0.isPresent() ? 1e6 * (limitCpu.getAsDouble() - limitCpu0.getAsDouble()) / w.mutations : 0;
       double limitRate = w.mutations / copy;
-      progress(String.format(Locale.ROOT, "  COPY limit: %.0f rows/s of the same rows -> ratio %.3f", limitRate, first.perSecond() / limitRate));
+      progress(String.format(Locale.ROOT, "  COPY limit: %.0f rows/s of the same rows -> ratio %.3f (PostgreSQL CPU %.0f µs for a mutation's two rows)", limitRate,
+          first.perSecond() / limitRate, limitPgMicros));
       double[] verified = verifySeconds(w, "bench");
       double verify = verified[0];
       ObjectNode in = raw.putObject("ingest");
@@ -211,7 +231,8 @@ public final class BenchMain {
           .put("requestBytes", first.requestBytes()).put("responseBytes", first.responseBytes())
           .put("pushes", pushes).put("lockHeldMsPerWrite", heldMs).put("lockWaitMsPerWrite", waitMs)
           .put("lockHeldShare", (locks[1] - locksBefore[1]) / first.seconds())
-          .put("serverCpuMicrosPerMutation", serverMicros).put("postgresCpuMicrosPerMutation", pgMicros);
+          .put("serverCpuMicrosPerMutation", serverMicros).put("postgresCpuMicrosPerMutation", pgMicros)
+          .put("copyLimitPostgresCpuMicrosPerMutation", limitPgMicros);
       progress(String.format(Locale.ROOT, "  signature verification alone: %.1f µs each in a push's batch (one at a time: %.0f µs; the JDK's provider:"
           + " %.0f µs), %.0f%% of the ingest's time on one core", verify * 1e6 / w.mutations, verified[1] * 1e6, verified[2] * 1e6,
           100 * verify / first.seconds()));

@@ -17,12 +17,16 @@ final class CpuTime {
 
   private CpuTime() {}
 
-  /** CPU seconds the process has used so far, all its threads. */
+  /** CPU seconds the process has used so far, all its threads (and any children it has reaped). */
   static OptionalDouble of(long pid) {
     return ticks(Path.of("/proc", Long.toString(pid))).stream().mapToDouble(t -> t / TICKS).findFirst();
   }
 
-  /** CPU seconds used so far by every process named {@code postgres} on this machine (a local PostgreSQL's backends and helpers). */
+  /**
+   * CPU seconds used so far by every process named {@code postgres} on this machine (a local
+   * PostgreSQL's backends and helpers), with those of backends that have exited: the postmaster
+   * reaps them, and Linux adds their time to its own children's count.
+   */
   static OptionalDouble postgres() {
     try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
       long sum = procs.filter(p -> p.getFileName().toString().chars().allMatch(Character::isDigit)).filter(CpuTime::isPostgres)
@@ -44,9 +48,10 @@ final class CpuTime {
   private static java.util.Optional<Long> ticks(Path proc) {
     try {
       String stat = Files.readString(proc.resolve("stat"));
-      // Fields after the command name (which may hold spaces) in parentheses: utime is the 12th, stime the 13th.
+      // Fields after the command name (which may hold spaces) in parentheses: utime, stime, and the
+      // same of reaped children (cutime, cstime), the 12th to the 15th.
       String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-      return java.util.Optional.of(Long.parseLong(f[11]) + Long.parseLong(f[12]));
+      return java.util.Optional.of(Long.parseLong(f[11]) + Long.parseLong(f[12]) + Long.parseLong(f[13]) + Long.parseLong(f[14]));
     } catch (Exception e) {
       return java.util.Optional.empty();
     }

@@ -59,6 +59,13 @@ final class Workload {
     this.mutations = perDevice.stream().flatMap(List::stream).mapToInt(b -> b.mutations().size()).sum();
   }
 
+  /** This workload's devices and {@code other}'s, sending at the same time. */
+  Workload and(Workload other) {
+    List<List<Batch>> both = new ArrayList<>(perDevice);
+    both.addAll(other.perDevice);
+    return new Workload(both);
+  }
+
   /** The first {@code batches} batches of every device. */
   Workload first(int batches) {
     return new Workload(perDevice.stream().map(l -> l.subList(0, Math.min(batches, l.size()))).toList());
