@@ -40,15 +40,20 @@ final class Api {
     return r.body().isEmpty() ? Json.mapper().createObjectNode() : Json.mapper().readTree(r.body());
   }
 
-  /** The server's {@code /metrics} samples named {@code name} (e.g. {@code civicsync_store_write_held_seconds_sum}), summed over their labels. */
-  double metric(String name) throws Exception {
+  /** The server's {@code /metrics} exposition, as text. */
+  String metrics() throws Exception {
     HttpResponse<String> r = http.send(HttpRequest.newBuilder(base.resolve("/metrics")).header("Authorization", "Bearer " + ServerProcess.ADMIN)
         .GET().build(), HttpResponse.BodyHandlers.ofString());
     if (r.statusCode() != 200) {
       throw new IllegalStateException("GET /metrics: " + r.statusCode());
     }
+    return r.body();
+  }
+
+  /** The samples named {@code name} (e.g. {@code civicsync_store_write_held_seconds_sum}) of an exposition, summed over their labels. */
+  static double sample(String exposition, String name) {
     double sum = 0;
-    for (String line : r.body().split("\n")) {
+    for (String line : exposition.split("\n")) {
       if (line.startsWith(name + " ") || line.startsWith(name + "{")) {
         sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
       }

@@ -107,6 +107,10 @@ public final class BenchMain {
     if (work == null) {
       work = Files.createTempDirectory("civicsync-bench");
     }
+    if (ingestTenants > 1 && !onlyIngest) {
+      System.err.println("--ingest-tenants is an experiment for --only-ingest");
+      System.exit(2);
+    }
     Sizes sizes = smoke ? Sizes.SMOKE : Sizes.FULL;
     if (drainFactors != null) {
       sizes = sizes.withDrainFactors(Double.parseDouble(drainFactors[0]), Double.parseDouble(drainFactors[1]));
@@ -165,9 +169,6 @@ public final class BenchMain {
         return null;
       }
       api.tenant("bench");
-      if (ingestTenants > 1 && !onlyIngest) {
-        throw new IllegalArgumentException("--ingest-tenants is an experiment for --only-ingest");
-      }
       int perTenant = sizes.devices() / ingestTenants;
       Workload w = new Workload("bench", api.devices("bench", perTenant), sizes.batchesPerDevice(), sizes.batchSize(), 1);
       for (int t = 2; t <= ingestTenants; t++) {
@@ -176,7 +177,7 @@ public final class BenchMain {
       }
       progress("ingest: " + w.mutations + " signed mutations from " + sizes.devices() + " devices in batches of " + sizes.batchSize()
           + (ingestTenants > 1 ? ", the devices split over " + ingestTenants + " tenants" : ""));
-      double[] locksBefore = writeLocks(api);
+      WriteLocks locksBefore = WriteLocks.read(api);
       java.util.OptionalDouble serverCpu0 = CpuTime.of(server.pid());
       java.util.OptionalDouble pgCpu0 = CpuTime.postgres();
       server.startSampling();
@@ -184,21 +185,19 @@ public final class BenchMain {
       try (Analyzer analyzer = Analyzer.startIfNeeded(url, schema, raw)) {
         first = Ingest.run(api, w);
       }
-      double[] locks = writeLocks(api);
-      java.util.OptionalDouble serverCpu = CpuTime.of(server.pid());
-      java.util.OptionalDouble pgCpu = CpuTime.postgres();
-      double serverMicros = serverCpu.isPresent() && serverCpu0.isPresent() ? 1e6 * (serverCpu.getAsDouble() - serverCpu0.getAsDouble()) / w.mutations : 0;
-      double pgMicros = pgCpu.isPresent() && pgCpu0.isPresent() ? 1e6 * (pgCpu.getAsDouble() - pgCpu0.getAsDouble()) / w.mutations : 0;
+      WriteLocks locks = WriteLocks.read(api).minus(locksBefore);
+      double serverMicros = CpuTime.microsEach(serverCpu0, CpuTime.of(server.pid()), w.mutations);
+      double pgMicros = CpuTime.microsEach(pgCpu0, CpuTime.postgres(), w.mutations);
       int pushes = w.mutations / sizes.batchSize();
-      double heldMs = 1000 * (locks[1] - locksBefore[1]) / (locks[0] - locksBefore[0]);
-      double waitMs = 1000 * (locks[2] - locksBefore[2]) / (locks[0] - locksBefore[0]);
+      double heldMs = 1000 * locks.heldSeconds() / locks.writes();
+      double waitMs = 1000 * locks.waitSeconds() / locks.writes();
       long heap = server.stopSampling();
       long rss = server.peakRss();
       require(first.applied() == w.mutations, "every mutation applied: " + first);
       progress(String.format(Locale.ROOT, "  %.0f mutations/s (%.1f s); peak heap %d MiB, peak RSS %d MiB", first.perSecond(), first.seconds(),
           heap >> 20, rss >> 20));
       progress(String.format(Locale.ROOT, "  the tenant's write lock: held %.1f ms and waited for %.1f ms per write; held %.0f %% of the time",
-          heldMs, waitMs, 100 * (locks[1] - locksBefore[1]) / first.seconds()));
+          heldMs, waitMs, 100 * locks.heldSeconds() / first.seconds()));
       progress(String.format(Locale.ROOT, "  CPU per mutation: server %.0f µs, PostgreSQL %.0f µs (0: not measurable here)", serverMicros, pgMicros));
       if (onlyIngest) {
         progress("--only-ingest: stopping here; schema " + schema + " kept");
@@ -214,8 +213,7 @@ public final class BenchMain {
       Limits.Rows rows = Limits.readPostgres(url, schema, "bench");
       java.util.OptionalDouble limitCpu0 = CpuTime.postgres();
       double copy = Limits.copyLimit(url, schema, rows, sizes.batchSize(), sizes.devices());
-      java.util.OptionalDouble limitCpu = CpuTime.postgres();
-      double limitPgMicros = limitCpu.isPresent() && limitCpu0.isPresent() ? 1e6 * (limitCpu.getAsDouble() - limitCpu0.getAsDouble()) / w.mutations : 0;
+      double limitPgMicros = CpuTime.microsEach(limitCpu0, CpuTime.postgres(), w.mutations);
       double limitRate = w.mutations / copy;
       progress(String.format(Locale.ROOT, "  COPY limit: %.0f rows/s of the same rows -> ratio %.3f (PostgreSQL CPU %.0f µs for a mutation's two rows)", limitRate,
           first.perSecond() / limitRate, limitPgMicros));
@@ -230,7 +228,7 @@ public final class BenchMain {
           .put("jdkVerifyMicrosPerSignature", verified[2] * 1e6).put("peakHeapBytes", heap).put("peakRssBytes", rss)
           .put("requestBytes", first.requestBytes()).put("responseBytes", first.responseBytes())
           .put("pushes", pushes).put("lockHeldMsPerWrite", heldMs).put("lockWaitMsPerWrite", waitMs)
-          .put("lockHeldShare", (locks[1] - locksBefore[1]) / first.seconds())
+          .put("lockHeldShare", locks.heldSeconds() / first.seconds())
           .put("serverCpuMicrosPerMutation", serverMicros).put("postgresCpuMicrosPerMutation", pgMicros)
           .put("copyLimitPostgresCpuMicrosPerMutation", limitPgMicros);
       progress(String.format(Locale.ROOT, "  signature verification alone: %.1f µs each in a push's batch (one at a time: %.0f µs; the JDK's provider:"
@@ -478,10 +476,17 @@ public final class BenchMain {
     return new double[] {serverSeconds, bcEach, (System.nanoTime() - t2) / 1e9 / sample.size()};
   }
 
-  /** Committed writes so far, and seconds they held and waited for their tenant's lock (the server's metrics). */
-  private static double[] writeLocks(Api api) throws Exception {
-    return new double[] {api.metric("civicsync_store_write_held_seconds_count"), api.metric("civicsync_store_write_held_seconds_sum"),
-        api.metric("civicsync_store_write_wait_seconds_sum")};
+  /** Committed writes, and the seconds they held and waited for their tenant's lock (the server's metrics, one scrape). */
+  private record WriteLocks(double writes, double heldSeconds, double waitSeconds) {
+    static WriteLocks read(Api api) throws Exception {
+      String m = api.metrics();
+      return new WriteLocks(Api.sample(m, "civicsync_store_write_held_seconds_count"), Api.sample(m, "civicsync_store_write_held_seconds_sum"),
+          Api.sample(m, "civicsync_store_write_wait_seconds_sum"));
+    }
+
+    WriteLocks minus(WriteLocks earlier) {
+      return new WriteLocks(writes - earlier.writes, heldSeconds - earlier.heldSeconds, waitSeconds - earlier.waitSeconds);
+    }
   }
 
   private static long[] counts(String url, String schema, String tenant) throws Exception {

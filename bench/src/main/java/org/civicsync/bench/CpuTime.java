@@ -37,6 +37,11 @@ final class CpuTime {
     }
   }
 
+  /** Microseconds of CPU per item between two readings; 0 when either is missing. */
+  static double microsEach(OptionalDouble before, OptionalDouble after, long items) {
+    return before.isPresent() && after.isPresent() ? 1e6 * (after.getAsDouble() - before.getAsDouble()) / items : 0;
+  }
+
   private static boolean isPostgres(Path proc) {
     try {
       return Files.readString(proc.resolve("comm")).trim().equals("postgres");
