@@ -41,7 +41,7 @@ import {
 } from './api';
 import { BUILT_IN_COLLECTIONS } from './builtins';
 import { SyncDb, type EntryState, type MutationResultWire, type NoticeRow, type OutboxRow, type RecordRow } from './db';
-import { uuid } from './encoding';
+import { uuid, uuid7 } from './encoding';
 import { formatHlc, parseHlc, tickHlc } from './hlc';
 import { withLock } from './lock';
 import { conflictMessage, rejectionMessage, resolutionMessage, syncErrorMessage } from './messages';
@@ -348,7 +348,7 @@ export class WebClient implements CivicSyncWeb {
     const ms = this.now();
     const next = formatHlc(tickHlc(hlc ? parseHlc(hlc) : undefined, ms, creds.enrollment.deviceId));
     const m: Mutation = {
-      mutationId: fields.mutationId ?? uuid(),
+      mutationId: fields.mutationId ?? uuid7(ms),
       deviceSeq: keepSeq ?? seq,
       collection: fields.collection,
       recordId: fields.recordId,
@@ -442,7 +442,7 @@ export class WebClient implements CivicSyncWeb {
     const input = clone(data);
     const full = withDefaults(def.schema, input);
     this.checkRecord(def, full);
-    const id = uuid();
+    const id = uuid7(this.now());
     await this.optimistic(
       async () => ({ seq: (await this.meta<number>('deviceSeq')) ?? 0, hlc: await this.meta<string>('hlc') }),
       async (s) => this.sign(this.draft(s.seq + 1, s.hlc, { collection, recordId: id, op: 'create', baseVersion: 0, data: input })),

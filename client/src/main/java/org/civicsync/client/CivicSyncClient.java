@@ -49,6 +49,7 @@ import org.civicsync.contracts.TokenRequest;
 import org.civicsync.core.clock.Hlc;
 import org.civicsync.core.collections.CollectionCatalog;
 import org.civicsync.core.collections.CollectionSchema;
+import org.civicsync.core.ids.Uuid7;
 import org.civicsync.core.json.Json;
 import org.civicsync.core.records.MutationRules;
 import org.civicsync.core.signing.Ed25519;
@@ -264,7 +265,7 @@ public final class CivicSyncClient implements AutoCloseable {
     CollectionSchema schema = requireSchema(collection);
     ObjectNode full = MutationRules.withDefaults(schema, data);
     check(schema, full);
-    UUID id = UUID.randomUUID();
+    UUID id = newId();
     Instant now = clock.instant();
     store.transaction(tx -> {
       Mutation m = newMutation(tx, collection, id, MutationOp.CREATE, 0, data.deepCopy());
@@ -359,6 +360,16 @@ public final class CivicSyncClient implements AutoCloseable {
     return out;
   }
 
+  private static final java.security.SecureRandom ID_BITS = new java.security.SecureRandom();
+
+  /**
+   * A new record or mutation id: time-ordered ({@link Uuid7}), so that the server's indexes on
+   * them grow at their end. A device clock that is wrong only puts its ids out of order.
+   */
+  private UUID newId() {
+    return Uuid7.next(clock.millis(), ID_BITS);
+  }
+
   private OutboxEntry refold(LocalTx tx, OutboxEntry last, MutationOp op, ObjectNode data, Instant now) {
     Mutation m = last.mutation();
     Mutation folded = new Mutation(m.mutationId(), m.deviceSeq(), m.collection(), m.recordId(), op, m.baseVersion(), data, nextHlc(tx),
@@ -369,7 +380,7 @@ public final class CivicSyncClient implements AutoCloseable {
   private Mutation newMutation(LocalTx tx, String collection, UUID id, MutationOp op, long base, ObjectNode data) {
     long seq = tx.setting(DEVICE_SEQ).map(Long::parseLong).orElse(0L) + 1;
     tx.putSetting(DEVICE_SEQ, Long.toString(seq));
-    Mutation m = new Mutation(UUID.randomUUID(), seq, collection, id, op, base, data, nextHlc(tx), clock.instant().toString());
+    Mutation m = new Mutation(newId(), seq, collection, id, op, base, data, nextHlc(tx), clock.instant().toString());
     return sign(tx, m);
   }
 

@@ -234,6 +234,24 @@ class OutboxStateMachineTest {
   }
 
   @Test
+  void newRecordsAndMutationsGetIdsOrderedByTheDevicesClock() throws Exception {
+    // A device's clock may be far off (here: a year behind); its ids follow it all the same.
+    Instant clock = Instant.parse("2025-12-06T10:00:00.123Z");
+    FakeServer server = new FakeServer();
+    CivicSyncClient c = CivicSyncClient.builder().store(new InMemoryLocalStore()).transport(server)
+        .clock(java.time.Clock.fixed(clock, java.time.ZoneOffset.UTC)).build();
+    c.enroll("CODE", "tablet");
+    UUID id = c.collection("appointments").create(booking());
+    c.sync();
+    Mutation sent = server.received.get(0);
+    assertThat(sent.recordId()).isEqualTo(id);
+    assertThat(List.of(id, sent.mutationId())).doesNotHaveDuplicates().allSatisfy(u -> {
+      assertThat(u.version()).isEqualTo(7);
+      assertThat(org.civicsync.core.ids.Uuid7.millis(u)).isEqualTo(clock.toEpochMilli());
+    });
+  }
+
+  @Test
   void deviceSequenceNumbersHaveNoGapsWhateverIsFoldedOrWaiting() throws Exception {
     Setup s = setup(false);
     var appts = s.client().collection("appointments");

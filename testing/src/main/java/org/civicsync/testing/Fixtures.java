@@ -8,6 +8,7 @@ import java.util.UUID;
 import org.civicsync.contracts.Mutation;
 import org.civicsync.contracts.MutationOp;
 import org.civicsync.core.clock.Hlc;
+import org.civicsync.core.ids.Uuid7;
 import org.civicsync.core.json.Json;
 
 /** Realistic clinic mutations, reproducible from a seeded {@link Random}. */
@@ -21,6 +22,7 @@ public final class Fixtures {
   private long deviceSeq;
   private final String deviceId;
   private Hlc clock;
+  private boolean timeOrdered;
 
   public Fixtures(long seed) {
     this.random = new Random(seed);
@@ -38,7 +40,20 @@ public final class Fixtures {
     return new Mutation(uuid(), ++deviceSeq, collection, recordId, op, baseVersion, data, hlc(), now());
   }
 
+  /**
+   * From now on, ids as the SDKs mint them: time-ordered ({@link Uuid7}, the wall clock's
+   * milliseconds), for measurements where the database's indexes see what devices send. Ids are
+   * then no longer reproducible from the seed; by default they are (random, version 4).
+   */
+  public Fixtures timeOrderedIds() {
+    timeOrdered = true;
+    return this;
+  }
+
   public UUID uuid() {
+    if (timeOrdered) {
+      return Uuid7.next(System.currentTimeMillis(), random);
+    }
     return new UUID(random.nextLong(), random.nextLong() & 0x0fffffffffffffffL | 0x4000000000000000L);
   }
 

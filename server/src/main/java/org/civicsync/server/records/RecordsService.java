@@ -92,6 +92,9 @@ public final class RecordsService {
         .toList(), more ? page.get(page.size() - 1).recordId() : null);
   }
 
+  // Time-ordered, as devices mint theirs: the event log's index on mutation ids grows at its end.
+  private static final java.security.SecureRandom ID_BITS = new java.security.SecureRandom();
+
   /**
    * A write: PATCH (fields replace, null removes), PUT (the whole data; with {@code If-None-Match:
    * *} a create), DELETE.
@@ -133,7 +136,7 @@ public final class RecordsService {
     }
     UUID mutationId = idempotencyKey
         .map(k -> UUID.nameUUIDFromBytes(("civicsync-api\n" + client.clientId() + "\n" + k).getBytes(StandardCharsets.UTF_8)))
-        .orElseGet(UUID::randomUUID);
+        .orElseGet(() -> org.civicsync.core.ids.Uuid7.next(clock.millis(), ID_BITS));
     Instant now = clock.instant();
     Mutation m = new Mutation(mutationId, 1, collection, recordId, op, base, data,
         new Hlc(now.toEpochMilli(), 0, "api-" + client.clientId()).toString(), now.toString());
