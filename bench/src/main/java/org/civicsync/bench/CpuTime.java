@@ -37,6 +37,44 @@ final class CpuTime {
     }
   }
 
+  /**
+   * CPU seconds a JVM's threads have used so far, by kind: the JIT's compiler threads, the garbage
+   * collector's, and all its threads. Threads that have exited are not counted (the bench's server
+   * keeps its compiler threads for its whole life, so that theirs is not lost).
+   */
+  record Threads(double compiler, double gc, double all) {
+    Threads minus(Threads earlier) {
+      return new Threads(compiler - earlier.compiler, gc - earlier.gc, all - earlier.all);
+    }
+  }
+
+  /** The JVM process {@code pid}'s {@link Threads}; empty where {@code /proc} is not readable. */
+  static java.util.Optional<Threads> threads(long pid) {
+    double compiler = 0;
+    double gc = 0;
+    double all = 0;
+    try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+      for (Path t : tasks.toList()) {
+        java.util.Optional<Long> own = ownTicks(t);
+        if (own.isEmpty()) {
+          continue; // exited while listed
+        }
+        double seconds = own.get() / TICKS;
+        String name = Files.readString(t.resolve("comm")).trim();
+        all += seconds;
+        // HotSpot's names: "C2 CompilerThre", "C1 CompilerThre"; "GC Thread#0", "G1 Conc#0", "G1 Refine#0", …
+        if (name.startsWith("C1 Compiler") || name.startsWith("C2 Compiler")) {
+          compiler += seconds;
+        } else if (name.startsWith("GC Thread") || name.startsWith("G1 ")) {
+          gc += seconds;
+        }
+      }
+    } catch (Exception e) {
+      return java.util.Optional.empty();
+    }
+    return all == 0 ? java.util.Optional.empty() : java.util.Optional.of(new Threads(compiler, gc, all));
+  }
+
   /** Microseconds of CPU per item between two readings; 0 when either is missing. */
   static double microsEach(OptionalDouble before, OptionalDouble after, long items) {
     return before.isPresent() && after.isPresent() ? 1e6 * (after.getAsDouble() - before.getAsDouble()) / items : 0;
@@ -51,12 +89,22 @@ final class CpuTime {
   }
 
   private static java.util.Optional<Long> ticks(Path proc) {
+    return fields(proc).map(f -> Long.parseLong(f[11]) + Long.parseLong(f[12]) + Long.parseLong(f[13]) + Long.parseLong(f[14]));
+  }
+
+  /** A thread's own time (a thread reaps no children). */
+  private static java.util.Optional<Long> ownTicks(Path task) {
+    return fields(task).map(f -> Long.parseLong(f[11]) + Long.parseLong(f[12]));
+  }
+
+  /**
+   * The fields of {@code stat} after the command name (which may hold spaces) in parentheses:
+   * utime, stime, and the same of reaped children (cutime, cstime) are the 12th to the 15th.
+   */
+  private static java.util.Optional<String[]> fields(Path proc) {
     try {
       String stat = Files.readString(proc.resolve("stat"));
-      // Fields after the command name (which may hold spaces) in parentheses: utime, stime, and the
-      // same of reaped children (cutime, cstime), the 12th to the 15th.
-      String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-      return java.util.Optional.of(Long.parseLong(f[11]) + Long.parseLong(f[12]) + Long.parseLong(f[13]) + Long.parseLong(f[14]));
+      return java.util.Optional.of(stat.substring(stat.lastIndexOf(')') + 2).split(" "));
     } catch (Exception e) {
       return java.util.Optional.empty();
     }

@@ -18,6 +18,16 @@ final class Ingest {
   private Ingest() {}
 
   static Pass run(Api api, Workload w) throws Exception {
+    return run(api, w, () -> {});
+  }
+
+  /**
+   * The same, calling {@code halfway} once, on the device thread whose answer completed the first
+   * half of all the workload's pushes (the others keep pushing meanwhile).
+   */
+  static Pass run(Api api, Workload w, Runnable halfway) throws Exception {
+    int total = w.perDevice.stream().mapToInt(java.util.List::size).sum();
+    java.util.concurrent.atomic.AtomicInteger answered = new java.util.concurrent.atomic.AtomicInteger();
     AtomicLong applied = new AtomicLong();
     AtomicLong replayed = new AtomicLong();
     AtomicLong other = new AtomicLong();
@@ -38,6 +48,9 @@ final class Ingest {
         applied.addAndGet(rp > 0 ? 0 : a);
         replayed.addAndGet(rp);
         other.addAndGet(b.mutations().size() - (rp > 0 ? rp : a));
+        if (answered.incrementAndGet() == total / 2) {
+          halfway.run();
+        }
       }
     });
     return new Pass(w.mutations, seconds, applied.get(), replayed.get(), other.get(), reqBytes.get(), respBytes.get());

@@ -41,7 +41,10 @@ final class ServerProcess implements AutoCloseable {
     // The heap's peak is read from the GC log (the heap in use just before each collection),
     // which costs the server nothing; polling its metrics often enough to catch peaks did (4 % of
     // its CPU in a profile of the ingest).
-    List<String> cmd = new ArrayList<>(List.of(java(), "-Xmx" + heap, "--enable-native-access=ALL-UNNAMED", "-Xlog:gc:file=" + gcLog));
+    // Compiler threads kept for the server's life, so that the CPU the JIT used can be read from
+    // them at the end (CpuTime.threads): by default HotSpot stops idle ones, and their time with them.
+    List<String> cmd = new ArrayList<>(List.of(java(), "-Xmx" + heap, "--enable-native-access=ALL-UNNAMED", "-Xlog:gc:file=" + gcLog,
+        "-XX:-UseDynamicNumberOfCompilerThreads"));
     // For profiling a figure: CIVICSYNC_BENCH_JFR=<file> records the server with Java Flight Recorder.
     String jfr = System.getenv("CIVICSYNC_BENCH_JFR");
     if (jfr != null && !jfr.isBlank()) {

@@ -38,6 +38,11 @@ class BenchSmokeTest {
       assertThat(json.at("/figures/" + figure).isNumber()).as(figure + " in " + json.get("figures")).isTrue();
       assertThat(json.at("/figures/" + figure).asDouble()).as(figure).isPositive();
     }
+    if (pouch.isPresent()) {
+      assertThat(json.at("/ceilings/ingestVsPouchdb/value").asDouble()).as("the peer ingest's ceiling, from the COPY limit")
+          .isEqualTo(json.at("/raw/pouchdb/ingestCeilingVsPouchdb").asDouble(), org.assertj.core.data.Offset.offset(0.001))
+          .isPositive();
+    }
     assertThat(json.at("/raw/postgres/ingest/replayNewRows").asLong()).as("a replay of the run writes nothing").isZero();
     assertThat(json.at("/raw/fanout/missed").asLong()).as("every subscriber heard every commit").isZero();
     assertThat(json.at("/machine/cores").asInt()).isPositive();
