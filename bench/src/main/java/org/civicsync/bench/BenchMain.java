@@ -372,9 +372,11 @@ public final class BenchMain {
     ObjectNode o = raw.putObject(d.profile());
     o.put("timeFactor", factor).put("mutations", d.mutations()).put("seconds", d.seconds()).put("limitSeconds", d.limitSeconds())
         .put("realSeconds", d.seconds() * factor).put("realLimitSeconds", d.limitSeconds() * factor)
-        .put("lossyBytesUp", d.lossyBytesUp()).put("lossyBytesDown", d.lossyBytesDown()).put("resets", d.resets()).put("syncAttempts", d.attempts());
-    progress(String.format(Locale.ROOT, "  %s: %.1f s (real time %.0f s) vs limit %.1f s -> ratio %.3f; %d resets, %d bytes up (%.1f%% more"
-        + " than the limit's)", d.profile(), d.seconds(), d.seconds() * factor, d.limitSeconds(), d.ratio(), d.resets(), d.lossyBytesUp(),
+        .put("lossyBytesUp", d.lossyBytesUp()).put("lossyBytesDown", d.lossyBytesDown()).put("resets", d.resets()).put("syncAttempts", d.attempts())
+        .put("connections", d.connections());
+    progress(String.format(Locale.ROOT, "  %s: %.1f s (real time %.0f s) vs limit %.1f s -> ratio %.3f; %d resets, %d connections, %d bytes up"
+        + " (%.1f%% more than the limit's)", d.profile(), d.seconds(), d.seconds() * factor, d.limitSeconds(), d.ratio(), d.resets(),
+        d.connections(), d.lossyBytesUp(),
         100.0 * (d.lossyBytesUp() - d.limitBytesUp()) / d.limitBytesUp()));
     report.figure(figure, d.ratio());
   }

@@ -29,7 +29,7 @@ import org.civicsync.testing.link.LinkStats;
 final class Drain {
   /** One drain and its limit, in compressed seconds. */
   record Result(String profile, double factor, int mutations, double seconds, double limitSeconds, long limitBytesUp, long limitBytesDown,
-      int limitRequests, long lossyBytesUp, long lossyBytesDown, long resets, int attempts) {
+      int limitRequests, long lossyBytesUp, long lossyBytesDown, long resets, int attempts, long connections) {
     double ratio() {
       return seconds / limitSeconds;
     }
@@ -49,7 +49,7 @@ final class Drain {
     double limit = loopback.bytesUp() * 8.0 / scaled.upBitsPerSecond() + loopback.bytesDown() * 8.0 / scaled.downBitsPerSecond()
         + loopback.requests() * rtt;
     return new Result(profile.name(), factor, n, lossy.seconds, limit, loopback.bytesUp(), loopback.bytesDown(), loopback.requests(),
-        lossy.bytesUp, lossy.bytesDown, lossy.resets, lossy.attempts);
+        lossy.bytesUp, lossy.bytesDown, lossy.resets, lossy.attempts, lossy.connections);
   }
 
   /**
@@ -64,7 +64,8 @@ final class Drain {
     return new Loopback(p.seconds, p.requestSeconds, p.bytesUp, p.bytesDown, p.requests);
   }
 
-  private record Pass(double seconds, long bytesUp, long bytesDown, int requests, long resets, int attempts, double requestSeconds) {}
+  private record Pass(double seconds, long bytesUp, long bytesDown, int requests, long resets, int attempts, double requestSeconds,
+      long connections) {}
 
   /** Thrown by the counting transport to end a sync once the outbox is empty. */
   private static final class Drained extends IOException {
@@ -146,7 +147,7 @@ final class Drain {
       LinkStats s = link.stats();
       long resets = s.totalFaults();
       c.close();
-      return new Pass(seconds, s.bytesUp(), s.bytesDown(), requests.get(), resets, attempts, inRequests.get() / 1e9);
+      return new Pass(seconds, s.bytesUp(), s.bytesDown(), requests.get(), resets, attempts, inRequests.get() / 1e9, s.connections());
     }
   }
 }

@@ -26,11 +26,14 @@ class UrlConnectionTransportTest {
   private HttpServer server;
   private final List<Received> received = new CopyOnWriteArrayList<>();
   private final AtomicBoolean takesZstd = new AtomicBoolean(true);
+  /** The client port of each request's connection: one port, one connection. */
+  private final List<Integer> clientPorts = new CopyOnWriteArrayList<>();
 
   @BeforeEach
   void start() throws IOException {
     server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
     server.createContext("/", exchange -> {
+      clientPorts.add(exchange.getRemoteAddress().getPort());
       String coding = String.valueOf(exchange.getRequestHeaders().getFirst("Content-Encoding"));
       byte[] raw = readAll(exchange.getRequestBody());
       int status = 200;
@@ -83,6 +86,20 @@ class UrlConnectionTransportTest {
     assertThat(received).extracting(Received::coding).containsExactly("gzip", "zstd", "null");
     assertThat(received).extracting(Received::body).containsExactly(new String(body, StandardCharsets.UTF_8),
         new String(body, StandardCharsets.UTF_8), "{\"small\":true}");
+  }
+
+  @Test
+  void successiveExchangesShareOneConnectionEvenAfterAnErrorAnswer() throws Exception {
+    UrlConnectionTransport t = new UrlConnectionTransport(URI.create("http://127.0.0.1:" + server.getAddress().getPort()));
+    byte[] body = bigBody(100);
+    t.send(new Transport.Request("POST", "/v1/sync/push", Map.of(), body));
+    t.send(new Transport.Request("GET", "/v1/sync/pull", Map.of(), new byte[0]));
+    takesZstd.set(false); // the next push is answered 415 and sent again gzip'd
+    Transport.Response r = t.send(new Transport.Request("POST", "/v1/sync/push", Map.of(), body));
+    t.send(new Transport.Request("POST", "/v1/sync/push", Map.of(), body));
+
+    assertThat(r.status()).isEqualTo(200);
+    assertThat(clientPorts).hasSize(5).containsOnly(clientPorts.get(0));
   }
 
   @Test

@@ -20,7 +20,8 @@ import java.util.concurrent.atomic.LongAdder;
 
 /**
  * An in-process TCP proxy on loopback that puts an emulated network between a client and a server:
- * bandwidth and latency per direction, packet loss emulated as connection resets, and HTTP-aware
+ * bandwidth and latency per direction (a new connection's first byte also waits one round trip,
+ * for TCP's handshake), packet loss emulated as connection resets, and HTTP-aware
  * faults (lost acknowledgements, duplicated requests, resets in the middle of a request, delayed
  * responses, reordered connections), all as described by a {@link LinkProfile}.
  *

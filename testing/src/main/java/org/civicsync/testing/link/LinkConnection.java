@@ -114,6 +114,10 @@ final class LinkConnection {
       kill(true);
       return;
     }
+    // TCP's handshake: the client's first byte can leave only once its SYN has crossed and the
+    // SYN-ACK come back, one round trip after it connected (loopback answered the connect at
+    // once). A client that opens a connection per request pays this each time, as on a real link.
+    up.notBefore(System.nanoTime() + 2 * link.profile().latency().toNanos());
     up.connectTo(server);
     down.connectTo(client);
     spawn("up-writer", up::writeLoop);

@@ -49,6 +49,11 @@ final class Pipe {
     this.destination = destination;
   }
 
+  /** Nothing goes on the wire before {@code nanos} (a {@link System#nanoTime} reading). */
+  void notBefore(long nanos) {
+    nextFree = Math.max(nextFree, nanos);
+  }
+
   /** The generator of this direction; HTTP decisions on requests come from the UP one. */
   Random random() {
     return random;

@@ -301,6 +301,24 @@ class FaultyLinkTest {
   }
 
   @Test
+  void aNewConnectionWaitsOneRoundTripForItsHandshakeAndAKeptOneDoesNot() throws Exception {
+    Duration oneWay = Duration.ofMillis(150);
+    FaultyLink link = link(PERFECT.withLatency(oneWay), SEED);
+    HttpClient client = client();
+    long start = System.nanoTime();
+    client.send(request(link, "/blob?size=10").build(), BodyHandlers.discarding());
+    double first = seconds(start);
+    start = System.nanoTime();
+    client.send(request(link, "/blob?size=10").build(), BodyHandlers.discarding());
+    double kept = seconds(start);
+
+    double roundTrip = 2 * oneWay.toNanos() / 1e9;
+    assertThat(link.stats().connections()).isEqualTo(1);
+    assertThat(first).isBetween(2 * roundTrip * 0.9, 2 * roundTrip + 0.4);
+    assertThat(kept).isBetween(roundTrip * 0.9, roundTrip + 0.25);
+  }
+
+  @Test
   void timeScaleShortensTransfersByItsFactor() throws Exception {
     FaultyLink link = link(PERFECT, SEED);
     HttpClient client = client();
