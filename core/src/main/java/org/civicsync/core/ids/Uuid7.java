@@ -13,8 +13,8 @@ import java.util.UUID;
  * idempotency index). Random keys put each insert on a random page of an index that soon no longer
  * fits in memory, and after every checkpoint each such page costs PostgreSQL a full-page image in
  * its log; time-ordered keys land on the few pages at the index's end. Measured on the ingest
- * benchmark: PostgreSQL's CPU per mutation 133–148 µs with random ids, 108–123 µs with these, and
- * it no longer grows as the tables do (docs/benchmarks.md, item 20).
+ * benchmark: PostgreSQL's CPU per mutation 133–148 µs with random ids, 105–128 µs with these, and
+ * it grows less as the tables do (docs/benchmarks.md, item 20).
  *
  * <p>The price: an id tells when it was minted, to the millisecond, by the minting device's clock.
  * The record's own clock fields tell as much to anyone who can read it. A device whose clock is
