@@ -248,9 +248,11 @@ public final class BenchMain {
       // CPU a mutation costs the server (compiled: the second half), PostgreSQL and this load
       // generator. And the same for a server that only verified signatures and did nothing else.
       int cores = Runtime.getRuntime().availableProcessors();
-      double cpuCeiling = cores * 1e6 / (secondHalfServerMicros + pgMicros + benchMicros) / limitRate;
-      double verifyOnlyCeiling = cores * 1e6 / (verify * 1e6 / w.mutations + pgMicros + benchMicros) / limitRate;
-      if (serverMicros > 0 && pgMicros > 0) {
+      // 0, as the CPU figures themselves, where /proc could not be read (not a division by 0).
+      boolean cpuMeasured = serverMicros > 0 && pgMicros > 0;
+      double cpuCeiling = cpuMeasured ? cores * 1e6 / (secondHalfServerMicros + pgMicros + benchMicros) / limitRate : 0;
+      double verifyOnlyCeiling = cpuMeasured ? cores * 1e6 / (verify * 1e6 / w.mutations + pgMicros + benchMicros) / limitRate : 0;
+      if (cpuMeasured) {
         report.ceiling("ingestVsCopyLimit", cpuCeiling, "ceiling at this run's CPU per mutation",
             "cores ÷ (server, compiled + PostgreSQL + load generator CPU per mutation) ÷ the COPY limit: every write overlapping");
         progress(String.format(Locale.ROOT, "  what the CPU allows: %.2f of the limit at these costs per mutation (server %.0f + PostgreSQL %.0f"
