@@ -17,7 +17,7 @@ import java.util.zip.GZIPOutputStream;
 
 /**
  * A {@link Transport} on {@link HttpURLConnection} (on every JVM and Android). Bodies over 1 KiB
- * are sent compressed: zstd (level 19) once the server has said it takes it ({@code
+ * are sent compressed: zstd (level 15) once the server has said it takes it ({@code
  * Accept-Encoding} in a response, RFC 7694) and when zstd-jni ({@code com.github.luben:zstd-jni})
  * is on the class path, gzip otherwise; responses are accepted gzip-compressed. Bodies go in fixed-length
  * streaming mode, which also stops {@code HttpURLConnection} from silently re-sending a POST after
@@ -35,8 +35,12 @@ import java.util.zip.GZIPOutputStream;
  */
 public final class UrlConnectionTransport implements Transport {
   private static final int GZIP_ABOVE = 1024;
-  /** zstd's level for request bodies: a phone spends milliseconds, 2G saves seconds. */
-  private static final int ZSTD_LEVEL = 19;
+  /**
+   * zstd's level for request bodies: a phone spends milliseconds, 2G saves seconds. On batches of
+   * mutations the levels above 15 (zstd's optimal parsers) found no fewer bytes and took two to
+   * five times longer (docs/benchmarks.md, item 22: 6.6 against 30 ms for a batch of 100 here).
+   */
+  private static final int ZSTD_LEVEL = 15;
   /** Whether the server has said it takes zstd request bodies. */
   private volatile boolean serverTakesZstd;
   /** {@code Zstd.compress(byte[], int)} of zstd-jni when it is on the class path and loads, else null. */
