@@ -91,9 +91,12 @@ public final class CivicSyncClient implements AutoCloseable {
   private final List<Listeners.SyncListener> syncListeners = new CopyOnWriteArrayList<>();
   private final SyncEngine engine;
   private final ScheduledExecutorService scheduler;
+  /** Runs the push on its way while the sync's thread takes the next batch or settles the last answer. */
+  private final java.util.concurrent.ExecutorService pusher;
   private volatile boolean online = true;
   private volatile boolean started;
   private volatile boolean networkUp = true;
+  private volatile boolean closing;
   private final LiveUpdates liveUpdates;
   private volatile CollectionCatalog catalog;
   private ScheduledFuture<?> timer;
@@ -113,6 +116,11 @@ public final class CivicSyncClient implements AutoCloseable {
     // A pending timer must not hold close() up.
     ex.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
     this.scheduler = ex;
+    this.pusher = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+      Thread t = new Thread(r, "civicsync-push");
+      t.setDaemon(true);
+      return t;
+    });
     this.catalog = loadCatalog();
     this.liveUpdates = new LiveUpdates((lastEventId, sink) -> withToken(token -> {
       api.stream(token, lastEventId, sink);
@@ -436,10 +444,7 @@ public final class CivicSyncClient implements AutoCloseable {
         // Pushes first: they need no fresh definitions (the server checks each mutation against its
         // own), and on a lossy link a sync cut short by a reset retries without paying a round trip
         // for definitions before every push.
-        for (int[] n = {0}; (n[0] = withToken(this::pushOnce)) > 0; ) {
-          pushed += n[0];
-          progress(pushed, pulled);
-        }
+        pushed = pushAll();
         refreshSchemas();
         while (true) {
           int[] page = withToken(this::pullOnce);
@@ -543,33 +548,168 @@ public final class CivicSyncClient implements AutoCloseable {
     catalog = CollectionCatalog.of(defs);
   }
 
-  /** One push of up to a batch; returns how many mutations it carried (0: nothing to send). */
-  private int pushOnce(String token) throws IOException, ApiError {
+  /** A batch taken from the outbox for one push: its entries as they were before it was taken. */
+  private record Batch(List<OutboxEntry> before) {
+    PushRequest request() {
+      return new PushRequest(before.stream().map(OutboxEntry::mutation).collect(Collectors.toList()));
+    }
+
+    Set<UUID> ids() {
+      return before.stream().map(OutboxEntry::mutationId).collect(Collectors.toSet());
+    }
+  }
+
+  /**
+   * Pushes the outbox, batch after batch, in order; returns how many mutations went. One push is
+   * on its way at a time (the server answers a device's pushes in the order it sent them), but
+   * the device's own work runs while it is: the next batch is taken from the outbox while a push
+   * crosses the link, and an answer is settled into the store while the next push crosses. On a
+   * slow link that work would otherwise add to every push's round trip (tens of milliseconds a
+   * batch here, more on a phone).
+   */
+  private int pushAll() throws IOException, ApiError {
+    Batch flying = take(Set.of());
+    if (flying == null) {
+      return 0;
+    }
+    String[] token = {token()};
+    java.util.concurrent.Future<PushResponse> answer = send(token[0], flying);
+    Batch next = null;
+    int pushed = 0;
+    try {
+      while (true) {
+        // Once the client is closing, the push on its way is the last (close() waits for it).
+        next = closing ? null : take(flying.ids());
+        PushResponse r = await(answer, flying, token);
+        if (next != null) {
+          answer = send(token[0], next);
+        }
+        Batch done = flying;
+        flying = null;
+        settle(r);
+        pushed += done.before().size();
+        progress(pushed, 0);
+        if (next == null) {
+          // Edits that waited for that answer become entries now.
+          next = closing ? null : take(Set.of());
+          if (next == null) {
+            return pushed;
+          }
+          answer = send(token[0], next);
+        }
+        flying = next;
+        next = null;
+      }
+    } catch (java.net.ConnectException | java.net.UnknownHostException | java.net.NoRouteToHostException notSent) {
+      // Nothing left the device: its entries are as they were before this attempt, so edits made
+      // offline still fold into them instead of waiting for an answer that cannot come.
+      giveBack(flying);
+      throw notSent;
+    } finally {
+      // A batch taken ahead never left the device, whatever ended the sync.
+      giveBack(next);
+    }
+  }
+
+  /**
+   * Takes the next batch from the outbox (leaving out {@code flying}, the push on its way) and
+   * marks it as sending; null when there is nothing to send.
+   */
+  private Batch take(Set<UUID> flying) {
     Instant now = clock.instant();
     List<OutboxEntry> batch = store.transaction(tx -> {
       materializeWaitingEdits(tx, now);
       // Sending entries are left from a push whose answer never came: they go again, unchanged.
-      List<OutboxEntry> out = tx.entries(EnumSet.of(EntryState.PENDING, EntryState.SENDING), batchSize);
+      List<OutboxEntry> out = new ArrayList<>();
+      for (OutboxEntry e : tx.entries(EnumSet.of(EntryState.PENDING, EntryState.SENDING), batchSize + flying.size())) {
+        if (out.size() < batchSize && !flying.contains(e.mutationId())) {
+          out.add(e);
+        }
+      }
       for (OutboxEntry e : out) {
         tx.putEntry(new OutboxEntry(e.mutation(), EntryState.SENDING, e.result(), e.attempts() + 1, e.createdAt(), now));
       }
       return out;
     });
-    if (batch.isEmpty()) {
-      return 0;
-    }
-    PushResponse r;
-    try {
-      r = api.push(token, new PushRequest(batch.stream().map(OutboxEntry::mutation).collect(Collectors.toList())));
-    } catch (java.net.ConnectException | java.net.UnknownHostException | java.net.NoRouteToHostException notSent) {
-      // Nothing left the device: the entries are as they were before this attempt, so edits made
-      // offline still fold into them instead of waiting for an answer that cannot come.
+    return batch.isEmpty() ? null : new Batch(batch);
+  }
+
+  /** Puts a batch that never left the device back as it was. */
+  private void giveBack(Batch b) {
+    if (b != null) {
       store.transaction(tx -> {
-        batch.forEach(tx::putEntry);
+        b.before().forEach(tx::putEntry);
         return null;
       });
-      throw notSent;
     }
+  }
+
+  private String token() {
+    return store.transaction(tx -> tx.setting(TOKEN)).orElseThrow(() -> new ClientException("NOT_ENROLLED", "enroll this device first"));
+  }
+
+  /** Starts a push on the push thread. */
+  private java.util.concurrent.Future<PushResponse> send(String token, Batch b) {
+    PushRequest request = b.request();
+    return pusher.submit(() -> api.push(token, request));
+  }
+
+  /**
+   * Waits for a push's answer; an expired or unknown token is renewed by key and the push sent
+   * again once, as {@link #withToken} does.
+   */
+  private PushResponse await(java.util.concurrent.Future<PushResponse> answer, Batch b, String[] token) throws IOException, ApiError {
+    for (boolean renewed = false; ; renewed = true) {
+      try {
+        return answerOf(answer);
+      } catch (ApiError e) {
+        if (renewed || !e.code().equals("TOKEN_EXPIRED") && !e.code().equals("UNAUTHENTICATED")) {
+          throw e;
+        }
+        token[0] = renewToken();
+        answer = send(token[0], b);
+      }
+    }
+  }
+
+  /**
+   * The outcome of a push, waited for to its end: a sync never returns with its push still on
+   * the link, or the next sync's first push could overtake it.
+   */
+  private static PushResponse answerOf(java.util.concurrent.Future<PushResponse> answer) throws IOException, ApiError {
+    boolean interrupted = false;
+    try {
+      while (true) {
+        try {
+          return answer.get();
+        } catch (InterruptedException e) {
+          interrupted = true;
+        } catch (java.util.concurrent.ExecutionException e) {
+          Throwable cause = e.getCause();
+          if (cause instanceof IOException io) {
+            throw io;
+          }
+          if (cause instanceof ApiError api) {
+            throw api;
+          }
+          if (cause instanceof RuntimeException re) {
+            throw re;
+          }
+          if (cause instanceof Error err) {
+            throw err;
+          }
+          throw new IllegalStateException(cause);
+        }
+      }
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  /** Settles a push's answer into the outbox and the records, and tells the listeners. */
+  private void settle(PushResponse r) {
     List<SyncEvent> events = new ArrayList<>();
     List<LocalRecord> changed = store.transaction(tx -> {
       List<LocalRecord> out = new ArrayList<>();
@@ -579,7 +719,6 @@ public final class CivicSyncClient implements AutoCloseable {
       return out;
     });
     publish(events, changed);
-    return batch.size();
   }
 
   /** Turns edits that waited for an earlier change into entries, now that nothing is on its way. */
@@ -869,7 +1008,7 @@ public final class CivicSyncClient implements AutoCloseable {
     try {
       if (i instanceof SyncEngine.Push) {
         refreshSchemasQuietly();
-        return new SyncEngine.PushDone(withToken(this::pushOnce) > 0);
+        return new SyncEngine.PushDone(pushAll() > 0);
       } else if (i instanceof SyncEngine.Pull) {
         return new SyncEngine.PullDone(withToken(this::pullOnce)[1] == 1);
       } else if (i instanceof SyncEngine.FetchOutcomes) {
@@ -925,11 +1064,14 @@ public final class CivicSyncClient implements AutoCloseable {
 
   @Override
   public void close() {
+    closing = true;
     liveUpdates.close();
     poke(new SyncEngine.Stopped());
     scheduler.shutdown();
+    pusher.shutdown();
     try {
       scheduler.awaitTermination(10, TimeUnit.SECONDS);
+      pusher.awaitTermination(10, TimeUnit.SECONDS);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }

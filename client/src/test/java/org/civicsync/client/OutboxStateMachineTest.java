@@ -53,6 +53,9 @@ class OutboxStateMachineTest {
     Function<Mutation, MutationResult> answer = m -> MutationResult.applied(m.mutationId(), m.recordId(), m.baseVersion() + 1);
     boolean down;
     boolean loseNextAnswer;
+    /** Runs on each push (numbered from 0) as it arrives, before the server acts on it; may throw. */
+    volatile PushHook beforePush;
+    private int pushes;
     final List<Mutation> received = new ArrayList<>();
     String publicKey;
 
@@ -69,6 +72,11 @@ class OutboxStateMachineTest {
       } else if (path.startsWith("/v1/collections")) {
         body = new CollectionsResponse(CollectionCatalog.builtInDefinitions());
       } else if (path.startsWith("/v1/sync/push")) {
+        PushHook hook = beforePush;
+        if (hook != null) {
+          hook.arrived(pushes);
+        }
+        pushes++;
         PushRequest p = Json.mapper().readValue(r.body(), PushRequest.class);
         List<MutationResult> out = new ArrayList<>();
         for (Mutation m : p.mutations()) {
@@ -90,6 +98,11 @@ class OutboxStateMachineTest {
       }
       return new Response(200, Map.of(), Json.mapper().writeValueAsBytes(body), 0);
     }
+  }
+
+  @FunctionalInterface
+  interface PushHook {
+    void arrived(int push) throws IOException;
   }
 
   private static ObjectNode booking() {
@@ -264,5 +277,86 @@ class OutboxStateMachineTest {
     assertThat(s.server().received).extracting(Mutation::deviceSeq).containsExactly(1L, 2L, 3L);
     assertThat(appts.get(a)).isEmpty();
     assertThat(appts.get(b)).isPresent();
+  }
+
+  /** The outbox's states in device order, e.g. "SENDING SENDING PENDING". */
+  private static String states(CivicSyncClient c) {
+    return c.outbox().stream().map(e -> e.state().name()).collect(java.util.stream.Collectors.joining(" "));
+  }
+
+  /** Waits (on the push's thread) until the outbox shows {@code expected}, or fails saying what it shows. */
+  private static void awaitOutbox(CivicSyncClient c, String expected) {
+    long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+    while (!states(c).equals(expected)) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("the outbox shows [" + states(c) + "], not [" + expected + "]");
+      }
+      Thread.onSpinWait();
+    }
+  }
+
+  private static CivicSyncClient clientWithSixQueued(FakeServer server) throws Exception {
+    CivicSyncClient c = CivicSyncClient.builder().store(new InMemoryLocalStore()).transport(server).batchSize(2).build();
+    c.enroll("CODE", "tablet");
+    for (int i = 0; i < 6; i++) {
+      c.collection("appointments").create(booking().put("slotStart", "2026-12-01T0" + i + ":00:00Z"));
+    }
+    return c;
+  }
+
+  @Test
+  void theNextBatchIsTakenWhileAPushCrossesAndAnAnswerSettlesWhileTheNextOneCrosses() throws Exception {
+    FakeServer server = new FakeServer();
+    CivicSyncClient c = clientWithSixQueued(server);
+    List<String> seen = new CopyOnWriteArrayList<>();
+    server.beforePush = push -> {
+      // While each push is on its way, the device does its own work: it takes the batch after it
+      // (pushes 0 and 1) and settles the answer before it (pushes 1 and 2).
+      awaitOutbox(c, List.of("SENDING SENDING SENDING SENDING PENDING PENDING", "SENDING SENDING SENDING SENDING",
+          "SENDING SENDING").get(push));
+      seen.add(states(c));
+    };
+    assertThat(c.sync().pushed()).isEqualTo(6);
+    assertThat(seen).hasSize(3);
+    assertThat(c.outbox()).isEmpty();
+    assertThat(server.received).extracting(Mutation::deviceSeq).containsExactly(1L, 2L, 3L, 4L, 5L, 6L);
+    c.close();
+  }
+
+  @Test
+  void aResetGivesBackTheBatchTakenAheadAndTheRetrySendsTheBrokenOneAgainInOrder() throws Exception {
+    FakeServer server = new FakeServer();
+    CivicSyncClient c = clientWithSixQueued(server);
+    server.beforePush = push -> {
+      if (push == 1) {
+        awaitOutbox(c, "SENDING SENDING SENDING SENDING");
+        throw new java.net.SocketException("connection reset");
+      }
+    };
+    assertThatThrownBy(c::sync).isInstanceOf(IOException.class);
+    // The broken push may have reached the server: it stays sending, to go again unchanged. The
+    // batch taken ahead of it never left the device, and is back as it was.
+    assertThat(c.outbox()).extracting(OutboxEntry::state, OutboxEntry::attempts).containsExactly(
+        org.assertj.core.groups.Tuple.tuple(EntryState.SENDING, 1), org.assertj.core.groups.Tuple.tuple(EntryState.SENDING, 1),
+        org.assertj.core.groups.Tuple.tuple(EntryState.PENDING, 0), org.assertj.core.groups.Tuple.tuple(EntryState.PENDING, 0));
+    server.beforePush = null;
+    assertThat(c.sync().pushed()).isEqualTo(4);
+    assertThat(c.outbox()).isEmpty();
+    assertThat(server.received).extracting(Mutation::deviceSeq).containsExactly(1L, 2L, 3L, 4L, 5L, 6L);
+    c.close();
+  }
+
+  @Test
+  void aPushThatCouldNotConnectLeavesEveryEntryPending() throws Exception {
+    FakeServer server = new FakeServer();
+    CivicSyncClient c = clientWithSixQueued(server);
+    server.beforePush = push -> {
+      awaitOutbox(c, "SENDING SENDING SENDING SENDING PENDING PENDING");
+      throw new java.net.ConnectException("no route out");
+    };
+    assertThatThrownBy(c::sync).isInstanceOf(java.net.ConnectException.class);
+    assertThat(c.outbox()).extracting(OutboxEntry::state).containsOnly(EntryState.PENDING);
+    assertThat(c.outbox()).extracting(OutboxEntry::attempts).containsOnly(0);
+    c.close();
   }
 }
