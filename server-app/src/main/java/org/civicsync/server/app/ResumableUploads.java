@@ -28,7 +28,8 @@ import org.civicsync.server.ApiException;
  * connection: on a mobile network a connection that died silently may keep the server reading for
  * a long time, and the device asks (over a new connection) long before. A resumed request takes the
  * prefix it builds on from that buffer; whatever the old request does afterwards touches only its
- * own buffer. The parts are held in memory, at most one per device (a device sends one push at a
+ * own buffer. A body that arrived whole is kept too: a device whose answer was lost resumes it at
+ * its end, sending no bytes, and is answered (as a replay) from it. The parts are held in memory, at most one per device (a device sends one push at a
  * time; a new key replaces its older part), for {@link #MAX_AGE} and within {@link #MAX_HELD_BYTES}
  * in all (counting each body's whole length), the oldest dropped first. A part that is gone only costs the device the whole body again:
  * the server then answers offset 0. Nothing is decided on a part: the assembled body must hash to
@@ -156,10 +157,15 @@ final class ResumableUploads {
       throw mismatch(ctx, filled, broken ? "the connection broke after " + filled + " bytes of " + length
           : "the body ended after " + filled + " bytes of " + length);
     }
-    release(owner, mine);
     if (!key.equals(org.civicsync.core.canonical.Digests.sha256Base64Url(body))) {
+      release(owner, mine);
       throw mismatch(ctx, 0, "the assembled body's SHA-256 is not its " + KEY + "; send it again from the start");
     }
+    // Kept whole, as the device's part, until its next body or the age limit: when the answer to
+    // this push is lost on the way back (the commonest loss on a mobile network, and on 2G a
+    // batch takes seconds to send), the device asks, is told it all arrived, and sends none of it
+    // again to be answered.
+    mine.at = clock.instant();
     return body;
   }
 

@@ -309,12 +309,37 @@ class HttpApiTest {
     assertThat(done.statusCode()).as(done.body()).isEqualTo(200);
     assertThat(json(done).get("results")).hasSize(150).allSatisfy(r -> assertThat(r.get("status").asText()).isEqualTo("applied"));
     assertThat(pullAll()).hasSize(150);
-    assertThat(uploadOffset(token, key)).as("a completed body is let go").isZero();
 
     HttpResponse<String> again = resume(body, key, 0);
     assertThat(again.statusCode()).isEqualTo(200);
     assertThat(json(again).get("results")).hasSize(150);
     assertThat(pullAll()).as("the whole body again changes nothing").hasSize(150);
+  }
+
+  @Test
+  void aDeviceWhoseAnswerWasLostResumesAtTheBodysEndAndIsAnsweredWithoutSendingItAgain() throws Exception {
+    byte[] body = namedBody();
+    String key = org.civicsync.core.canonical.Digests.sha256Base64Url(body);
+    HttpResponse<String> first = resume(body, key, 0);
+    assertThat(first.statusCode()).as(first.body()).isEqualTo(200);
+    assertThat(pullAll()).hasSize(150);
+    // The answer is lost on the way back; the device asks how much arrived: all of it.
+    assertThat(uploadOffset(token, key)).as("a completed body is kept").isEqualTo(body.length);
+    assertThat(uploadOffset(enroll("clerk"), key)).as("for its own device only").isZero();
+
+    HttpResponse<String> answer = resume(body, key, body.length);
+    assertThat(answer.statusCode()).as(answer.body()).isEqualTo(200);
+    assertThat(json(answer).get("results")).hasSize(150).allSatisfy(r -> {
+      assertThat(r.get("status").asText()).isEqualTo("applied");
+      assertThat(r.get("replayed").asBoolean()).as("answered as a replay").isTrue();
+    });
+    assertThat(pullAll()).as("applied once").hasSize(150);
+
+    byte[] next = namedBody();
+    String nextKey = org.civicsync.core.canonical.Digests.sha256Base64Url(next);
+    assertThat(resume(next, nextKey, 0).statusCode()).isEqualTo(200);
+    assertThat(uploadOffset(token, key)).as("the device's next body takes its place").isZero();
+    assertThat(uploadOffset(token, nextKey)).isEqualTo(next.length);
   }
 
   @Test
@@ -336,7 +361,8 @@ class HttpApiTest {
       s.setSoLinger(true, 0); // the old connection's end comes later and changes nothing
     }
     Thread.sleep(200);
-    assertThat(uploadOffset(token, key)).isZero();
+    assertThat(uploadOffset(token, key)).as("the resumed, completed body is kept; the old request's end changes nothing")
+        .isEqualTo(body.length);
     assertThat(pullAll()).hasSize(150);
   }
 
