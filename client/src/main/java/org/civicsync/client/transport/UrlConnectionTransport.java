@@ -25,11 +25,14 @@ import java.util.zip.GZIPOutputStream;
  *
  * <p>A {@linkplain Request#resumable() resumable} body of more than 4 KiB as sent is named by its
  * SHA-256 ({@code Upload-Key}); when an attempt to send it breaks off, the next attempt with the
- * same body first asks the server how much of it arrived ({@code HEAD /v1/sync/uploads/{key}}) and
- * sends only the rest: on 2G a reset half-way through a batch otherwise costs every byte already
- * across. Asking costs a round trip, so the transport asks only when the broken attempt had lasted
- * long enough for that to pay (see {@code worthAsking}). It remembers only the last broken body, in
- * memory. A resumed attempt that the server refuses as not fitting what it holds (409 {@code
+ * same body sends only the rest: on 2G a reset half-way through a batch otherwise costs every byte
+ * already across. Where the rest starts is reckoned, without asking, from how long the broken
+ * attempt lasted and the link's rate and round trip as the last answers showed them (the server
+ * times each named body's arrival, {@code Upload-Rate}, and its own work, {@code Server-Timing});
+ * with nothing to reckon from yet, or when the whole body may have arrived, the transport asks the
+ * server ({@code HEAD /v1/sync/uploads/{key}}), and only when the broken attempt had lasted long
+ * enough for a question's round trip to pay (see {@code worthAsking}). It remembers only the last
+ * broken body, in memory. A resumed attempt that the server refuses as not fitting what it holds (409 {@code
  * UPLOAD_MISMATCH}: nothing was read as a push, so nothing can have been applied) is sent once
  * more from where the answer says; that is the one request this transport repeats on its own.
  */
@@ -52,9 +55,25 @@ public final class UrlConnectionTransport implements Transport {
   private volatile Broken broken;
   /** A running estimate of the round trip (from exchanges too small to take long otherwise), or -1. */
   private volatile long rttNanos = -1;
+  /** How fast bodies crossed the link up, as the server timed their arrival ({@code Upload-Rate}), bytes/s; or -1. */
+  private volatile double upBytesPerSecond = -1;
+  /**
+   * What a push on a kept connection took besides sending its body and the server's own work
+   * ({@code Server-Timing: app}): the round trip and the answer's way down; or -1.
+   */
+  private volatile long overheadNanos = -1;
+  /** Whether the next exchange opens a new connection: at first, and after one failed. */
+  private volatile boolean fresh = true;
+  /** The share of its reckoning a resumed body trusts (the rest is sent again, in case the link slowed). */
+  private static final double RECKON_SHARE = 0.9;
+  /** A request's head crosses before its body; at least this much of what crossed was head. */
+  private static final int HEAD_ALLOWANCE = 600;
 
-  /** A body's key, and how long the attempt that broke off had lasted when it did. */
-  private record Broken(String key, long afterNanos) {}
+  /**
+   * A body's key; how long the attempt that broke off had lasted when it did, from which offset it
+   * had started, and whether it had opened its connection.
+   */
+  private record Broken(String key, long afterNanos, int from, boolean fresh) {}
   private final URI base;
   private final int connectMillis;
   private final int readMillis;
@@ -170,7 +189,10 @@ public final class UrlConnectionTransport implements Transport {
     long asked = 0;
     int offset = 0;
     Broken last = broken;
-    if (last != null && last.key().equals(key) && worthAsking(last.afterNanos())) {
+    java.util.OptionalInt reckoned = last != null && last.key().equals(key) ? reckon(last, body.length) : java.util.OptionalInt.empty();
+    if (reckoned.isPresent()) {
+      offset = reckoned.getAsInt();
+    } else if (last != null && last.key().equals(key) && worthAsking(last.afterNanos())) {
       Map<String, String> auth = new HashMap<>();
       String authorization = request.headers().get("Authorization");
       if (authorization != null) {
@@ -185,16 +207,18 @@ public final class UrlConnectionTransport implements Transport {
     for (int attempt = 0; ; attempt++) {
       upload.put("Upload-Offset", Integer.toString(offset));
       Response r;
+      boolean opens = fresh;
       long started = System.nanoTime();
       try {
         r = exchange(request.method(), request.path(), request.headers(), body, coding, offset, upload);
       } catch (java.net.ConnectException | java.net.UnknownHostException | java.net.NoRouteToHostException notSent) {
         throw notSent;
       } catch (IOException e) {
-        broken = new Broken(key, System.nanoTime() - started);
+        broken = new Broken(key, System.nanoTime() - started, offset, opens);
         throw e;
       }
       broken = null;
+      learn(r, body.length - offset, System.nanoTime() - started, opens);
       if (r.status() == 409 && attempt == 0 && r.headers().containsKey("upload-offset")) {
         // The server holds less than it said a moment ago (another instance, or it let the part go).
         offset = offset(r, body.length);
@@ -203,6 +227,72 @@ public final class UrlConnectionTransport implements Transport {
       }
       return new Response(r.status(), r.headers(), r.body(), r.wireBytes() + asked);
     }
+  }
+
+  /**
+   * Where a broken body can be resumed without asking how much of it arrived: the part that
+   * crossed while its attempt lasted, less the connection's opening (a round trip, when the
+   * attempt opened one) and the reset's way back (half a round trip), at the rate the server
+   * timed the last bodies at; of that, {@link #RECKON_SHARE}. Asking costs a round trip; a
+   * reckoning that goes past what the server holds costs one too (it answers 409 with the right
+   * offset, and the rest goes from there). Empty with nothing to reckon from yet, and when the
+   * attempt lasted as long as the whole body takes: then it may all have arrived (the answer was
+   * lost on its way back), and asking is answered "all of it".
+   */
+  private java.util.OptionalInt reckon(Broken b, int length) {
+    double rate = upBytesPerSecond;
+    long over = overheadNanos;
+    if (rate <= 0 || over < 0) {
+      return java.util.OptionalInt.empty();
+    }
+    double sending = (b.afterNanos() - (b.fresh() ? over : 0) - over / 2) / 1e9;
+    if (sending >= (length - b.from()) / rate) {
+      return java.util.OptionalInt.empty();
+    }
+    long crossed = (long) (RECKON_SHARE * (sending * rate - HEAD_ALLOWANCE));
+    return java.util.OptionalInt.of((int) Math.max(b.from(), Math.min(length - 1L, b.from() + crossed)));
+  }
+
+  /** Takes the link's rate and an exchange's overhead from a resumable push's answer. */
+  private void learn(Response r, int sent, long tookNanos, boolean opened) {
+    String rate = r.headers().get("upload-rate");
+    double app = appNanos(r.headers().getOrDefault("server-timing", ""));
+    double bps;
+    try {
+      bps = rate == null ? -1 : Double.parseDouble(rate.trim());
+    } catch (NumberFormatException e) {
+      return;
+    }
+    if (r.status() != 200 || !(bps > 0) || app < 0) {
+      return;
+    }
+    double before = upBytesPerSecond;
+    upBytesPerSecond = before < 0 ? bps : (before * 3 + bps) / 4;
+    long over = (long) (tookNanos - sent / bps * 1e9 - app);
+    if (!opened && over > 0) {
+      long o = overheadNanos;
+      overheadNanos = o < 0 ? over : (o * 3 + over) / 4;
+    }
+  }
+
+  /** The {@code app} metric's duration in a {@code Server-Timing} header, in nanoseconds; -1 if absent. */
+  static double appNanos(String serverTiming) {
+    for (String metric : serverTiming.split(",")) {
+      String[] parts = metric.trim().split(";");
+      if (parts[0].trim().equals("app")) {
+        for (int i = 1; i < parts.length; i++) {
+          String p = parts[i].trim();
+          if (p.startsWith("dur=")) {
+            try {
+              return Double.parseDouble(p.substring(4).trim()) * 1e6;
+            } catch (NumberFormatException e) {
+              return -1;
+            }
+          }
+        }
+      }
+    }
+    return -1;
   }
 
   /**
@@ -290,9 +380,11 @@ public final class UrlConnectionTransport implements Transport {
       // Android) keep it for the next exchange. On 2G a new connection costs a round trip of
       // 1.3 s before its first byte (and more with TLS), which a drain of 100 pushes would pay
       // 100 times.
+      fresh = false;
       return new Response(status, headers, decoded, wire);
     } catch (IOException | RuntimeException e) {
       c.disconnect(); // a connection that failed mid-exchange is not reused
+      fresh = true;
       throw e;
     }
   }
@@ -331,3 +423,4 @@ public final class UrlConnectionTransport implements Transport {
     }
   }
 }
+

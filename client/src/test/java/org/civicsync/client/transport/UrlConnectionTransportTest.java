@@ -115,4 +115,13 @@ class UrlConnectionTransportTest {
     assertThat(after.status()).isEqualTo(200);
     assertThat(received).extracting(Received::coding).containsExactly("gzip", "gzip", "gzip");
   }
+
+  @Test
+  void theServersOwnWorkIsReadFromServerTimingWhereverItsAppMetricStands() {
+    assertThat(UrlConnectionTransport.appNanos("app;dur=43.5")).isEqualTo(43.5e6);
+    assertThat(UrlConnectionTransport.appNanos("db;dur=3, app ; desc=\"push\" ; dur=12")).isEqualTo(12e6);
+    assertThat(UrlConnectionTransport.appNanos("db;dur=3")).as("absent").isEqualTo(-1);
+    assertThat(UrlConnectionTransport.appNanos("app;dur=soon")).as("not a number").isEqualTo(-1);
+    assertThat(UrlConnectionTransport.appNanos("")).isEqualTo(-1);
+  }
 }

@@ -330,7 +330,13 @@ final class HttpApi {
         Caller.Device d = device(ctx);
         Optional<byte[]> resumed = ResumableUploads.named(ctx) ? Optional.of(uploads.receive(ctx, d.tenantId(), d.deviceId()))
             : Optional.empty();
+        long received = System.nanoTime();
         org.civicsync.contracts.PushResponse answer = push.push(d, PushService.parse(bodies.json(ctx, false, resumed)));
+        if (resumed.isPresent()) {
+          // With Upload-Rate, what a device needs to tell where a broken body stopped without
+          // asking: how much of an answer's wait was the server's own work (W3C Server Timing).
+          ctx.header("Server-Timing", String.format(java.util.Locale.ROOT, "app;dur=%.1f", (System.nanoTime() - received) / 1e6));
+        }
         // The codings a push body may come in (RFC 7694): a device learns from its first push.
         ctx.header("Accept-Encoding", Bodies.ACCEPTED_CODINGS);
         metrics.pushed(answer.results());
@@ -540,7 +546,7 @@ final class HttpApi {
       ctx.header("Vary", "Origin");
       ctx.header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE");
       ctx.header("Access-Control-Allow-Headers", "Authorization, Content-Type, Content-Encoding, Idempotency-Key, If-Match, If-None-Match, Prefer, Upload-Key, Upload-Length, Upload-Offset");
-      ctx.header("Access-Control-Expose-Headers", "ETag, Retry-After, Preference-Applied, Upload-Offset");
+      ctx.header("Access-Control-Expose-Headers", "ETag, Retry-After, Preference-Applied, Upload-Offset, Upload-Rate, Server-Timing");
       ctx.header("Access-Control-Max-Age", "600");
     }
     if ("OPTIONS".equals(ctx.method().name())) {

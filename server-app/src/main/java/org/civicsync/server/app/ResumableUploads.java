@@ -45,6 +45,10 @@ final class ResumableUploads {
   static final String KEY = "Upload-Key";
   static final String LENGTH = "Upload-Length";
   static final String OFFSET = "Upload-Offset";
+  /** On a push answer: how fast this request's part of the body arrived, in bytes per second. */
+  static final String RATE = "Upload-Rate";
+  /** Fewer bytes than this, timed, say little about a link's rate. */
+  private static final int TIMED_AT_LEAST = 2048;
   private static final Pattern KEY_FORM = Pattern.compile("[A-Za-z0-9_-]{43}");
   private static final Pattern NUMBER = Pattern.compile("[0-9]{1,18}");
 
@@ -138,12 +142,22 @@ final class ResumableUploads {
     }
     int filled = (int) offset;
     boolean broken = false;
+    // The body's arrival, timed from the end of its first read (which may have come with the
+    // request's head) to the end of its last: what the link carried in that time.
+    long firstAt = 0;
+    long lastAt = 0;
+    int firstFilled = 0;
     try {
       InputStream in = ctx.bodyInputStream();
       for (int n; filled < body.length && (n = in.read(body, filled, body.length - filled)) > 0; ) {
         filled += n;
         mine.filled = filled;
         mine.at = clock.instant(); // a slow upload is not an abandoned one
+        lastAt = System.nanoTime();
+        if (firstAt == 0) {
+          firstAt = lastAt;
+          firstFilled = filled;
+        }
       }
       if (filled == body.length && in.read() != -1) {
         release(owner, mine);
@@ -160,6 +174,9 @@ final class ResumableUploads {
     if (!key.equals(org.civicsync.core.canonical.Digests.sha256Base64Url(body))) {
       release(owner, mine);
       throw mismatch(ctx, 0, "the assembled body's SHA-256 is not its " + KEY + "; send it again from the start");
+    }
+    if (filled - firstFilled >= TIMED_AT_LEAST && lastAt > firstAt) {
+      ctx.header(RATE, Long.toString((long) ((filled - firstFilled) * 1e9 / (lastAt - firstAt))));
     }
     // Kept whole, as the device's part, until its next body or the age limit: when the answer to
     // this push is lost on the way back (the commonest loss on a mobile network, and on 2G a

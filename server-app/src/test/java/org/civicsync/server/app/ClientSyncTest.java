@@ -276,6 +276,60 @@ class ClientSyncTest {
     }
   }
 
+  /** How many requests the server has answered with this method, route and status, from its metrics. */
+  private double answered(String method, String route, int status) throws Exception {
+    String text = http.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+    String series = "civicsync_http_requests_seconds_count{method=\"" + method + "\",route=\"" + route + "\",status=\"" + status + "\"";
+    return text.lines().filter(l -> l.startsWith(series)).mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))
+        .sum();
+  }
+
+  @Test
+  void aPushCutOffByTheLinkIsResumedWhereTheDeviceReckonsItStoppedWithoutAskingTheServer() throws Exception {
+    // A slow link (8 kB/s, 50 ms one way), slow enough that a scheduling hiccup of the test's
+    // machine is small beside the margin the reckoning leaves.
+    LinkProfile slow = LinkProfile.PERFECT.withBandwidth(64_000, 64_000).withLatency(Duration.ofMillis(50));
+    try (FaultyLink link = FaultyLink.start(new InetSocketAddress("127.0.0.1", server.port()), slow, 12)) {
+      CivicSyncClient c = client(new UrlConnectionTransport(link.uri()), 43);
+      c.sync();
+      Fixtures fx = new Fixtures(43);
+      // Three pushes first: the answers tell the device the link's rate and round trip.
+      for (int i = 0; i < 150; i++) {
+        c.collection("appointments").create(fx.appointment());
+      }
+      long before = link.stats().bytesUp();
+      assertThat(c.sync().pushed()).isEqualTo(150);
+      long whole = (link.stats().bytesUp() - before) / 3;
+      for (int i = 0; i < 50; i++) {
+        c.collection("appointments").create(fx.appointment());
+      }
+      double asked = answered("HEAD", "/v1/sync/uploads/{key}", 200);
+      double refused = answered("POST", "/v1/sync/push", 409);
+      link.setProfile(slow.withResetMidRequest(1.0));
+      before = link.stats().bytesUp();
+      assertThatThrownBy(c::sync).as("the push is cut off").isInstanceOf(IOException.class);
+      long cutOff = link.stats().bytesUp() - before;
+      link.setProfile(slow);
+      before = link.stats().bytesUp();
+      assertThat(c.sync().status().pending()).isZero();
+      long resumed = link.stats().bytesUp() - before;
+
+      String sizes = "a push about " + whole + " bytes, cut off after " + cutOff + ", resumed with " + resumed + " (" + link + ")";
+      assertThat(cutOff).as("the link's seed cuts the push well into its body: %s", sizes).isGreaterThan(whole / 4);
+      assertThat(answered("HEAD", "/v1/sync/uploads/{key}", 200)).as("no question asked").isEqualTo(asked);
+      // The server answers the broken request 409 too, on a connection no longer there.
+      assertThat(answered("POST", "/v1/sync/push", 409)).as("the reckoning was not past what had arrived: %s", sizes)
+          .isEqualTo(refused + 1);
+      // Sent again: a tenth of what had crossed and the margin for the request's head, with the
+      // resumed push's own head and the rest of the sync's requests (resending the whole body would
+      // cost about the cut-off part again).
+      assertThat(cutOff + resumed).as(sizes).isLessThan(whole + cutOff / 5 + 1500);
+      CivicSyncClient other = client(new UrlConnectionTransport(URI.create(base)), 44);
+      other.sync();
+      assertThat(other.collection("appointments").all()).as("every change arrived once").hasSize(200);
+    }
+  }
+
   @Test
   void aDeviceAwayLongerThanTheCompactionHorizonDownloadsAgainAndLosesNothingItWrote() throws Exception {
     CivicSyncClient office = client(new UrlConnectionTransport(URI.create(base)), 31);

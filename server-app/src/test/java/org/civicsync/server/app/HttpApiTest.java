@@ -343,6 +343,44 @@ class HttpApiTest {
   }
 
   @Test
+  void aNamedPushsAnswerSaysHowFastItsBodyArrivedAndHowLongTheServerWorkedOnIt() throws Exception {
+    byte[] body = namedBody();
+    String key = org.civicsync.core.canonical.Digests.sha256Base64Url(body);
+    int quarter = body.length / 4;
+    String answer;
+    long started;
+    long ended;
+    try (java.net.Socket s = new java.net.Socket("127.0.0.1", server.port())) {
+      sendPart(s, body, key, quarter);
+      started = System.nanoTime();
+      // The rest in three pieces, 150 ms apart: a slow link, as the server sees one.
+      for (int i = 1; i < 4; i++) {
+        Thread.sleep(150);
+        int end = i == 3 ? body.length : quarter * (i + 1);
+        s.getOutputStream().write(body, quarter * i, end - quarter * i);
+        s.getOutputStream().flush();
+      }
+      ended = System.nanoTime();
+      s.shutdownOutput();
+      answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+    }
+    assertThat(answer).startsWith("HTTP/1.1 200");
+    String headers = answer.substring(0, answer.indexOf("\r\n\r\n")).toLowerCase(java.util.Locale.ROOT);
+    java.util.regex.Matcher rate = java.util.regex.Pattern.compile("\r\nupload-rate: (\\d+)").matcher(headers);
+    assertThat(rate.find()).as(headers).isTrue();
+    // Timed from the end of the first read: at most the three later pieces over the time they took.
+    double most = (body.length - quarter) * 1e9 / (ended - started - 150_000_000L);
+    assertThat(Double.parseDouble(rate.group(1))).as(headers).isPositive().isLessThan(most * 1.5);
+    assertThat(headers).containsPattern("\r\nserver-timing: app;dur=\\d+\\.\\d");
+
+    HttpResponse<String> plain = request("POST", "/v1/sync/push", "Bearer " + token, pushBody(fx.create(fx.uuid())).getBytes(
+        StandardCharsets.UTF_8), true);
+    assertThat(plain.statusCode()).isEqualTo(200);
+    assertThat(plain.headers().firstValue("Upload-Rate")).as("only named pushes say it").isEmpty();
+    assertThat(plain.headers().firstValue("Server-Timing")).isEmpty();
+  }
+
+  @Test
   void aPushWhoseConnectionDiedSilentlyIsResumedWhileTheServerStillWaitsOnIt() throws Exception {
     byte[] body = namedBody();
     String key = org.civicsync.core.canonical.Digests.sha256Base64Url(body);

@@ -17,8 +17,8 @@ import java.util.Objects;
  *       no faster than that, so the sender feels the back-pressure of a slow link.
  *   <li><b>Latency</b>, one way: every byte is delivered that much later than it finished crossing
  *       the link, in order. A request/response round trip therefore costs twice the latency plus
- *       the transfer times of the request and of the response. (Opening a connection costs nothing:
- *       the TCP handshake is not emulated.)
+ *       the transfer times of the request and of the response. A new connection's first byte
+ *       waits one round trip more, for TCP's handshake (TLS's is not emulated).
  *   <li><b>Loss</b>: each stream is cut into packets of {@link #packetBytes()} bytes (counted from
  *       the start of the stream, so the cut does not depend on how the bytes happened to be read);
  *       each packet is lost with probability {@link #loss()}, and a lost packet is emulated as a
