@@ -581,24 +581,24 @@ public final class CivicSyncClient implements AutoCloseable {
         // Once the client is closing, the push on its way is the last (close() waits for it).
         next = closing ? null : take(flying.ids());
         PushResponse r = await(answer, flying, token);
-        if (next != null) {
-          answer = send(token[0], next);
-        }
         Batch done = flying;
-        flying = null;
+        // From here `next` is on its way (or there is none): it must not be put back.
+        flying = next;
+        next = null;
+        if (flying != null) {
+          answer = send(token[0], flying);
+        }
         settle(r);
         pushed += done.before().size();
         progress(pushed, 0);
-        if (next == null) {
+        if (flying == null) {
           // Edits that waited for that answer become entries now.
-          next = closing ? null : take(Set.of());
-          if (next == null) {
+          flying = closing ? null : take(Set.of());
+          if (flying == null) {
             return pushed;
           }
-          answer = send(token[0], next);
+          answer = send(token[0], flying);
         }
-        flying = next;
-        next = null;
       }
     } catch (java.net.ConnectException | java.net.UnknownHostException | java.net.NoRouteToHostException notSent) {
       // Nothing left the device: its entries are as they were before this attempt, so edits made
@@ -651,7 +651,14 @@ public final class CivicSyncClient implements AutoCloseable {
   /** Starts a push on the push thread. */
   private java.util.concurrent.Future<PushResponse> send(String token, Batch b) {
     PushRequest request = b.request();
-    return pusher.submit(() -> api.push(token, request));
+    try {
+      return pusher.submit(() -> api.push(token, request));
+    } catch (java.util.concurrent.RejectedExecutionException closed) {
+      // The client was closed during this sync: nothing left the device.
+      java.util.concurrent.CompletableFuture<PushResponse> none = new java.util.concurrent.CompletableFuture<>();
+      none.completeExceptionally(new java.net.ConnectException("the client is closed; nothing was sent"));
+      return none;
+    }
   }
 
   /**

@@ -359,4 +359,49 @@ class OutboxStateMachineTest {
     assertThat(c.outbox()).extracting(OutboxEntry::attempts).containsOnly(0);
     c.close();
   }
+
+  @Test
+  void closingTheClientDuringASyncLetsThePushOnItsWayFinishAndPutsBackWhatNeverLeft() throws Exception {
+    FakeServer server = new FakeServer();
+    CivicSyncClient c = clientWithSixQueued(server);
+    java.util.concurrent.CountDownLatch inPush = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+    server.beforePush = push -> {
+      if (push == 0) {
+        awaitOutbox(c, "SENDING SENDING SENDING SENDING PENDING PENDING");
+        inPush.countDown();
+        try {
+          release.await();
+        } catch (InterruptedException e) {
+          throw new java.io.InterruptedIOException();
+        }
+      }
+    };
+    java.util.concurrent.ExecutorService app = java.util.concurrent.Executors.newSingleThreadExecutor();
+    java.util.concurrent.Future<?> sync = app.submit(() -> {
+      c.sync();
+      return null;
+    });
+    inPush.await();
+    Thread closer = new Thread(c::close);
+    closer.start();
+    Thread.sleep(200); // close() has begun: it waits for the push on its way
+    release.countDown();
+    closer.join(20_000);
+    try {
+      sync.get(20, java.util.concurrent.TimeUnit.SECONDS);
+    } catch (java.util.concurrent.ExecutionException ended) {
+      // A sync may end either way when its client closes under it.
+    }
+    app.shutdown();
+    // Whatever the server did not receive never left the device: pending, as before the sync.
+    List<UUID> received = server.received.stream().map(Mutation::mutationId).toList();
+    assertThat(received).as("the push on its way went through").hasSizeGreaterThanOrEqualTo(2);
+    assertThat(c.outbox()).allSatisfy(e -> {
+      if (!received.contains(e.mutationId())) {
+        assertThat(e.state()).isEqualTo(EntryState.PENDING);
+        assertThat(e.attempts()).isZero();
+      }
+    });
+  }
 }
