@@ -304,6 +304,11 @@ class OutboxStateMachineTest {
     return c;
   }
 
+  private static void assertAllSixArrivedInOrder(CivicSyncClient c, FakeServer server) {
+    assertThat(c.outbox()).isEmpty();
+    assertThat(server.received).extracting(Mutation::deviceSeq).containsExactly(1L, 2L, 3L, 4L, 5L, 6L);
+  }
+
   @Test
   void theNextBatchIsTakenWhileAPushCrossesAndAnAnswerSettlesWhileTheNextOneCrosses() throws Exception {
     FakeServer server = new FakeServer();
@@ -318,8 +323,7 @@ class OutboxStateMachineTest {
     };
     assertThat(c.sync().pushed()).isEqualTo(6);
     assertThat(seen).hasSize(3);
-    assertThat(c.outbox()).isEmpty();
-    assertThat(server.received).extracting(Mutation::deviceSeq).containsExactly(1L, 2L, 3L, 4L, 5L, 6L);
+    assertAllSixArrivedInOrder(c, server);
     c.close();
   }
 
@@ -341,8 +345,7 @@ class OutboxStateMachineTest {
         org.assertj.core.groups.Tuple.tuple(EntryState.PENDING, 0), org.assertj.core.groups.Tuple.tuple(EntryState.PENDING, 0));
     server.beforePush = null;
     assertThat(c.sync().pushed()).isEqualTo(4);
-    assertThat(c.outbox()).isEmpty();
-    assertThat(server.received).extracting(Mutation::deviceSeq).containsExactly(1L, 2L, 3L, 4L, 5L, 6L);
+    assertAllSixArrivedInOrder(c, server);
     c.close();
   }
 

@@ -255,14 +255,9 @@ class ClientSyncTest {
       // A slow link with some delay, as a device's would be: the question of how much arrived
       // crosses it after the server has seen the broken body, and it pays to ask.
       LinkProfile slow = LinkProfile.PERFECT.withBandwidth(200_000, 200_000).withLatency(Duration.ofMillis(20));
-      link.setProfile(slow.withResetMidRequest(1.0));
-      before = link.stats().bytesUp();
-      assertThatThrownBy(c::sync).as("the push is cut off").isInstanceOf(IOException.class);
-      long cutOff = link.stats().bytesUp() - before;
-      link.setProfile(slow);
-      before = link.stats().bytesUp();
-      assertThat(c.sync().status().pending()).isZero();
-      long resumed = link.stats().bytesUp() - before;
+      Cut cut = cutOffAndResumed(link, slow, c);
+      long cutOff = cut.cutOff();
+      long resumed = cut.resumed();
 
       String sizes = "whole push " + whole + " bytes, cut off after " + cutOff + ", resumed with " + resumed + " (" + link + ")";
       assertThat(cutOff).as("the link's seed cuts the push well into its body: %s", sizes).isGreaterThan(whole / 4);
@@ -274,6 +269,20 @@ class ClientSyncTest {
       other.sync();
       assertThat(other.collection("appointments").all()).as("every change arrived once").hasSize(100);
     }
+  }
+
+  /** Bytes up of a sync cut off mid-push by the link, and of the sync after it that finishes. */
+  private record Cut(long cutOff, long resumed) {}
+
+  private static Cut cutOffAndResumed(FaultyLink link, LinkProfile slow, CivicSyncClient c) throws Exception {
+    link.setProfile(slow.withResetMidRequest(1.0));
+    long before = link.stats().bytesUp();
+    assertThatThrownBy(c::sync).as("the push is cut off").isInstanceOf(IOException.class);
+    long cutOff = link.stats().bytesUp() - before;
+    link.setProfile(slow);
+    before = link.stats().bytesUp();
+    assertThat(c.sync().status().pending()).isZero();
+    return new Cut(cutOff, link.stats().bytesUp() - before);
   }
 
   /** How many requests the server has answered with this method, route and status, from its metrics. */
@@ -305,14 +314,9 @@ class ClientSyncTest {
       }
       double asked = answered("HEAD", "/v1/sync/uploads/{key}", 200);
       double refused = answered("POST", "/v1/sync/push", 409);
-      link.setProfile(slow.withResetMidRequest(1.0));
-      before = link.stats().bytesUp();
-      assertThatThrownBy(c::sync).as("the push is cut off").isInstanceOf(IOException.class);
-      long cutOff = link.stats().bytesUp() - before;
-      link.setProfile(slow);
-      before = link.stats().bytesUp();
-      assertThat(c.sync().status().pending()).isZero();
-      long resumed = link.stats().bytesUp() - before;
+      Cut cut = cutOffAndResumed(link, slow, c);
+      long cutOff = cut.cutOff();
+      long resumed = cut.resumed();
 
       String sizes = "a push about " + whole + " bytes, cut off after " + cutOff + ", resumed with " + resumed + " (" + link + ")";
       assertThat(cutOff).as("the link's seed cuts the push well into its body: %s", sizes).isGreaterThan(whole / 4);
