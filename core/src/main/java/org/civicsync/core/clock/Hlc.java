@@ -1,9 +1,5 @@
 package org.civicsync.core.clock;
 
-import java.util.Locale;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-
 /**
  * A hybrid logical clock reading, written {@code <millis:15>-<counter:5>-<deviceId>}: wall-clock
  * milliseconds zero-padded to 15 digits, a counter zero-padded to 5 digits, and the id of the
@@ -11,15 +7,32 @@ import java.util.regex.Pattern;
  * clients in any language compare readings as plain strings.
  */
 public record Hlc(long millis, int counter, String deviceId) implements Comparable<Hlc> {
-  private static final Pattern FORM = Pattern.compile("([0-9]{15})-([0-9]{5})-([A-Za-z0-9_-]{1,64})");
   /** The largest counter the 5-digit field holds. */
   public static final int MAX_COUNTER = 99_999;
+  private static final int MILLIS_DIGITS = 15;
+  private static final int COUNTER_DIGITS = 5;
+  private static final int MAX_DEVICE_ID = 64;
 
+  // Checked and written by hand, not with a regular expression and String.format: the server
+  // reads and compares readings for every field of every mutation it decides (a regular
+  // expression and a format per reading were about 2 % of its CPU on a large ingest).
   public Hlc {
-    if (millis < 0 || millis > 999_999_999_999_999L || counter < 0 || counter > MAX_COUNTER
-        || !FORM.matcher(String.format(Locale.ROOT, "%015d-%05d-%s", millis, counter, deviceId)).matches()) {
+    if (millis < 0 || millis > 999_999_999_999_999L || counter < 0 || counter > MAX_COUNTER || !isDeviceId(deviceId)) {
       throw new IllegalArgumentException("not an HLC reading: " + millis + "/" + counter + "/" + deviceId);
     }
+  }
+
+  private static boolean isDeviceId(String id) {
+    if (id == null || id.isEmpty() || id.length() > MAX_DEVICE_ID) {
+      return false;
+    }
+    for (int i = 0; i < id.length(); i++) {
+      char c = id.charAt(i);
+      if (!(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-')) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /**
@@ -28,22 +41,57 @@ public record Hlc(long millis, int counter, String deviceId) implements Comparab
    * @throws IllegalArgumentException when {@code text} is not one
    */
   public static Hlc parse(String text) {
-    Matcher m = FORM.matcher(text);
-    if (!m.matches()) {
+    int deviceAt = MILLIS_DIGITS + 1 + COUNTER_DIGITS + 1;
+    if (text == null || text.length() <= deviceAt || text.charAt(MILLIS_DIGITS) != '-' || text.charAt(deviceAt - 1) != '-') {
       throw new IllegalArgumentException("not an HLC reading: " + text);
     }
-    return new Hlc(Long.parseLong(m.group(1)), Integer.parseInt(m.group(2)), m.group(3));
+    long millis = digits(text, 0, MILLIS_DIGITS);
+    long counter = digits(text, MILLIS_DIGITS + 1, COUNTER_DIGITS);
+    String device = text.substring(deviceAt);
+    if (millis < 0 || counter < 0 || !isDeviceId(device)) {
+      throw new IllegalArgumentException("not an HLC reading: " + text);
+    }
+    return new Hlc(millis, (int) counter, device);
+  }
+
+  /** The number written by {@code n} ASCII digits from {@code from}, or -1 if any is not a digit. */
+  private static long digits(String s, int from, int n) {
+    long v = 0;
+    for (int i = from; i < from + n; i++) {
+      char c = s.charAt(i);
+      if (c < '0' || c > '9') {
+        return -1;
+      }
+      v = v * 10 + (c - '0');
+    }
+    return v;
   }
 
   /** The wire form; string order of wire forms is the order of readings. */
   @Override
   public String toString() {
-    return String.format(Locale.ROOT, "%015d-%05d-%s", millis, counter, deviceId);
+    StringBuilder b = new StringBuilder(MILLIS_DIGITS + COUNTER_DIGITS + 2 + deviceId.length());
+    pad(b, millis, MILLIS_DIGITS).append('-');
+    pad(b, counter, COUNTER_DIGITS).append('-');
+    return b.append(deviceId).toString();
   }
 
+  private static StringBuilder pad(StringBuilder b, long v, int width) {
+    String digits = Long.toString(v);
+    for (int i = digits.length(); i < width; i++) {
+      b.append('0');
+    }
+    return b.append(digits);
+  }
+
+  /** The order of the wire forms as strings (fixed-width numbers first, then the device id). */
   @Override
   public int compareTo(Hlc o) {
-    return toString().compareTo(o.toString());
+    int c = Long.compare(millis, o.millis);
+    if (c == 0) {
+      c = Integer.compare(counter, o.counter);
+    }
+    return c != 0 ? c : deviceId.compareTo(o.deviceId);
   }
 
   /**

@@ -177,7 +177,10 @@ public final class Ed25519 {
   }
 
   private static Optional<byte[]> decode(String s, int length) {
-    if (s == null || s.length() != (length * 4 + 2) / 3 || !s.matches("[A-Za-z0-9_-]+")) {
+    // No regular expression: the server decodes every signature of every push (one compiled per
+    // call was 2.6 % of its CPU on a large ingest). The decoder refuses what is not base64url, and
+    // encoding back catches a non-canonical last character.
+    if (s == null || s.length() != (length * 4 + 2) / 3 || s.indexOf('=') >= 0) {
       return Optional.empty();
     }
     try {

@@ -92,4 +92,21 @@ class SignatureVectorTest {
     assertThat(Ed25519.publicKey("A".repeat(43))).as("all zero: a point of small order").isEmpty();
     assertThat(Ed25519.publicKey("AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")).as("the identity").isEmpty();
   }
+
+  @Test
+  void malformedSignaturesAreRefused() {
+    String good = keys.privateKey().sign("x".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    assertThat(Ed25519.signatureBytes(good)).get().satisfies(b -> assertThat(b).hasSize(64));
+    assertThat(Ed25519.signatureBytes(null)).isEmpty();
+    assertThat(Ed25519.signatureBytes(good.substring(1))).as("too short").isEmpty();
+    assertThat(Ed25519.signatureBytes(good.substring(2) + "==")).as("padded").isEmpty();
+    assertThat(Ed25519.signatureBytes("+" + good.substring(1))).as("base64, not base64url").isEmpty();
+    assertThat(Ed25519.signatureBytes(" " + good.substring(1))).as("a space").isEmpty();
+    assertThat(Ed25519.signatureBytes("é" + good.substring(1))).as("not ASCII").isEmpty();
+    // 64 bytes end in 4 bits of the last character: the other 2 must be zero (canonical form).
+    char last = good.charAt(good.length() - 1);
+    String nonCanonical = good.substring(0, good.length() - 1) + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        .charAt(("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".indexOf(last) | 1));
+    assertThat(Ed25519.signatureBytes(nonCanonical)).as("non-canonical last character").isEmpty();
+  }
 }
