@@ -51,4 +51,21 @@ class JcsTest {
     String b = Digests.of(Json.mapper().readTree("{ \"a\" : \"z\", \"b\" : [ 1, 2.0, { \"x\" : null, \"y\" : true } ] }"));
     assertThat(a).isEqualTo(b).hasSize(64);
   }
+
+  @Test
+  void integersAreWrittenAsTheDoubleTheyAreEqualTo() throws Exception {
+    long seed = System.nanoTime();
+    java.util.Random r = new java.util.Random(seed);
+    for (int i = 0; i < 20_000; i++) {
+      long v = switch (i % 4) {
+        case 0 -> r.nextInt(1000) - 500;
+        case 1 -> r.nextLong() % (1L << 53);
+        case 2 -> (r.nextBoolean() ? 1 : -1) * ((1L << 53) + r.nextInt(2000) - 1000);
+        default -> i == 3 ? Long.MIN_VALUE : i == 7 ? Long.MAX_VALUE : r.nextLong();
+      };
+      String expected = org.erdtman.jcs.NumberToJSON.serializeNumber((double) v);
+      assertThat(Jcs.canonicalString(Json.mapper().getNodeFactory().numberNode(v))).as("seed %s: %s", seed, v).isEqualTo(expected);
+      assertThat(Jcs.canonicalString(Json.mapper().readTree(Long.toString(v)))).as("seed %s: %s", seed, v).isEqualTo(expected);
+    }
+  }
 }

@@ -17,6 +17,9 @@ import org.erdtman.jcs.NumberToJSON;
 public final class Jcs {
   private Jcs() {}
 
+  /** 2^53: every integer up to it in magnitude is a double exactly. */
+  private static final long EXACT = 1L << 53;
+
   /** The canonical form as UTF-8 bytes. */
   public static byte[] canonicalBytes(JsonNode node) {
     return canonicalString(node).getBytes(StandardCharsets.UTF_8);
@@ -60,7 +63,15 @@ public final class Jcs {
         out.append(']');
       }
       case STRING -> writeString(node.textValue(), out);
-      case NUMBER -> out.append(number(node.doubleValue()));
+      case NUMBER -> {
+        // An integer a double holds exactly is written as ECMAScript writes it: its digits. The
+        // shortcut skips the shortest-double search for versions, counts and sequence numbers.
+        if (node.isIntegralNumber() && node.canConvertToLong() && node.longValue() >= -EXACT && node.longValue() <= EXACT) {
+          out.append(node.longValue());
+        } else {
+          out.append(number(node.doubleValue()));
+        }
+      }
       case BOOLEAN -> out.append(node.booleanValue() ? "true" : "false");
       case NULL -> out.append("null");
       default -> throw new IllegalArgumentException("not a JSON value: " + node.getNodeType());
@@ -82,7 +93,12 @@ public final class Jcs {
     while (plain < s.length() && s.charAt(plain) >= 0x20 && s.charAt(plain) != '"' && s.charAt(plain) != '\\') {
       plain++;
     }
-    // Most strings need no escape: one append for the run before the first one that does.
+    // Most strings need no escape: one append for the run before the first one that does (the
+    // whole string, usually, which StringBuilder copies in one go).
+    if (plain == s.length()) {
+      out.append(s).append('"');
+      return;
+    }
     out.append(s, 0, plain);
     for (int i = plain; i < s.length(); i++) {
       char c = s.charAt(i);
