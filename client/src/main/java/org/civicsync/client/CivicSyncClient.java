@@ -15,7 +15,13 @@ import java.util.Optional;
 import java.util.Random;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -92,7 +98,7 @@ public final class CivicSyncClient implements AutoCloseable {
   private final SyncEngine engine;
   private final ScheduledExecutorService scheduler;
   /** Runs the push on its way while the sync's thread takes the next batch or settles the last answer. */
-  private final java.util.concurrent.ExecutorService pusher;
+  private final ExecutorService pusher;
   private volatile boolean online = true;
   private volatile boolean started;
   private volatile boolean networkUp = true;
@@ -116,7 +122,7 @@ public final class CivicSyncClient implements AutoCloseable {
     // A pending timer must not hold close() up.
     ex.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
     this.scheduler = ex;
-    this.pusher = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+    this.pusher = Executors.newSingleThreadExecutor(r -> {
       Thread t = new Thread(r, "civicsync-push");
       t.setDaemon(true);
       return t;
@@ -495,18 +501,22 @@ public final class CivicSyncClient implements AutoCloseable {
   }
 
   private <T> T withToken(Step<T> step) throws IOException, ApiError {
-    String token = store.transaction(tx -> tx.setting(TOKEN))
-        .orElseThrow(() -> new ClientException("NOT_ENROLLED", "enroll this device first"));
     try {
-      return step.run(token);
+      return step.run(token());
     } catch (ApiError e) {
-      // An expired token, or one the server no longer knows (replaced by a renewal whose answer
-      // was lost): the device key gets a new one.
-      if (!e.code().equals("TOKEN_EXPIRED") && !e.code().equals("UNAUTHENTICATED")) {
+      if (!tokenRefused(e)) {
         throw e;
       }
       return step.run(renewToken());
     }
+  }
+
+  /**
+   * An expired token, or one the server no longer knows (replaced by a renewal whose answer was
+   * lost): the device key gets a new one, and the step goes once more.
+   */
+  private static boolean tokenRefused(ApiError e) {
+    return e.code().equals("TOKEN_EXPIRED") || e.code().equals("UNAUTHENTICATED");
   }
 
   /** Trades a signed challenge for a new token (the old one stops working). */
@@ -573,7 +583,7 @@ public final class CivicSyncClient implements AutoCloseable {
       return 0;
     }
     String[] token = {token()};
-    java.util.concurrent.Future<PushResponse> answer = send(token[0], flying);
+    Future<PushResponse> answer = send(token[0], flying);
     Batch next = null;
     int pushed = 0;
     try {
@@ -649,13 +659,13 @@ public final class CivicSyncClient implements AutoCloseable {
   }
 
   /** Starts a push on the push thread. */
-  private java.util.concurrent.Future<PushResponse> send(String token, Batch b) {
+  private Future<PushResponse> send(String token, Batch b) {
     PushRequest request = b.request();
     try {
       return pusher.submit(() -> api.push(token, request));
-    } catch (java.util.concurrent.RejectedExecutionException closed) {
+    } catch (RejectedExecutionException closed) {
       // The client was closed during this sync: nothing left the device.
-      java.util.concurrent.CompletableFuture<PushResponse> none = new java.util.concurrent.CompletableFuture<>();
+      CompletableFuture<PushResponse> none = new CompletableFuture<>();
       none.completeExceptionally(new java.net.ConnectException("the client is closed; nothing was sent"));
       return none;
     }
@@ -665,12 +675,12 @@ public final class CivicSyncClient implements AutoCloseable {
    * Waits for a push's answer; an expired or unknown token is renewed by key and the push sent
    * again once, as {@link #withToken} does.
    */
-  private PushResponse await(java.util.concurrent.Future<PushResponse> answer, Batch b, String[] token) throws IOException, ApiError {
+  private PushResponse await(Future<PushResponse> answer, Batch b, String[] token) throws IOException, ApiError {
     for (boolean renewed = false; ; renewed = true) {
       try {
         return answerOf(answer);
       } catch (ApiError e) {
-        if (renewed || !e.code().equals("TOKEN_EXPIRED") && !e.code().equals("UNAUTHENTICATED")) {
+        if (renewed || !tokenRefused(e)) {
           throw e;
         }
         token[0] = renewToken();
@@ -683,7 +693,7 @@ public final class CivicSyncClient implements AutoCloseable {
    * The outcome of a push, waited for to its end: a sync never returns with its push still on
    * the link, or the next sync's first push could overtake it.
    */
-  private static PushResponse answerOf(java.util.concurrent.Future<PushResponse> answer) throws IOException, ApiError {
+  private static PushResponse answerOf(Future<PushResponse> answer) throws IOException, ApiError {
     boolean interrupted = false;
     try {
       while (true) {
@@ -691,7 +701,7 @@ public final class CivicSyncClient implements AutoCloseable {
           return answer.get();
         } catch (InterruptedException e) {
           interrupted = true;
-        } catch (java.util.concurrent.ExecutionException e) {
+        } catch (ExecutionException e) {
           Throwable cause = e.getCause();
           if (cause instanceof IOException io) {
             throw io;

@@ -12,6 +12,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.OptionalInt;
 import java.util.zip.GZIPInputStream;
 import java.util.zip.GZIPOutputStream;
 
@@ -189,10 +190,11 @@ public final class UrlConnectionTransport implements Transport {
     long asked = 0;
     int offset = 0;
     Broken last = broken;
-    java.util.OptionalInt reckoned = last != null && last.key().equals(key) ? reckon(last, body.length) : java.util.OptionalInt.empty();
+    boolean resuming = last != null && last.key().equals(key);
+    OptionalInt reckoned = resuming ? reckon(last, body.length) : OptionalInt.empty();
     if (reckoned.isPresent()) {
       offset = reckoned.getAsInt();
-    } else if (last != null && last.key().equals(key) && worthAsking(last.afterNanos())) {
+    } else if (resuming && worthAsking(last.afterNanos())) {
       Map<String, String> auth = new HashMap<>();
       String authorization = request.headers().get("Authorization");
       if (authorization != null) {
@@ -239,18 +241,18 @@ public final class UrlConnectionTransport implements Transport {
    * attempt lasted as long as the whole body takes: then it may all have arrived (the answer was
    * lost on its way back), and asking is answered "all of it".
    */
-  private java.util.OptionalInt reckon(Broken b, int length) {
+  private OptionalInt reckon(Broken b, int length) {
     double rate = upBytesPerSecond;
     long over = overheadNanos;
     if (rate <= 0 || over < 0) {
-      return java.util.OptionalInt.empty();
+      return OptionalInt.empty();
     }
     double sending = (b.afterNanos() - (b.fresh() ? over : 0) - over / 2) / 1e9;
     if (sending >= (length - b.from()) / rate) {
-      return java.util.OptionalInt.empty();
+      return OptionalInt.empty();
     }
     long crossed = (long) (RECKON_SHARE * (sending * rate - HEAD_ALLOWANCE));
-    return java.util.OptionalInt.of((int) Math.max(b.from(), Math.min(length - 1L, b.from() + crossed)));
+    return OptionalInt.of((int) Math.max(b.from(), Math.min(length - 1L, b.from() + crossed)));
   }
 
   /** Takes the link's rate and an exchange's overhead from a resumable push's answer. */
