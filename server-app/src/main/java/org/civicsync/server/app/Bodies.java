@@ -79,6 +79,18 @@ final class Bodies {
   }
 
   private byte[] bytes(Context ctx, Optional<byte[]> sent) {
+    try {
+      return read(ctx, sent);
+    } catch (ApiException refused) {
+      // A refused body may be left partly unread (too large, or drained only up to the limit):
+      // the connection is then closed, and saying so keeps a client from sending its next request
+      // on a connection the server is closing (the JDK's client does not retry a POST).
+      ctx.header("Connection", "close");
+      throw refused;
+    }
+  }
+
+  private byte[] read(Context ctx, Optional<byte[]> sent) {
     String declared = ctx.header("Content-Length");
     String encoding = ctx.header("Content-Encoding");
     String coding = "identity";
