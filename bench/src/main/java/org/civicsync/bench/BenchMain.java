@@ -57,6 +57,8 @@ public final class BenchMain {
    * writes could give). The figure is one tenant's, as a district's backlog is.
    */
   static int ingestTenants = 1;
+  /** For profiling: stop after the PostgreSQL pull (figure 2; the ingest runs first to fill the feed). */
+  static boolean onlyPull;
   /** For profiling: stop after the PostgreSQL figures (one server process, one recording). */
   static boolean onlyPostgres;
   /** For profiling: only the loopback drain (the device and the server alone, no link). */
@@ -93,6 +95,7 @@ public final class BenchMain {
         case "--only-ingest" -> onlyIngest = true;
         case "--ingest-tenants" -> ingestTenants = Integer.parseInt(args[++i]);
         case "--only-postgres" -> onlyPostgres = true;
+        case "--only-pull" -> onlyPull = true;
         case "--only-drain-loopback" -> onlyDrainLoopback = true;
         case "--only-fanout" -> onlyFanout = true;
         case "--only-drains" -> onlyDrains = true;
@@ -301,6 +304,11 @@ public final class BenchMain {
           .put("gzipBodyBytes", gz.bodyBytes()).put("selectSeconds", select.seconds()).put("selectChangesPerSecond", select.perSecond())
           .put("coldChangesPerSecond", cold.perSecond()).put("warmUpPasses", Pull.WARM_UP_PASSES).put("measuredPasses", Pull.MEASURED_PASSES);
       report.figure("pullVsSelect", plain.perSecond() / select.perSecond());
+      if (onlyPull) {
+        progress("--only-pull: stopping here");
+        server.close();
+        System.exit(0);
+      }
 
       progress("wire: bytes per mutation through a counting proxy");
       Workload sample = new Workload("bench", api.devices("bench", 2), 3, sizes.batchSize(), 99);

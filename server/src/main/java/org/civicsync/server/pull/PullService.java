@@ -238,7 +238,7 @@ public final class PullService {
   }
 
   private static FeedPage.FeedChange change(PulledRecord r) {
-    return new FeedPage.FeedChange(r.collection(), r.recordId(), r.version(), r.deleted() ? ChangeOp.DELETE : ChangeOp.UPSERT, r.dataJson(),
+    return new FeedPage.FeedChange(r.collection(), r.recordId(), r.version(), r.deleted() ? ChangeOp.DELETE : ChangeOp.UPSERT, r.dataUtf8(),
         r.updatedAt());
   }
 

@@ -72,6 +72,58 @@ public final class StoreJson {
     return out == null ? json : out.append(json, run, json.length()).toString();
   }
 
+  /**
+   * The same as {@link #compact(String)} over UTF-8 bytes, for a store that hands the feed its
+   * JSON as it came from the database. Safe byte by byte: in UTF-8 every byte of a multi-byte
+   * character is 0x80 or above, so none of them is a quote, a backslash or a space. Returns
+   * {@code json} itself when there is nothing to drop.
+   */
+  public static byte[] compact(byte[] json) {
+    int n = json.length;
+    int i = 0;
+    boolean inString = false;
+    // Most of a row is copied in runs; the first space decides whether a copy is needed at all.
+    for (; i < n; i++) {
+      byte c = json[i];
+      if (inString) {
+        if (c == '\\') {
+          i++;
+        } else if (c == '"') {
+          inString = false;
+        }
+      } else if (c == '"') {
+        inString = true;
+      } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+        break;
+      }
+    }
+    if (i >= n) {
+      return json;
+    }
+    byte[] out = new byte[n];
+    System.arraycopy(json, 0, out, 0, i);
+    int w = i;
+    for (i++; i < n; i++) {
+      byte c = json[i];
+      if (inString) {
+        out[w++] = c;
+        if (c == '\\') {
+          out[w++] = json[++i];
+        } else if (c == '"') {
+          inString = false;
+        }
+      } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+        continue;
+      } else {
+        out[w++] = c;
+        if (c == '"') {
+          inString = true;
+        }
+      }
+    }
+    return java.util.Arrays.copyOf(out, w);
+  }
+
   private static <T> T read(String json, Class<T> type) {
     try {
       return Json.mapper().readValue(json, type);

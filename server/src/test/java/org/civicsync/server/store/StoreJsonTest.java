@@ -23,6 +23,15 @@ class StoreJsonTest {
   void compactReturnsCompactTextItself() {
     String compact = "{\"a\":\"b c\",\"d\":[1,2]}";
     assertThat(StoreJson.compact(compact)).isSameAs(compact);
+    byte[] bytes = compact.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    assertThat(StoreJson.compact(bytes)).isSameAs(bytes);
+  }
+
+  @Test
+  void compactOfUtf8BytesDropsWhitespaceOutsideStringsOnly() {
+    String jsonb = "{\"a\": 1, \"b\": [true, null, 2.50], \"c\": {\"d\": \"x y\\\" , \\\\\"}, \"名前\": \"日 本\\t\"}";
+    assertThat(new String(StoreJson.compact(jsonb.getBytes(java.nio.charset.StandardCharsets.UTF_8)), java.nio.charset.StandardCharsets.UTF_8))
+        .isEqualTo("{\"a\":1,\"b\":[true,null,2.50],\"c\":{\"d\":\"x y\\\" , \\\\\"},\"名前\":\"日 本\\t\"}");
   }
 
   /** Random trees printed with spaces and newlines everywhere JSON allows them come back as the same tree, compact. */
@@ -36,6 +45,9 @@ class StoreJsonTest {
       String compact = StoreJson.compact(pretty);
       assertThat(compact).as("seed %d", seed).isEqualTo(Json.mapper().writeValueAsString(tree));
       assertThat(Json.mapper().readTree(compact)).as("seed %d", seed).isEqualTo(tree);
+      byte[] utf8 = pretty.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      assertThat(new String(StoreJson.compact(utf8), java.nio.charset.StandardCharsets.UTF_8)).as("bytes, seed %d", seed)
+          .isEqualTo(compact);
     }
   }
 

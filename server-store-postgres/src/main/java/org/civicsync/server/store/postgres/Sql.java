@@ -120,12 +120,20 @@ final class Sql {
         StoreJson.clocks(rs.getString("field_hlc")), rs.getString("scope_key"));
   }
 
-  /** A row of the change feed: the data as compact JSON text (jsonb prints spaces), no field clocks. */
+  /** The columns of a pull's result, by position. */
+  static final int PULL_PART = 1;
+  static final int PULL_SEQ = 7;
+
+  /**
+   * A row of the change feed from a pull's result (columns part, collection, record_id, version,
+   * deleted, data as text, seq, updated_at, field_hlc, scope_key, from_key): the data as compact
+   * UTF-8 JSON (jsonb prints spaces), no field clocks.
+   */
   static org.civicsync.server.store.PulledRecord pulledRecord(ResultSet rs) throws SQLException {
-    String data = rs.getString("data");
-    return new org.civicsync.server.store.PulledRecord(rs.getString("collection"), rs.getObject("record_id", UUID.class),
-        rs.getLong("version"), rs.getBoolean("deleted"), data == null ? null : StoreJson.compact(data), rs.getLong("seq"),
-        instant(rs, "updated_at"), rs.getString("scope_key"));
+    byte[] data = rs.getBytes(6);
+    OffsetDateTime at = rs.getObject(8, OffsetDateTime.class);
+    return new org.civicsync.server.store.PulledRecord(rs.getString(2), rs.getObject(3, UUID.class), rs.getLong(4), rs.getBoolean(5),
+        data == null ? null : StoreJson.compact(data), rs.getLong(PULL_SEQ), at == null ? null : at.toInstant(), rs.getString(10));
   }
 
   static InboxItem inboxItem(ResultSet rs) throws SQLException {

@@ -463,7 +463,7 @@ public final class SqliteServerStore implements ServerStore {
       ps.setLong(i, q.limit() + 1L);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
-          String data = rs.getString(5);
+          byte[] data = rs.getBytes(5); // a TEXT column's bytes: its UTF-8
           out.add(new PulledRecord(rs.getString(1), UUID.fromString(rs.getString(2)), rs.getLong(3), rs.getInt(4) != 0,
               data == null ? null : StoreJson.compact(data), rs.getLong(6), Instant.parse(rs.getString(7)), rs.getString(8)));
         }
