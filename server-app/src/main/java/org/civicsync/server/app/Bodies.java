@@ -27,6 +27,14 @@ final class Bodies {
   static final int MAX_STRING = 1 << 20;
   private static final com.fasterxml.jackson.databind.ObjectMapper READER = limited();
 
+  /**
+   * A request attribute set when the client's connection broke while its body was being read: the
+   * request is counted with status {@link #CLIENT_CLOSED}, not with the answer no one received.
+   */
+  static final String CLIENT_GONE = "civicsync.clientGone";
+  /** The status a request is counted with when its client went away mid-body (nginx's "client closed request"). */
+  static final int CLIENT_CLOSED = 499;
+
   private final long maxBytes;
 
   private static com.fasterxml.jackson.databind.ObjectMapper limited() {
@@ -110,13 +118,53 @@ final class Bodies {
     if (!compressed && declared != null && declared.matches("[0-9]{1,18}") && Long.parseLong(declared) > maxBytes) {
       throw tooLarge();
     }
-    InputStream raw = sent.isPresent() ? new java.io.ByteArrayInputStream(sent.get()) : ctx.bodyInputStream();
+    Watched raw = new Watched(sent.isPresent() ? new java.io.ByteArrayInputStream(sent.get()) : ctx.bodyInputStream());
     try (InputStream in = decoder(coding, raw)) {
       return capped(in, raw);
-    } catch (ZipException | java.io.EOFException | com.github.luben.zstd.ZstdIOException e) {
-      throw drained(raw, new ApiException(ErrorCode.MALFORMED_JSON, "the " + coding + " body is corrupt: " + e.getMessage()));
     } catch (IOException e) {
+      if (raw.broke) {
+        // The connection, not the coding: a truncated body reads as a corrupt one to the decoder.
+        clientGone(ctx);
+        throw drained(raw, new ApiException(ErrorCode.MALFORMED_JSON, "the connection broke while the body was read: " + e.getMessage()));
+      }
+      if (e instanceof ZipException || e instanceof java.io.EOFException || e instanceof com.github.luben.zstd.ZstdIOException) {
+        throw drained(raw, new ApiException(ErrorCode.MALFORMED_JSON, "the " + coding + " body is corrupt: " + e.getMessage()));
+      }
       throw drained(raw, new ApiException(ErrorCode.MALFORMED_JSON, "the body could not be read: " + e.getMessage()));
+    }
+  }
+
+  /** Marks the request as one whose client went away before its body arrived (see {@link #CLIENT_GONE}). */
+  static void clientGone(Context ctx) {
+    ctx.attribute(CLIENT_GONE, Boolean.TRUE);
+  }
+
+  /** The request's own stream, remembering whether reading it failed (the connection broke). */
+  private static final class Watched extends java.io.FilterInputStream {
+    boolean broke;
+
+    Watched(InputStream in) {
+      super(in);
+    }
+
+    @Override
+    public int read() throws IOException {
+      try {
+        return super.read();
+      } catch (IOException e) {
+        broke = true;
+        throw e;
+      }
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      try {
+        return super.read(b, off, len);
+      } catch (IOException e) {
+        broke = true;
+        throw e;
+      }
     }
   }
 

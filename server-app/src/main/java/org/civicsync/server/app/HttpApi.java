@@ -723,10 +723,13 @@ final class HttpApi {
     }
     String route = Optional.<String>ofNullable(ctx.attribute(ROUTE)).orElse(Boolean.TRUE.equals(ctx.attribute(WEB)) ? "web" : "unmatched");
     long nanos = System.nanoTime() - started;
-    metrics.request(ctx.method().name(), route, ctx.statusCode(), nanos);
+    // A request whose connection broke mid-body is counted as such, not as the error written after
+    // it (a 409 for a cut named push): on a lossy link those are losses, not refusals.
+    int status = Boolean.TRUE.equals(ctx.attribute(Bodies.CLIENT_GONE)) ? Bodies.CLIENT_CLOSED : ctx.statusCode();
+    metrics.request(ctx.method().name(), route, status, nanos);
     // The route template and status only: a concrete path holds ids, a query may hold a token.
     if (!route.equals("/health/live") && !route.equals("/health/ready") && !route.equals("/metrics")) {
-      ACCESS.info("{} {} {} {} ms", ctx.method().name(), route, ctx.statusCode(), nanos / 1_000_000);
+      ACCESS.info("{} {} {} {} ms", ctx.method().name(), route, status, nanos / 1_000_000);
     }
     org.slf4j.MDC.remove(org.civicsync.server.app.logging.RequestIds.MDC_KEY);
   }

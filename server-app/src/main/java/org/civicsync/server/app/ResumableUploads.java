@@ -165,6 +165,7 @@ final class ResumableUploads {
       }
     } catch (IOException e) {
       broken = true; // the connection broke: what came stays held
+      Bodies.clientGone(ctx);
     }
     if (filled < body.length) {
       mine.at = clock.instant();

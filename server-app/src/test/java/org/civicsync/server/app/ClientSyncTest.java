@@ -314,6 +314,7 @@ class ClientSyncTest {
       }
       double asked = answered("HEAD", "/v1/sync/uploads/{key}", 200);
       double refused = answered("POST", "/v1/sync/push", 409);
+      double gone = answered("POST", "/v1/sync/push", 499);
       Cut cut = cutOffAndResumed(link, slow, c);
       long cutOff = cut.cutOff();
       long resumed = cut.resumed();
@@ -321,9 +322,9 @@ class ClientSyncTest {
       String sizes = "a push about " + whole + " bytes, cut off after " + cutOff + ", resumed with " + resumed + " (" + link + ")";
       assertThat(cutOff).as("the link's seed cuts the push well into its body: %s", sizes).isGreaterThan(whole / 4);
       assertThat(answered("HEAD", "/v1/sync/uploads/{key}", 200)).as("no question asked").isEqualTo(asked);
-      // The server answers the broken request 409 too, on a connection no longer there.
       assertThat(answered("POST", "/v1/sync/push", 409)).as("the reckoning was not past what had arrived: %s", sizes)
-          .isEqualTo(refused + 1);
+          .isEqualTo(refused);
+      assertThat(answered("POST", "/v1/sync/push", 499)).as("the broken request, counted as left by its client").isEqualTo(gone + 1);
       // Sent again: a tenth of what had crossed and the margin for the request's head, with the
       // resumed push's own head and the rest of the sync's requests (resending the whole body would
       // cost about the cut-off part again).

@@ -288,11 +288,30 @@ class HttpApiTest {
         "Content-Encoding", "gzip", "Upload-Key", key, "Upload-Length", Integer.toString(body.length), "Upload-Offset", Integer.toString(from));
   }
 
+  /** How many requests the server has counted with this method, route and status, from its metrics. */
+  private double counted(String method, String route, int status) throws Exception {
+    String text = http.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+    String series = "civicsync_http_requests_seconds_count{method=\"" + method + "\",route=\"" + route + "\",status=\"" + status + "\"";
+    return text.lines().filter(l -> l.startsWith(series)).mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))
+        .sum();
+  }
+
+  /** The count once it reaches {@code expected}, or after ten seconds (a request is counted as it ends). */
+  private double countedSoon(String method, String route, int status, double expected) throws Exception {
+    double n = counted(method, route, status);
+    for (long until = System.nanoTime() + 10_000_000_000L; n < expected && System.nanoTime() < until; n = counted(method, route, status)) {
+      Thread.sleep(20);
+    }
+    return n;
+  }
+
   @Test
   void aPushCutOffMidBodyIsResumedFromWhatArrivedAndAppliedOnce() throws Exception {
     byte[] body = namedBody();
     String key = org.civicsync.core.canonical.Digests.sha256Base64Url(body);
     int cut = body.length * 3 / 5;
+    double gone = counted("POST", "/v1/sync/push", 499);
+    double refused = counted("POST", "/v1/sync/push", 409);
     try (java.net.Socket s = new java.net.Socket("127.0.0.1", server.port())) {
       sendPart(s, body, key, cut);
       s.shutdownOutput(); // the link dies with the body short of its length
@@ -302,6 +321,9 @@ class HttpApiTest {
       Thread.sleep(20); // the server learns of the broken body as it reads it
     }
     assertThat(uploadOffset(token, key)).as("the part that arrived is held").isEqualTo(cut);
+    // Counted as a request its client left, not as the 409 written after it to no one.
+    assertThat(countedSoon("POST", "/v1/sync/push", 499, gone + 1)).isEqualTo(gone + 1);
+    assertThat(counted("POST", "/v1/sync/push", 409)).isEqualTo(refused);
     assertThat(pullAll()).as("nothing of a part is applied").isEmpty();
     assertThat(uploadOffset(enroll("clerk"), key)).as("another device's parts are not this one's").isZero();
 
@@ -314,6 +336,25 @@ class HttpApiTest {
     assertThat(again.statusCode()).isEqualTo(200);
     assertThat(json(again).get("results")).hasSize(150);
     assertThat(pullAll()).as("the whole body again changes nothing").hasSize(150);
+  }
+
+  @Test
+  void aPlainPushWhoseConnectionBreaksMidBodyChangesNothingAndIsCountedAsLeftByItsClient() throws Exception {
+    byte[] body = namedBody();
+    double gone = counted("POST", "/v1/sync/push", 499);
+    double malformed = counted("POST", "/v1/sync/push", 400);
+    try (java.net.Socket s = new java.net.Socket("127.0.0.1", server.port())) {
+      s.getOutputStream().write(("POST /v1/sync/push HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token
+          + "\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: " + body.length + "\r\n\r\n")
+          .getBytes(StandardCharsets.US_ASCII));
+      s.getOutputStream().write(body, 0, body.length / 2);
+      s.getOutputStream().flush();
+      s.shutdownOutput();
+      s.getInputStream().readAllBytes();
+    }
+    assertThat(countedSoon("POST", "/v1/sync/push", 499, gone + 1)).isEqualTo(gone + 1);
+    assertThat(counted("POST", "/v1/sync/push", 400)).as("not a malformed body: a broken connection").isEqualTo(malformed);
+    assertThat(pullAll()).as("nothing of half a body is applied").isEmpty();
   }
 
   @Test
