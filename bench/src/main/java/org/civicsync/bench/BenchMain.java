@@ -59,6 +59,8 @@ public final class BenchMain {
   static int ingestTenants = 1;
   /** For profiling: stop after the PostgreSQL pull (figure 2; the ingest runs first to fill the feed). */
   static boolean onlyPull;
+  /** For profiling: only the SQLite figures (the default store's ingest and pull). */
+  static boolean onlySqlite;
   /** For profiling: stop after the PostgreSQL figures (one server process, one recording). */
   static boolean onlyPostgres;
   /** For profiling: only the loopback drain (the device and the server alone, no link). */
@@ -96,6 +98,7 @@ public final class BenchMain {
         case "--ingest-tenants" -> ingestTenants = Integer.parseInt(args[++i]);
         case "--only-postgres" -> onlyPostgres = true;
         case "--only-pull" -> onlyPull = true;
+        case "--only-sqlite" -> onlySqlite = true;
         case "--only-drain-loopback" -> onlyDrainLoopback = true;
         case "--only-fanout" -> onlyFanout = true;
         case "--only-drains" -> onlyDrains = true;
@@ -137,6 +140,11 @@ public final class BenchMain {
         .put("pullPage", sizes.pullPage()).put("drainMutations", sizes.drainMutations()).put("drainBatch", sizes.drainBatch())
         .put("timeFactor2g", sizes.factor2g()).put("timeFactorEdge", sizes.factorEdge()).put("subscribers", sizes.subscribers())
         .put("commits", sizes.commits()).put("serverHeap", "256m");
+    if (onlySqlite) {
+      sqliteFigures();
+      progress("--only-sqlite: stopping here");
+      return report;
+    }
     String url = pgUrl.orElseGet(BenchMain::postgres);
     Workload pgWork = postgresFigures(url);
     if (onlyPostgres || onlyDrainLoopback || onlyDrains || onlyFanout) {

@@ -123,7 +123,7 @@ public final class SqliteServerStore implements ServerStore {
   @Override
   public Optional<TenantRow> findTenant(String tenantId) {
     return query("SELECT tenant_id, created_at FROM tenants WHERE tenant_id = ?", ps -> ps.setString(1, tenantId),
-        rs -> new TenantRow(rs.getString(1), Instant.parse(rs.getString(2)))).stream().findFirst();
+        rs -> new TenantRow(rs.getString(1), IsoInstants.parse(rs.getString(2)))).stream().findFirst();
   }
 
   @Override
@@ -179,7 +179,7 @@ public final class SqliteServerStore implements ServerStore {
     List<OrgUnitRow> out = new ArrayList<>(query("SELECT tenant_id, org_unit_id, parent, name, updated_at FROM org_units"
         + " WHERE tenant_id = ? ORDER BY org_unit_id", ps -> ps.setString(1, tenantId),
         rs -> new OrgUnitRow(rs.getString(1), rs.getString(2), Optional.ofNullable(rs.getString(3)), rs.getString(4),
-            Instant.parse(rs.getString(5)))));
+            IsoInstants.parse(rs.getString(5)))));
     out.sort(Comparator.comparing(OrgUnitRow::orgUnitId));
     return out;
   }
@@ -207,7 +207,7 @@ public final class SqliteServerStore implements ServerStore {
         ps.setString(1, deviceId.toString());
         try (ResultSet rs = ps.executeQuery()) {
           while (rs.next()) {
-            rows.add(new ChallengeRow(UUID.fromString(rs.getString(1)), rs.getString(2), Instant.parse(rs.getString(3))));
+            rows.add(new ChallengeRow(UUID.fromString(rs.getString(1)), rs.getString(2), IsoInstants.parse(rs.getString(3))));
           }
         }
       }
@@ -252,8 +252,8 @@ public final class SqliteServerStore implements ServerStore {
   private static final String CODE_COLUMNS = "code_hash, tenant_id, label, created_at, expires_at, max_uses, uses, user_id";
 
   private static EnrollmentCodeRow enrollmentCode(ResultSet rs) throws SQLException {
-    return new EnrollmentCodeRow(rs.getString(1), rs.getString(2), rs.getString(3), Instant.parse(rs.getString(4)),
-        Instant.parse(rs.getString(5)), rs.getInt(6), rs.getInt(7), rs.getString(8));
+    return new EnrollmentCodeRow(rs.getString(1), rs.getString(2), rs.getString(3), IsoInstants.parse(rs.getString(4)),
+        IsoInstants.parse(rs.getString(5)), rs.getInt(6), rs.getInt(7), rs.getString(8));
   }
 
   private static final String DEVICE_COLUMNS = "device_id, tenant_id, name, public_key, token_hash, enrolled_at, last_push_at,"
@@ -261,7 +261,7 @@ public final class SqliteServerStore implements ServerStore {
 
   private static DeviceRow device(ResultSet rs) throws SQLException {
     return new DeviceRow(UUID.fromString(rs.getString(1)), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
-        Instant.parse(rs.getString(6)), instant(rs.getString(7)), instant(rs.getString(8)), rs.getString(9), rs.getString(10),
+        IsoInstants.parse(rs.getString(6)), instant(rs.getString(7)), instant(rs.getString(8)), rs.getString(9), rs.getString(10),
         instant(rs.getString(11)), instant(rs.getString(12)));
   }
 
@@ -269,7 +269,7 @@ public final class SqliteServerStore implements ServerStore {
 
   private static UserRow user(ResultSet rs) throws SQLException {
     return new UserRow(rs.getString(1), rs.getString(2), strings(rs.getString(3)), strings(rs.getString(4)),
-        Instant.parse(rs.getString(5)), Instant.parse(rs.getString(6)));
+        IsoInstants.parse(rs.getString(5)), IsoInstants.parse(rs.getString(6)));
   }
 
   @Override
@@ -342,7 +342,7 @@ public final class SqliteServerStore implements ServerStore {
     return query("SELECT tenant_id, seq, event_id, subject, payload, created_at, attempts FROM domain_events"
             + " WHERE published_at IS NULL ORDER BY rowid LIMIT ?", ps -> ps.setInt(1, limit),
         rs -> new org.civicsync.server.store.OutboxEvent(rs.getString(1), rs.getLong(2), UUID.fromString(rs.getString(3)), rs.getString(4),
-            rs.getString(5), Instant.parse(rs.getString(6)), rs.getInt(7)));
+            rs.getString(5), IsoInstants.parse(rs.getString(6)), rs.getInt(7)));
   }
 
   @Override
@@ -465,7 +465,7 @@ public final class SqliteServerStore implements ServerStore {
         while (rs.next()) {
           byte[] data = rs.getBytes(5); // a TEXT column's bytes: its UTF-8
           out.add(new PulledRecord(rs.getString(1), UUID.fromString(rs.getString(2)), rs.getLong(3), rs.getInt(4) != 0,
-              data == null ? null : StoreJson.compact(data), rs.getLong(6), Instant.parse(rs.getString(7)), rs.getString(8)));
+              data == null ? null : StoreJson.compact(data), rs.getLong(6), IsoInstants.parse(rs.getString(7)), rs.getString(8)));
         }
       }
     }
@@ -549,7 +549,7 @@ public final class SqliteServerStore implements ServerStore {
       check();
       return list(c, "SELECT seq, at, content, prev_hash, hash FROM audit_log WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
           tenant, afterSeq, limit,
-          rs -> new AuditEntry(rs.getLong(1), Instant.parse(rs.getString(2)), rs.getString(3), rs.getString(4), rs.getString(5)));
+          rs -> new AuditEntry(rs.getLong(1), IsoInstants.parse(rs.getString(2)), rs.getString(3), rs.getString(4), rs.getString(5)));
     }
 
     @Override
@@ -673,19 +673,19 @@ public final class SqliteServerStore implements ServerStore {
     String resolution = rs.getString(11);
     return new InboxItem(UUID.fromString(rs.getString(1)), rs.getString(2), rs.getString(3), rs.getString(4),
         UUID.fromString(rs.getString(5)), uuid(rs.getString(6)), uuid(rs.getString(7)), StoreJson.object(rs.getString(8)),
-        Instant.parse(rs.getString(9)), instant(rs.getString(10)), resolution == null ? null : StoreJson.object(resolution));
+        IsoInstants.parse(rs.getString(9)), instant(rs.getString(10)), resolution == null ? null : StoreJson.object(resolution));
   }
 
   private static HeldMutation heldMutation(ResultSet rs) throws SQLException {
     return new HeldMutation(UUID.fromString(rs.getString(1)), StoreJson.mutation(rs.getString(2)), rs.getString(3),
-        Instant.parse(rs.getString(4)));
+        IsoInstants.parse(rs.getString(4)));
   }
 
   @Override
   public List<DeviceKey> devicesWithHoldsBefore(Instant cutoff) {
     // received_at is ISO text of varying precision, so compare as instants here, not as text in SQL.
     return query("SELECT tenant_id, device_id, min(received_at) FROM held_mutations GROUP BY tenant_id, device_id", ps -> { },
-        rs -> Instant.parse(rs.getString(3)).isBefore(cutoff) ? new DeviceKey(rs.getString(1), UUID.fromString(rs.getString(2))) : null)
+        rs -> IsoInstants.parse(rs.getString(3)).isBefore(cutoff) ? new DeviceKey(rs.getString(1), UUID.fromString(rs.getString(2))) : null)
         .stream().filter(java.util.Objects::nonNull).toList();
   }
 
@@ -1535,7 +1535,7 @@ public final class SqliteServerStore implements ServerStore {
       "seq, mutation, content_hash, device_id, result, received_at, after_state, note, detail_digest, compacted_at";
 
   private static OutcomeRow outcome(ResultSet rs) throws SQLException {
-    return new OutcomeRow(rs.getLong(1), UUID.fromString(rs.getString(2)), StoreJson.result(rs.getString(3)), Instant.parse(rs.getString(4)));
+    return new OutcomeRow(rs.getLong(1), UUID.fromString(rs.getString(2)), StoreJson.result(rs.getString(3)), IsoInstants.parse(rs.getString(4)));
   }
 
   private static final TypeReference<List<String>> STRINGS = new TypeReference<>() {};
@@ -1555,7 +1555,7 @@ public final class SqliteServerStore implements ServerStore {
 
   private static LoggedMutation logged(ResultSet rs) throws SQLException {
     return new LoggedMutation(rs.getLong(1), StoreJson.mutation(rs.getString(2)), rs.getString(3),
-        UUID.fromString(rs.getString(4)), StoreJson.result(rs.getString(5)), Instant.parse(rs.getString(6)),
+        UUID.fromString(rs.getString(4)), StoreJson.result(rs.getString(5)), IsoInstants.parse(rs.getString(6)),
         rs.getString(7) == null ? null : StoreJson.state(rs.getString(7)), rs.getString(8) == null ? null : StoreJson.object(rs.getString(8)),
         rs.getString(9), instant(rs.getString(10)));
   }
@@ -1563,7 +1563,7 @@ public final class SqliteServerStore implements ServerStore {
   private static StoredRecord record(ResultSet rs) throws SQLException {
     String data = rs.getString(5);
     return new StoredRecord(rs.getString(1), UUID.fromString(rs.getString(2)), rs.getLong(3), rs.getInt(4) != 0,
-        data == null ? null : StoreJson.object(data), rs.getLong(6), Instant.parse(rs.getString(7)), StoreJson.clocks(rs.getString(8)),
+        data == null ? null : StoreJson.object(data), rs.getLong(6), IsoInstants.parse(rs.getString(7)), StoreJson.clocks(rs.getString(8)),
         rs.getString(9));
   }
 
@@ -1572,7 +1572,7 @@ public final class SqliteServerStore implements ServerStore {
   }
 
   private static Instant instant(String s) {
-    return s == null ? null : Instant.parse(s);
+    return s == null ? null : IsoInstants.parse(s);
   }
 
   @FunctionalInterface
