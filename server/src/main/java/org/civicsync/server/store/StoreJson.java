@@ -41,42 +41,13 @@ public final class StoreJson {
   }
 
   /**
-   * {@code json} without the whitespace outside its strings: what a store whose database
+   * {@code json} (UTF-8) without the whitespace outside its strings: what a store whose database
    * normalises JSON with spaces (PostgreSQL's {@code jsonb} prints {@code ", "} and {@code ": "})
-   * hands to the change feed, which splices it into pages as it is. One pass over the characters;
-   * strings, escapes included, are copied unchanged. The text must be valid JSON (it comes from the
-   * database's own JSON type).
-   */
-  public static String compact(String json) {
-    StringBuilder out = null; // only once there is something to drop
-    int run = 0; // start of the characters not yet copied
-    boolean inString = false;
-    for (int i = 0; i < json.length(); i++) {
-      char c = json.charAt(i);
-      if (inString) {
-        if (c == '\\') {
-          i++;
-        } else if (c == '"') {
-          inString = false;
-        }
-      } else if (c == '"') {
-        inString = true;
-      } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-        if (out == null) {
-          out = new StringBuilder(json.length());
-        }
-        out.append(json, run, i);
-        run = i + 1;
-      }
-    }
-    return out == null ? json : out.append(json, run, json.length()).toString();
-  }
-
-  /**
-   * The same as {@link #compact(String)} over UTF-8 bytes, for a store that hands the feed its
-   * JSON as it came from the database. Safe byte by byte: in UTF-8 every byte of a multi-byte
-   * character is 0x80 or above, so none of them is a quote, a backslash or a space. Returns
-   * {@code json} itself when there is nothing to drop.
+   * hands to the change feed, which copies it into pages as it is. Strings, escapes included, are
+   * copied unchanged; safe byte by byte, since in UTF-8 every byte of a multi-byte character is
+   * 0x80 or above, so none of them is a quote, a backslash or a space. The text must be valid JSON
+   * (it comes from the database's own JSON type). Returns {@code json} itself when there is
+   * nothing to drop.
    */
   public static byte[] compact(byte[] json) {
     int n = json.length;
