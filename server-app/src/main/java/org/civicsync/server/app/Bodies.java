@@ -124,8 +124,9 @@ final class Bodies {
     } catch (IOException e) {
       if (raw.broke) {
         // The connection, not the coding: a truncated body reads as a corrupt one to the decoder.
+        // Nothing is left to drain from a broken connection.
         clientGone(ctx);
-        throw drained(raw, new ApiException(ErrorCode.MALFORMED_JSON, "the connection broke while the body was read: " + e.getMessage()));
+        throw new ApiException(ErrorCode.MALFORMED_JSON, "the connection broke while the body was read: " + e.getMessage());
       }
       if (e instanceof ZipException || e instanceof java.io.EOFException || e instanceof com.github.luben.zstd.ZstdIOException) {
         throw drained(raw, new ApiException(ErrorCode.MALFORMED_JSON, "the " + coding + " body is corrupt: " + e.getMessage()));

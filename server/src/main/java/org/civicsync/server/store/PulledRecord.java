@@ -34,14 +34,13 @@ public record PulledRecord(String collection, UUID recordId, long version, boole
         r.deleted() ? null : StoreJson.write(r.data()).getBytes(StandardCharsets.UTF_8), r.seq(), r.updatedAt(), r.scopeKey());
   }
 
-  /** The data as compact JSON text; {@code null} for a tombstone. */
-  public String dataJson() {
-    return dataUtf8 == null ? null : new String(dataUtf8, StandardCharsets.UTF_8);
-  }
-
   /** The data as a tree, parsed now; {@code null} for a tombstone. */
   public ObjectNode data() {
-    return dataUtf8 == null ? null : StoreJson.object(dataJson());
+    return dataUtf8 == null ? null : StoreJson.object(text());
+  }
+
+  private String text() {
+    return dataUtf8 == null ? null : new String(dataUtf8, StandardCharsets.UTF_8);
   }
 
   // A record compares arrays by identity; two rows with the same data are equal.
@@ -60,6 +59,6 @@ public record PulledRecord(String collection, UUID recordId, long version, boole
   @Override
   public String toString() {
     return "PulledRecord[collection=" + collection + ", recordId=" + recordId + ", version=" + version + ", deleted=" + deleted
-        + ", data=" + dataJson() + ", seq=" + seq + ", updatedAt=" + updatedAt + ", scopeKey=" + scopeKey + "]";
+        + ", data=" + text() + ", seq=" + seq + ", updatedAt=" + updatedAt + ", scopeKey=" + scopeKey + "]";
   }
 }

@@ -100,6 +100,12 @@ final class Sql {
     return t == null ? null : t.toInstant();
   }
 
+  /** The same, by the column's position. */
+  static Instant instant(ResultSet rs, int column) throws SQLException {
+    OffsetDateTime t = rs.getObject(column, OffsetDateTime.class);
+    return t == null ? null : t.toInstant();
+  }
+
   static Array array(Connection c, String type, Object[] elements) throws SQLException {
     return c.createArrayOf(type, elements);
   }
@@ -131,9 +137,8 @@ final class Sql {
    */
   static org.civicsync.server.store.PulledRecord pulledRecord(ResultSet rs) throws SQLException {
     byte[] data = rs.getBytes(6);
-    OffsetDateTime at = rs.getObject(8, OffsetDateTime.class);
     return new org.civicsync.server.store.PulledRecord(rs.getString(2), rs.getObject(3, UUID.class), rs.getLong(4), rs.getBoolean(5),
-        data == null ? null : StoreJson.compact(data), rs.getLong(PULL_SEQ), at == null ? null : at.toInstant(), rs.getString(10));
+        data == null ? null : StoreJson.compact(data), rs.getLong(PULL_SEQ), instant(rs, 8), rs.getString(10));
   }
 
   static InboxItem inboxItem(ResultSet rs) throws SQLException {
