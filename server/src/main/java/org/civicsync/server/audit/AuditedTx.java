@@ -166,11 +166,13 @@ public final class AuditedTx implements WriteTx {
   public void appendLog(List<LoggedMutation> entries) {
     // The detail digest is written with the row so that compaction can later drop the detail and
     // the row still verify against this entry.
-    List<LoggedMutation> digested = entries.stream()
-        .map(e -> e.detailDigest() != null ? e : e.withDetailDigest(AuditChain.detailDigest(e))).toList();
+    // Both digests of a push's rows are computed on every core: this runs under the tenant's lock.
+    List<LoggedMutation> digested = org.civicsync.server.store.RowWork.map(entries,
+        e -> e.detailDigest() != null ? e : e.withDetailDigest(AuditChain.detailDigest(e)));
+    List<LogRef> refs = org.civicsync.server.store.RowWork.map(digested, e -> new LogRef(e.seq(), AuditChain.logDigestV2OfNewRow(e)));
     tx.appendLog(digested);
     logged.addAll(digested);
-    digested.forEach(e -> logRefs.add(new LogRef(e.seq(), AuditChain.logDigestV2OfNewRow(e))));
+    logRefs.addAll(refs);
   }
 
   @Override

@@ -46,6 +46,7 @@ import org.civicsync.server.store.PulledRecord;
 import org.civicsync.server.store.PullQuery;
 import org.civicsync.server.store.ReadTx;
 import org.civicsync.server.store.RecordKey;
+import org.civicsync.server.store.RowWork;
 import org.civicsync.server.store.ScopeMove;
 import org.civicsync.server.store.ServerStore;
 import org.civicsync.server.store.StoreJson;
@@ -1360,7 +1361,16 @@ public final class SqliteServerStore implements ServerStore {
         try (PreparedStatement ps = c.prepareStatement(
             "INSERT INTO mutation_log (tenant_id, mutation_id, seq, device_id, collection, record_id, op, status, content_hash, mutation, result,"
                 + " received_at, record_version, after_state, note, detail_digest) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) {
-          for (LoggedMutation e : entries) {
+          // The rows' text forms first, on every core (RowWork): the store's one writer waits for them.
+          int n = entries.size();
+          String[][] text = new String[n][];
+          RowWork.each(n, i -> {
+            LoggedMutation e = entries.get(i);
+            text[i] = new String[] {StoreJson.write(e.mutation()), StoreJson.write(e.result()),
+                e.after() == null ? null : StoreJson.write(e.after()), e.note() == null ? null : StoreJson.write(e.note())};
+          });
+          for (int i = 0; i < n; i++) {
+            LoggedMutation e = entries.get(i);
             ps.setString(1, tenant);
             ps.setString(2, e.mutation().mutationId().toString());
             ps.setLong(3, e.seq());
@@ -1370,17 +1380,17 @@ public final class SqliteServerStore implements ServerStore {
             ps.setString(7, e.mutation().op().wire());
             ps.setString(8, e.result().status().wire());
             ps.setString(9, e.contentHash());
-            ps.setString(10, StoreJson.write(e.mutation()));
-            ps.setString(11, StoreJson.write(e.result()));
+            ps.setString(10, text[i][0]);
+            ps.setString(11, text[i][1]);
             ps.setString(12, e.receivedAt().toString());
             if (e.after() == null) {
               ps.setNull(13, java.sql.Types.INTEGER);
               ps.setNull(14, java.sql.Types.VARCHAR);
             } else {
               ps.setLong(13, e.after().version());
-              ps.setString(14, StoreJson.write(e.after()));
+              ps.setString(14, text[i][2]);
             }
-            ps.setString(15, e.note() == null ? null : StoreJson.write(e.note()));
+            ps.setString(15, text[i][3]);
             ps.setString(16, e.detailDigest());
             ps.addBatch();
           }
@@ -1398,16 +1408,24 @@ public final class SqliteServerStore implements ServerStore {
                 + " VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (tenant_id, collection, record_id) DO UPDATE SET version = excluded.version,"
                 + " deleted = excluded.deleted, data = excluded.data, seq = excluded.seq, updated_at = excluded.updated_at,"
                 + " field_hlc = excluded.field_hlc, scope_key = excluded.scope_key")) {
-          for (StoredRecord r : records) {
+          List<StoredRecord> rows = List.copyOf(records);
+          String[] data = new String[rows.size()];
+          String[] clocks = new String[rows.size()];
+          RowWork.each(rows.size(), i -> {
+            data[i] = rows.get(i).data() == null ? null : StoreJson.write(rows.get(i).data());
+            clocks[i] = StoreJson.write(rows.get(i).fieldHlc());
+          });
+          for (int i = 0; i < rows.size(); i++) {
+            StoredRecord r = rows.get(i);
             ps.setString(1, tenant);
             ps.setString(2, r.collection());
             ps.setString(3, r.recordId().toString());
             ps.setLong(4, r.version());
             ps.setInt(5, r.deleted() ? 1 : 0);
-            ps.setString(6, r.data() == null ? null : StoreJson.write(r.data()));
+            ps.setString(6, data[i]);
             ps.setLong(7, r.seq());
             ps.setString(8, r.updatedAt().toString());
-            ps.setString(9, StoreJson.write(r.fieldHlc()));
+            ps.setString(9, clocks[i]);
             ps.setString(10, r.scopeKey());
             ps.addBatch();
           }
