@@ -85,7 +85,7 @@ class PostgresServerStoreBehaviourTest {
   private static final CollectionCatalog CATALOG = CollectionCatalog.of(CollectionCatalog.builtInDefinitions());
 
   /** Statements of a push of new, in-order changes that fall under no rule (see below). */
-  private static final int PLAIN_PUSH = 13;
+  private static final int PLAIN_PUSH = 12;
 
   private final String schema = TestDatabases.freshSchema();
   private PostgresConfig config;
@@ -122,11 +122,11 @@ class PostgresServerStoreBehaviourTest {
    * capacity rule does not count) costs the same statements for one mutation as for a thousand:
    * the counter lock, findLogged, findHeld (some mutation was not in the log), deviceQueue (the
    * device's progress and held mutations, one round trip), findRecords, appendLog, putRecords,
-   * putClaims (which still runs, to release whatever the changed records held), advanceHead,
-   * setDeviceProgress, markPushed, appendAudit. That is {@value #PLAIN_PUSH}: 8 before the hold
-   * queue, plus findHeld, deviceQueue and setDeviceProgress, plus the audit entry of the
+   * advanceHead, setDeviceProgress, markPushed, appendAudit. That is {@value #PLAIN_PUSH}: 7 before
+   * the hold queue, plus findHeld, deviceQueue and setDeviceProgress, plus the audit entry of the
    * transaction (issue 4; the counter lock reads the audit head, so that costs nothing more), plus
-   * the one NOTIFY that tells the live streams of every instance (issue 7).
+   * the one NOTIFY that tells the live streams of every instance (issue 7). putClaims writes
+   * nothing here: records the push created hold no claims before it, and these take none.
    */
   @Test
   void aPushCostsTheSameHandfulOfStatementsWhetherItCarriesOneMutationOrAThousand() {
@@ -156,8 +156,8 @@ class PostgresServerStoreBehaviourTest {
   /**
    * Changes a rule counts add only the rule's reads, one statement each for the whole push: the
    * holders of the claims its changes newly take, and the limits the rule reads from another
-   * collection (a clinic's slot capacity). Writing the claims of the whole push stays the one
-   * statement a push without rules already pays for.
+   * collection (a clinic's slot capacity); and one statement writing the claims of the whole push
+   * (an insert for the records it created, a replacement for those it changed).
    */
   @Test
   void bookingsCheckTheirSlotsInOneLookupPerPush() {
@@ -195,9 +195,9 @@ class PostgresServerStoreBehaviourTest {
       // (one more, whatever the number of clinics: it was one per clinic).
       long clinics = hundred.stream().map(m -> m.data().path("clinicId").asText()).distinct().count();
       assertThat(clinics).as("the bookings span many clinics").isGreaterThan(10);
-      assertThat(forOne).as("statements for one booking").isEqualTo(plain + 2);
-      assertThat(forHundred).as("statements for 100 bookings").isEqualTo(plain + 2);
-      assertThat(forUpdate).as("statements for an update keeping the slot").isEqualTo(plain);
+      assertThat(forOne).as("statements for one booking").isEqualTo(plain + 3);
+      assertThat(forHundred).as("statements for 100 bookings").isEqualTo(plain + 3);
+      assertThat(forUpdate).as("statements for an update keeping the slot: its claims replaced, no lookup").isEqualTo(plain + 1);
     }
   }
 
@@ -307,6 +307,48 @@ class PostgresServerStoreBehaviourTest {
     assertThat(holders(otherTenant, slotA)).isEmpty();
     assertThat(holders(tenant, slotB)).containsExactly(r1);
     assertThat(holders(tenant, other)).containsExactly(r1);
+  }
+
+  /**
+   * The claims of a record the transaction created are inserted without the replacing statement
+   * (nothing can be held under a record that had no row); a second putClaims for it in the same
+   * transaction replaces them as for any record, and a record whose row existed is replaced too.
+   */
+  @Test
+  void claimsOfRecordsCreatedInTheTransactionAreInsertedOnceAndReplacedByALaterPut() {
+    String tenant = newTenant();
+    Claim slotA = new Claim("appointments/one-booking-per-slot", "e".repeat(40));
+    Claim slotB = new Claim("appointments/one-booking-per-slot", "f".repeat(40));
+    Claim other = new Claim("appointments/another-rule", "e".repeat(40));
+    RecordKey old = new RecordKey("appointments", fx.uuid());
+    store.write(tenant, tx -> {
+      tx.putRecords(List.of(new StoredRecord(old.collection(), old.recordId(), 1, false, fx.appointment(), 1, Instant.now(), Map.of(),
+          null)));
+      tx.putClaims(Map.of(old, List.of(slotA)));
+      tx.advanceHead(1);
+      return null;
+    });
+
+    RecordKey born = new RecordKey("appointments", fx.uuid());
+    RecordKey bornToo = new RecordKey("appointments", fx.uuid());
+    store.write(tenant, tx -> {
+      assertThat(tx.findRecords(List.of(old, born, bornToo))).containsOnlyKeys(old);
+      tx.putRecords(List.of(
+          new StoredRecord(born.collection(), born.recordId(), 1, false, fx.appointment(), 2, Instant.now(), Map.of(), null),
+          new StoredRecord(bornToo.collection(), bornToo.recordId(), 1, false, fx.appointment(), 3, Instant.now(), Map.of(), null),
+          new StoredRecord(old.collection(), old.recordId(), 2, false, fx.appointment(), 4, Instant.now(), Map.of(), null)));
+      tx.putClaims(Map.of(born, List.of(slotB, slotB, other), bornToo, List.of(slotA), old, List.of()));
+      assertThat(tx.claimHolders(List.of(slotA, slotB, other)))
+          .containsEntry(slotA, Set.of(bornToo.recordId())).containsEntry(slotB, Set.of(born.recordId()))
+          .containsEntry(other, Set.of(born.recordId()));
+      // Put again in the same transaction: replaced, not inserted twice.
+      tx.putClaims(Map.of(born, List.of(slotB), bornToo, List.of()));
+      tx.advanceHead(4);
+      return null;
+    });
+    assertThat(holders(tenant, slotB)).containsExactly(born.recordId());
+    assertThat(holders(tenant, other)).isEmpty();
+    assertThat(holders(tenant, slotA)).isEmpty();
   }
 
   @Test
