@@ -33,7 +33,7 @@ public final class BenchMain {
     // (about 7 s for the 10,000 changes): the smaller the factor, the closer the figure to real
     // time. EDGE runs in real time (x1); 2G's 865 s limit needs x5 for the two drains, which run
     // at the same time, to take about as long as EDGE's.
-    static final Sizes FULL = new Sizes(8, 500, 50, 10, 10_000, 100, 5, 1, 1000, 20, 1000, 25);
+    static final Sizes FULL = new Sizes(8, 500, 50, 10, 10_000, 100, 5, 1, 1000, 100, 1000, 25);
     static final Sizes SMOKE = new Sizes(2, 50, 2, 2, 150, 50, 400, 200, 20, 3, 1000, 2);
 
     Sizes withBatchesPerDevice(int n) {
