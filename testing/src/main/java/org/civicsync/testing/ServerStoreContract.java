@@ -1236,6 +1236,29 @@ public abstract class ServerStoreContract {
     assertThat(push(m).get(0).replayed()).as("the failed transaction did not occupy the mutationId").isNull();
   }
 
+  /** Records are found by collection and id together: the same id in two collections is two records. */
+  @Test
+  void findingRecordsTellsTheSameIdInTwoCollectionsApart() {
+    String tenant = newTenant();
+    UUID id = fx.uuid();
+    Instant at = Instant.parse("2026-03-01T08:00:00.123456Z");
+    store.write(tenant, tx -> {
+      tx.putRecords(List.of(
+          new StoredRecord("clinics", id, 1, false, Json.mapper().createObjectNode().put("name", "Kandy"), 1, at, java.util.Map.of(), null),
+          new StoredRecord("people", id, 3, false, Json.mapper().createObjectNode().put("name", "Asha"), 2, at, java.util.Map.of(), null)));
+      tx.advanceHead(2);
+      return null;
+    });
+    RecordKey clinic = new RecordKey("clinics", id);
+    RecordKey person = new RecordKey("people", id);
+    RecordKey none = new RecordKey("appointments", id);
+    java.util.Map<RecordKey, StoredRecord> found = store.write(tenant, tx -> tx.findRecords(List.of(clinic, none, person)));
+    assertThat(found).containsOnlyKeys(clinic, person);
+    assertThat(found.get(clinic).data().path("name").asText()).isEqualTo("Kandy");
+    assertThat(found.get(person).version()).isEqualTo(3);
+    assertThat(found.get(person).data().path("name").asText()).isEqualTo("Asha");
+  }
+
   @Test
   void rebuildingTheProjectionFromTheLogReproducesItExactly() {
     List<UUID> ids = new ArrayList<>();

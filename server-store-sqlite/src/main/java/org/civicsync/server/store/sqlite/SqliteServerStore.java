@@ -1110,22 +1110,33 @@ public final class SqliteServerStore implements ServerStore {
     @Override
     public Map<RecordKey, StoredRecord> findRecords(Collection<RecordKey> keys) {
       Map<RecordKey, StoredRecord> out = new HashMap<>();
-      // Record ids are random UUIDs: select by id, then keep the rows whose collection matches.
-      eachIn("SELECT " + RECORD_COLUMNS + " FROM records"
-          + " WHERE tenant_id = ? AND record_id", "", keys.stream().map(RecordKey::recordId).toList(), rs -> {
-            StoredRecord r = record(rs);
-            if (keys.contains(r.key())) {
-              out.put(r.key(), r);
-            }
-          });
-      if (watermark > 0 && out.size() < keys.size()) {
-        eachIn("SELECT " + GRAVE_COLUMNS + " FROM graveyard WHERE tenant_id = ? AND record_id", "",
-            keys.stream().filter(k -> !out.containsKey(k)).map(RecordKey::recordId).toList(), rs -> {
+      // By collection, then by id: both tables' primary key is (tenant_id, collection, record_id),
+      // and a lookup that left the collection out could use only its first column — a scan of
+      // the tenant's every record for each push, slower as the tenant grew (benchmarks.md, item 30).
+      for (Map.Entry<String, List<UUID>> c : byCollection(keys).entrySet()) {
+        eachIn("SELECT " + RECORD_COLUMNS + " FROM records WHERE tenant_id = ? AND collection = ? AND record_id", "", c.getKey(),
+            c.getValue(), rs -> {
               StoredRecord r = record(rs);
-              if (keys.contains(r.key())) {
-                out.put(r.key(), r);
-              }
+              out.put(r.key(), r);
             });
+      }
+      if (watermark > 0 && out.size() < keys.size()) {
+        List<RecordKey> missing = keys.stream().filter(k -> !out.containsKey(k)).toList();
+        for (Map.Entry<String, List<UUID>> c : byCollection(missing).entrySet()) {
+          eachIn("SELECT " + GRAVE_COLUMNS + " FROM graveyard WHERE tenant_id = ? AND collection = ? AND record_id", "", c.getKey(),
+              c.getValue(), rs -> {
+                StoredRecord r = record(rs);
+                out.put(r.key(), r);
+              });
+        }
+      }
+      return out;
+    }
+
+    private static Map<String, List<UUID>> byCollection(Collection<RecordKey> keys) {
+      Map<String, List<UUID>> out = new java.util.LinkedHashMap<>();
+      for (RecordKey k : keys) {
+        out.computeIfAbsent(k.collection(), x -> new ArrayList<>()).add(k.recordId());
       }
       return out;
     }
@@ -1334,15 +1345,24 @@ public final class SqliteServerStore implements ServerStore {
      * parameters), the tenant bound first, feeding each row to {@code row}.
      */
     private void eachIn(String select, String suffix, Collection<?> ids, RowConsumer row) {
+      eachIn(select, suffix, null, ids, row);
+    }
+
+    /** The same, with {@code also} (when not null) bound after the tenant, before the ids. */
+    private void eachIn(String select, String suffix, String also, Collection<?> ids, RowConsumer row) {
       List<String> all = ids.stream().map(Object::toString).distinct().toList();
+      int first = also == null ? 2 : 3;
       for (int from = 0; from < all.size(); from += CHUNK) {
         List<String> chunk = all.subList(from, Math.min(all.size(), from + CHUNK));
         String q = select + " IN (" + "?,".repeat(chunk.size() - 1) + "?)" + suffix;
         sql(() -> {
           try (PreparedStatement ps = c.prepareStatement(q)) {
             ps.setString(1, tenant);
+            if (also != null) {
+              ps.setString(2, also);
+            }
             for (int i = 0; i < chunk.size(); i++) {
-              ps.setString(i + 2, chunk.get(i));
+              ps.setString(i + first, chunk.get(i));
             }
             try (ResultSet rs = ps.executeQuery()) {
               while (rs.next()) {
