@@ -1110,27 +1110,26 @@ public final class SqliteServerStore implements ServerStore {
     @Override
     public Map<RecordKey, StoredRecord> findRecords(Collection<RecordKey> keys) {
       Map<RecordKey, StoredRecord> out = new HashMap<>();
-      // By collection, then by id: both tables' primary key is (tenant_id, collection, record_id),
-      // and a lookup that left the collection out could use only its first column — a scan of
-      // the tenant's every record for each push, slower as the tenant grew (benchmarks.md, item 30).
-      for (Map.Entry<String, List<UUID>> c : byCollection(keys).entrySet()) {
-        eachIn("SELECT " + RECORD_COLUMNS + " FROM records WHERE tenant_id = ? AND collection = ? AND record_id", "", c.getKey(),
-            c.getValue(), rs -> {
-              StoredRecord r = record(rs);
-              out.put(r.key(), r);
-            });
-      }
+      findByKey("SELECT " + RECORD_COLUMNS + " FROM records", keys, out);
       if (watermark > 0 && out.size() < keys.size()) {
-        List<RecordKey> missing = keys.stream().filter(k -> !out.containsKey(k)).toList();
-        for (Map.Entry<String, List<UUID>> c : byCollection(missing).entrySet()) {
-          eachIn("SELECT " + GRAVE_COLUMNS + " FROM graveyard WHERE tenant_id = ? AND collection = ? AND record_id", "", c.getKey(),
-              c.getValue(), rs -> {
-                StoredRecord r = record(rs);
-                out.put(r.key(), r);
-              });
-        }
+        findByKey("SELECT " + GRAVE_COLUMNS + " FROM graveyard", keys.stream().filter(k -> !out.containsKey(k)).toList(), out);
       }
       return out;
+    }
+
+    /**
+     * The rows of {@code from} (records or graveyard) with these keys, into {@code out}. By
+     * collection, then by id: both tables' primary key is (tenant_id, collection, record_id), and a
+     * lookup that left the collection out could use only its first column — a scan of the tenant's
+     * every record for each push, slower as the tenant grew (benchmarks.md, item 30).
+     */
+    private void findByKey(String from, Collection<RecordKey> keys, Map<RecordKey, StoredRecord> out) {
+      for (Map.Entry<String, List<UUID>> c : byCollection(keys).entrySet()) {
+        eachIn(from + " WHERE tenant_id = ? AND collection = ? AND record_id", "", c.getKey(), c.getValue(), rs -> {
+          StoredRecord r = record(rs);
+          out.put(r.key(), r);
+        });
+      }
     }
 
     private static Map<String, List<UUID>> byCollection(Collection<RecordKey> keys) {
@@ -1432,8 +1431,9 @@ public final class SqliteServerStore implements ServerStore {
           String[] data = new String[rows.size()];
           String[] clocks = new String[rows.size()];
           RowWork.each(rows.size(), i -> {
-            data[i] = rows.get(i).data() == null ? null : StoreJson.write(rows.get(i).data());
-            clocks[i] = StoreJson.write(rows.get(i).fieldHlc());
+            StoredRecord r = rows.get(i);
+            data[i] = r.data() == null ? null : StoreJson.write(r.data());
+            clocks[i] = StoreJson.write(r.fieldHlc());
           });
           for (int i = 0; i < rows.size(); i++) {
             StoredRecord r = rows.get(i);
