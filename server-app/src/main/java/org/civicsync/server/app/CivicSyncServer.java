@@ -22,15 +22,15 @@ public final class CivicSyncServer implements AutoCloseable {
   private final Optional<String> generatedAdminToken;
   private final Optional<EnrollmentCode> demoCode;
   private final java.util.concurrent.ScheduledExecutorService sweeper;
-  private final org.civicsync.server.realtime.StreamHub hub;
+  private final org.civicsync.server.app.live.EventStreams streams;
   private final HttpApi api;
   private final org.civicsync.server.app.metrics.TrafficMeter traffic;
   private final Optional<org.civicsync.server.events.EventRelay> relay;
 
-  private CivicSyncServer(ServerStore store, Javalin http, HttpApi api, org.civicsync.server.realtime.StreamHub hub,
+  private CivicSyncServer(ServerStore store, Javalin http, HttpApi api, org.civicsync.server.app.live.EventStreams streams,
       Optional<org.civicsync.server.events.EventRelay> relay, org.civicsync.server.app.metrics.TrafficMeter traffic, Optional<String> adminToken,
       Optional<EnrollmentCode> demoCode, java.util.concurrent.ScheduledExecutorService sweeper) {
-    this.hub = hub;
+    this.streams = streams;
     this.relay = relay;
     this.api = api;
     this.traffic = traffic;
@@ -50,7 +50,7 @@ public final class CivicSyncServer implements AutoCloseable {
   static CivicSyncServer start(ServerConfig config, Clock clock) {
     CollectionCatalog catalog = DefinitionFiles.load(config.collectionsDir());
     ServerStore store = Stores.open(config);
-    org.civicsync.server.realtime.StreamHub hub = null;
+    org.civicsync.server.app.live.EventStreams streams = null;
     Optional<org.civicsync.server.events.EventRelay> relay = Optional.empty();
     org.civicsync.server.app.metrics.TrafficMeter traffic = null;
     try {
@@ -79,7 +79,8 @@ public final class CivicSyncServer implements AutoCloseable {
         demoCode = Optional.of(tenancy.issueEnrollmentCode(DEMO_TENANT, new EnrollmentCodeRequest(DEMO_USER, "demo", 24, 20)));
       }
       PushService push = new PushService(writes, catalog, clock, config.maxClockSkew(), javaRules(), config.holdWindow());
-      hub = new org.civicsync.server.realtime.StreamHub(writes, catalog);
+      org.civicsync.server.realtime.StreamHub hub = new org.civicsync.server.realtime.StreamHub(writes, catalog);
+      streams = new org.civicsync.server.app.live.EventStreams(hub, config.streamHeartbeat());
       relay = config.nats().map(n -> new org.civicsync.server.events.EventRelay(writes,
           org.civicsync.server.nats.NatsPublisher.connect(n), clock, org.civicsync.server.events.EventRelay.Settings.defaults(),
           new java.security.SecureRandom()).start());
@@ -89,17 +90,17 @@ public final class CivicSyncServer implements AutoCloseable {
       HttpApi api = new HttpApi(writes, catalog, tenancy, push,
           new PullService(writes, catalog, clock), new org.civicsync.server.inbox.InboxService(writes, catalog, clock, javaRules()),
           new org.civicsync.server.records.RecordsService(writes, catalog, push, clock),
-          config.maxBodyBytes(), clock, config.security(), org.civicsync.server.app.web.WebApp.of(config.webDir()), hub,
-          config.streamHeartbeat(), metrics, traffic);
+          config.maxBodyBytes(), clock, config.security(), org.civicsync.server.app.web.WebApp.of(config.webDir()), streams,
+          metrics, traffic);
       Javalin http = HttpApi.create(api, config.host(), config.port()).start();
       metrics.bindConnections(http.jettyServer().server());
       java.util.concurrent.ScheduledExecutorService sweeper = startSweeper(writes, push, tenancy, config, clock);
       org.civicsync.server.app.metrics.TrafficMeter meter = traffic;
       sweeper.scheduleWithFixedDelay(meter::flush, 10, 10, java.util.concurrent.TimeUnit.SECONDS);
-      return new CivicSyncServer(store, http, api, hub, relay, traffic, generated, demoCode, sweeper);
+      return new CivicSyncServer(store, http, api, streams, relay, traffic, generated, demoCode, sweeper);
     } catch (RuntimeException e) {
-      if (hub != null) {
-        hub.close();
+      if (streams != null) {
+        streams.close();
       }
       relay.ifPresent(org.civicsync.server.events.EventRelay::close);
       store.close();
@@ -229,7 +230,7 @@ public final class CivicSyncServer implements AutoCloseable {
   public void close() {
     sweeper.shutdownNow();
     // Streams first: their requests never end on their own, and their devices reconnect elsewhere.
-    hub.close();
+    streams.close();
     // Then refuse new requests and let those in flight (pushes committing) finish.
     try {
       if (!api.drain(SHUTDOWN_GRACE)) {

@@ -125,19 +125,17 @@ final class HttpApi {
   private final org.civicsync.server.app.web.WebApp web;
   private final org.civicsync.server.app.metrics.ServerMetrics metrics;
   private final org.civicsync.server.app.metrics.TrafficMeter traffic;
-  private final org.civicsync.server.realtime.StreamHub hub;
-  private final java.time.Duration heartbeat;
+  private final org.civicsync.server.app.live.EventStreams streams;
   private final org.civicsync.server.stats.StatsService stats;
 
   HttpApi(ServerStore store, CollectionCatalog catalog, TenancyService tenancy, PushService push, PullService pull,
       InboxService inbox, RecordsService records, long maxBodyBytes, java.time.Clock clock, ServerConfig.Security security,
-      org.civicsync.server.app.web.WebApp web, org.civicsync.server.realtime.StreamHub hub, java.time.Duration heartbeat,
+      org.civicsync.server.app.web.WebApp web, org.civicsync.server.app.live.EventStreams streams,
       org.civicsync.server.app.metrics.ServerMetrics metrics, org.civicsync.server.app.metrics.TrafficMeter traffic) {
     this.metrics = metrics;
     this.traffic = traffic;
     this.web = web;
-    this.hub = hub;
-    this.heartbeat = heartbeat;
+    this.streams = streams;
     this.stats = new org.civicsync.server.stats.StatsService(store, clock);
     this.adminKeys = new AdminIdempotency(store);
     this.limiter = new RateLimiter(security.requestsPerMinute(), System::nanoTime);
@@ -421,60 +419,32 @@ final class HttpApi {
    * A device's live stream (Server-Sent Events): a {@code changes} event whenever a commit
    * concerns the device, a comment line as heartbeat otherwise. Browsers' EventSource cannot send
    * headers, so the token may come as {@code ?access_token=}. The response is written straight
-   * to the socket (never compressed or buffered) and held open on this virtual thread until the
-   * device goes or the server stops.
+   * to the socket (never compressed or buffered) by {@link org.civicsync.server.app.live.EventStreams}
+   * on an asynchronous request: no thread waits for an open stream, and the request ends (and
+   * counts as finished) when the stream does.
    */
-  private void stream(Context ctx) throws Exception {
+  private void stream(Context ctx) {
     Optional<String> token = ctx.header("Authorization") != null ? bearer(ctx)
         : Optional.ofNullable(ctx.queryParam("access_token")).filter(t -> !t.isBlank());
     if (!(tenancy.authenticate(token) instanceof Caller.Device d)) {
       throw new ApiException(ErrorCode.FORBIDDEN, "the stream needs a device token; enroll a device first");
     }
     ctx.req().setAttribute(DEVICE, d);
-    long head = store.head(d.tenantId());
     long lastSeen = lastEventId(ctx);
-    try (org.civicsync.server.realtime.StreamHub.Stream s = hub.open(d, head)) {
-      ctx.status(200);
-      ctx.res().setContentType("text/event-stream;charset=utf-8");
-      ctx.res().setHeader("X-Accel-Buffering", "no");
-      java.io.OutputStream out = ctx.res().getOutputStream();
-      // A device that reconnects after missing something is told at once; otherwise "ready".
-      out.write(sseText(lastSeen >= 0 && lastSeen < head ? "changes" : "ready", head, Optional.empty(), "retry: 3000\n")
-          .getBytes(java.nio.charset.StandardCharsets.UTF_8));
-      out.flush();
-      while (!s.ended()) {
-        Optional<org.civicsync.server.realtime.StreamHub.Change> next = s.next(heartbeat);
-        if (next.isPresent()) {
-          out.write(changesEvent(next.get()));
-          out.flush();
-        } else if (!s.ended()) {
-          out.write(": heartbeat\n\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
-          out.flush();
-        }
+    ctx.status(200);
+    ctx.res().setContentType("text/event-stream;charset=utf-8");
+    ctx.res().setHeader("X-Accel-Buffering", "no");
+    ctx.future(() -> {
+      // Javalin has started the asynchronous request; a stream has no time limit.
+      jakarta.servlet.AsyncContext async = ctx.req().getAsyncContext();
+      async.setTimeout(0);
+      finishWhenComplete(ctx.req(), async);
+      try {
+        return streams.serve(d, lastSeen, () -> store.head(d.tenantId()), ctx.res().getOutputStream());
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
       }
-    } catch (java.io.IOException gone) {
-      // The device went away; its stream is closed above.
-    }
-  }
-
-  /** The last {@code changes} event written: every stream told of one commit writes the same bytes. */
-  private volatile Encoded lastChanges = new Encoded(new org.civicsync.server.realtime.StreamHub.Change(-1, java.time.Instant.EPOCH), new byte[0]);
-
-  private record Encoded(org.civicsync.server.realtime.StreamHub.Change change, byte[] bytes) {}
-
-  private byte[] changesEvent(org.civicsync.server.realtime.StreamHub.Change change) {
-    Encoded last = lastChanges;
-    if (last.change().equals(change)) {
-      return last.bytes();
-    }
-    byte[] bytes = sseText("changes", change.head(), Optional.of(change.committedAt()), "").getBytes(java.nio.charset.StandardCharsets.UTF_8);
-    lastChanges = new Encoded(change, bytes);
-    return bytes;
-  }
-
-  private static String sseText(String event, long head, Optional<java.time.Instant> committedAt, String prefix) {
-    return prefix + "event: " + event + "\nid: " + head + "\ndata: {\"head\":" + head
-        + committedAt.map(t -> ",\"committedAt\":\"" + t.truncatedTo(java.time.temporal.ChronoUnit.MICROS) + "\"").orElse("") + "}\n\n";
+    });
   }
 
   /** The {@code Last-Event-ID} a reconnecting EventSource sends (or {@code ?lastEventId=}); -1 when absent or not a number. */
@@ -778,6 +748,23 @@ final class HttpApi {
         req.setAttribute(ADMITTED, Boolean.TRUE);
       }
       CountingResponse res = new CountingResponse((jakarta.servlet.http.HttpServletResponse) plain);
+      java.util.concurrent.atomic.AtomicBoolean finished = new java.util.concurrent.atomic.AtomicBoolean();
+      Runnable finish = () -> {
+        if (!finished.compareAndSet(false, true)) {
+          return;
+        }
+        long in = Math.max(0, req.getContentLengthLong());
+        metrics.bytes(in, res.written());
+        if (req.getAttribute(DEVICE) instanceof Caller.Device d) {
+          traffic.add(d.tenantId(), d.deviceId(), in, res.written());
+        }
+        if (inFlight.decrementAndGet() == 0) {
+          synchronized (inFlight) {
+            inFlight.notifyAll();
+          }
+        }
+      };
+      req.setAttribute(FINISH, finish);
       try {
         chain.doFilter(req, res);
         if (!req.isAsyncStarted()) {
@@ -789,19 +776,45 @@ final class HttpApi {
           }
         }
       } finally {
-        long in = Math.max(0, req.getContentLengthLong());
-        metrics.bytes(in, res.written());
-        if (req.getAttribute(DEVICE) instanceof Caller.Device d) {
-          traffic.add(d.tenantId(), d.deviceId(), in, res.written());
-        }
-        if (inFlight.decrementAndGet() == 0) {
-          synchronized (inFlight) {
-            inFlight.notifyAll();
-          }
+        if (req.getAttribute(DEFERRED) == null) {
+          finish.run();
         }
       }
     }
   }
+
+  /**
+   * An asynchronous request (a live stream) counts as in flight, and its bytes are counted, until
+   * its response is complete, not only until its handler returned. Call before anything can
+   * complete {@code async}.
+   */
+  private static void finishWhenComplete(jakarta.servlet.http.HttpServletRequest req, jakarta.servlet.AsyncContext async) {
+    if (!(req.getAttribute(FINISH) instanceof Runnable finish)) {
+      return;
+    }
+    req.setAttribute(DEFERRED, Boolean.TRUE);
+    async.addListener(new jakarta.servlet.AsyncListener() {
+      @Override
+      public void onComplete(jakarta.servlet.AsyncEvent e) {
+        finish.run();
+      }
+
+      @Override
+      public void onTimeout(jakarta.servlet.AsyncEvent e) {}
+
+      @Override
+      public void onError(jakarta.servlet.AsyncEvent e) {}
+
+      @Override
+      public void onStartAsync(jakarta.servlet.AsyncEvent e) {}
+    });
+  }
+
+  /** The request's end-of-request accounting (a Runnable, run once), set by {@link InFlight}. */
+  private static final String FINISH = "civicsync.finish";
+
+  /** Set when an asynchronous request runs its {@link #FINISH} on completion instead. */
+  private static final String DEFERRED = "civicsync.finishDeferred";
 
   /** The request's device, once authenticated, for its traffic figures. */
   private static final String DEVICE = "civicsync.device";

@@ -160,7 +160,11 @@ class LiveStreamTest {
         assertThat(same.data.get("head").asLong()).isPositive();
         assertThat(java.time.Instant.parse(same.data.get("committedAt").asText())).as("when the booking committed").isBetween(before, after);
         assertThat(other.nextEvent(WITHIN)).as("nothing of another clinic's booking").isEmpty();
-        assertThat(same.lines).as("heartbeats keep the connection alive").isNotNull();
+        String line = same.lines.poll(2 * WITHIN.toMillis(), TimeUnit.MILLISECONDS);
+        while (line != null && !line.equals(": heartbeat")) {
+          line = same.lines.poll(2 * WITHIN.toMillis(), TimeUnit.MILLISECONDS);
+        }
+        assertThat(line).as("an idle stream gets heartbeats (every 300 ms here)").isEqualTo(": heartbeat");
       }
       // A device that reconnects with an older Last-Event-ID hears at once that it missed something.
       try (Listener back = new Listener(base + "/v1/sync/stream", Optional.of(sameClinic.token()), "Last-Event-ID", "0")) {
@@ -179,6 +183,39 @@ class LiveStreamTest {
       assertThat(refused.body()).contains("UNAUTHENTICATED");
       assertThat(send(base, "GET", "/v1/sync/stream", ADMIN, null).statusCode()).as("the admin has no stream").isEqualTo(403);
     }
+  }
+
+  @Test
+  void stoppingTheServerEndsItsOpenStreamsAndWaitsForNone() throws Exception {
+    CivicSyncServer server = CivicSyncServer.start(config());
+    Listener open;
+    try {
+      String base = "http://127.0.0.1:" + server.port();
+      Dev d = device(base, tenantWithClinics(base), "someone", "clinic-a");
+      open = new Listener(base + "/v1/sync/stream", Optional.of(d.token()));
+      assertThat(open.nextEvent(WITHIN)).contains("ready");
+      assertThat(server.inFlight()).as("an open stream's request is in flight until its response completes").isEqualTo(1);
+      // A device that goes away is noticed at the next write to it (a heartbeat here), and its
+      // request ends.
+      try (Listener leaving = new Listener(base + "/v1/sync/stream", Optional.of(d.token()))) {
+        assertThat(leaving.nextEvent(WITHIN)).contains("ready");
+        assertThat(server.inFlight()).isEqualTo(2);
+      }
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+      while (server.inFlight() > 1 && System.nanoTime() < deadline) {
+        Thread.sleep(20);
+      }
+      assertThat(server.inFlight()).as("the stream of the device that left ended").isEqualTo(1);
+    } catch (Exception | AssertionError e) {
+      server.close();
+      throw e;
+    }
+    long started = System.nanoTime();
+    server.close();
+    assertThat(Duration.ofNanos(System.nanoTime() - started)).as("a live stream does not hold the stop up").isLessThan(Duration.ofSeconds(5));
+    open.reader.join(WITHIN.toMillis());
+    assertThat(open.reader.isAlive()).as("the device's stream ended with the server").isFalse();
+    open.close();
   }
 
   @Test

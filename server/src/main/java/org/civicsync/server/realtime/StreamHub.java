@@ -1,12 +1,9 @@
 package org.civicsync.server.realtime;
 
-import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.locks.Condition;
-import java.util.concurrent.locks.ReentrantLock;
 import org.civicsync.core.access.Action;
 import org.civicsync.core.collections.CollectionCatalog;
 import org.civicsync.core.collections.CollectionSchema;
@@ -36,9 +33,14 @@ public final class StreamHub implements AutoCloseable {
     this.subscription = store.onCommit(this::dispatch);
   }
 
-  /** Opens a stream for the device; close it when the connection ends. */
-  public Stream open(Caller.Device device, long head) {
-    Stream s = new Stream(device, head);
+  /**
+   * Opens a stream for the device, told of changes after {@code head}; close it when the
+   * connection ends. The listener is called on the thread that dispatches a commit (one thread
+   * serves every stream), so it must not block: it hands the change to its connection and
+   * returns.
+   */
+  public Stream open(Caller.Device device, long head, Listener listener) {
+    Stream s = new Stream(device, head, listener);
     byTenant.computeIfAbsent(device.tenantId(), t -> ConcurrentHashMap.newKeySet()).add(s);
     if (closed) {
       s.close();
@@ -100,83 +102,61 @@ public final class StreamHub implements AutoCloseable {
    */
   public record Change(long head, java.time.Instant committedAt) {}
 
-  /** One device's open stream: the newest head it has not been told of yet. */
+  /**
+   * Where a stream's changes go: its connection. Both methods are called on the hub's threads and
+   * must return promptly, whatever the device's link.
+   */
+  public interface Listener {
+    /**
+     * A commit concerns the device: the tenant's head is now {@code change.head()}, newer than
+     * any change given before. Changes may come faster than a device can be told of them; the
+     * listener keeps the newest (it supersedes the others).
+     */
+    void changed(Change change);
+
+    /** The stream ended (closed, its device revoked, or the hub closed); called once, last. */
+    void ended();
+  }
+
+  /** One device's open stream: the newest head it has been given. */
   public final class Stream implements AutoCloseable {
     private final Caller.Device device;
-    private final ReentrantLock lock = new ReentrantLock();
-    private final Condition changed = lock.newCondition();
-    private long pending;
-    private java.time.Instant pendingAt = java.time.Instant.EPOCH;
-    private long told;
+    private final Listener listener;
+    private long given;
     private boolean ended;
 
-    private Stream(Caller.Device device, long head) {
+    private Stream(Caller.Device device, long head, Listener listener) {
       this.device = device;
-      this.told = head;
-      this.pending = head;
+      this.listener = listener;
+      this.given = head;
     }
 
     void offer(long head, java.time.Instant committedAt) {
-      lock.lock();
-      try {
-        if (head > pending) {
-          pending = head;
-          pendingAt = committedAt;
-          changed.signalAll();
+      // Under the stream's lock, so that the listener hears heads in order (notices of one tenant
+      // may be dispatched by several threads) and never after it heard it ended.
+      synchronized (this) {
+        if (ended || head <= given) {
+          return;
         }
-      } finally {
-        lock.unlock();
+        given = head;
+        listener.changed(new Change(head, committedAt));
       }
     }
 
-    /**
-     * Waits up to {@code wait} for a change the device has not been told of. Returns it
-     * (changes that came meanwhile are folded into one); empty on timeout or when the stream
-     * ended ({@link #ended}).
-     */
-    public Optional<Change> next(Duration wait) throws InterruptedException {
-      long deadline = System.nanoTime() + wait.toNanos();
-      lock.lock();
-      try {
-        while (!ended && pending <= told) {
-          long left = deadline - System.nanoTime();
-          if (left <= 0) {
-            return Optional.empty();
-          }
-          changed.awaitNanos(left);
-        }
-        if (ended) {
-          return Optional.empty();
-        }
-        told = pending;
-        return Optional.of(new Change(told, pendingAt));
-      } finally {
-        lock.unlock();
-      }
-    }
-
-    public boolean ended() {
-      lock.lock();
-      try {
-        return ended;
-      } finally {
-        lock.unlock();
-      }
-    }
-
+    /** Ends the stream: the listener hears {@link Listener#ended()} (once) and nothing more. */
     @Override
     public void close() {
-      lock.lock();
-      try {
+      synchronized (this) {
+        if (ended) {
+          return;
+        }
         ended = true;
-        changed.signalAll();
-      } finally {
-        lock.unlock();
       }
       Set<Stream> set = byTenant.get(device.tenantId());
       if (set != null) {
         set.remove(this);
       }
+      listener.ended();
     }
   }
 }
