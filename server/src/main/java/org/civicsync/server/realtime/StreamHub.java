@@ -35,8 +35,8 @@ public final class StreamHub implements AutoCloseable {
 
   /**
    * Opens a stream for the device, told of changes after {@code head}; close it when the
-   * connection ends. The listener is called on the thread that dispatches a commit (one thread
-   * serves every stream), so it must not block: it hands the change to its connection and
+   * connection ends. The listener is called on the threads that dispatch a commit (a few threads
+   * serve every stream), so it must not block: it hands the change to its connection and
    * returns.
    */
   public Stream open(Caller.Device device, long head, Listener listener) {
@@ -58,14 +58,24 @@ public final class StreamHub implements AutoCloseable {
     if (streams == null) {
       return;
     }
-    for (Stream s : streams) {
+    java.util.function.Consumer<Stream> tell = s -> {
       if (notice.revoked().contains(s.device.deviceId())) {
         s.close(); // a revoked device is shut out at once, not at its next reconnect
       } else if (concerns(notice, s.device)) {
         s.offer(notice.head(), notice.committedAt());
       }
+    };
+    // The listeners write to their connections as they are told, so telling many streams is a
+    // pass of socket writes: on every core, the last stream hears sooner (docs/benchmarks.md, item 31).
+    if (streams.size() >= PARALLEL_FROM) {
+      streams.parallelStream().forEach(tell);
+    } else {
+      streams.forEach(tell);
     }
   }
+
+  /** From how many streams of a tenant a commit is told on every core rather than on one thread. */
+  private static final int PARALLEL_FROM = 256;
 
   private boolean concerns(CommitNotice n, Caller.Device d) {
     if (n.everything() || n.outcomesFor().contains(d.deviceId())) {

@@ -22,7 +22,7 @@ import org.civicsync.server.tenancy.Caller;
  * missed something), then gets a {@code changes} event whenever a commit concerns its device and
  * a comment line as heartbeat when it has been idle for the heartbeat's time.
  *
- * <p>Nothing here blocks: a change is written by the thread that dispatches its commit, through
+ * <p>Nothing here blocks: a change is written by the threads that dispatch its commit, through
  * the servlet's non-blocking output; a connection that cannot take it now keeps only the newest
  * change and is written to when it can ({@code onWritePossible}). One thread sends heartbeats.
  */

@@ -13,7 +13,7 @@ import org.civicsync.server.realtime.StreamHub;
  * One stream's connection: what it still has to write — its opening event, the newest change not
  * yet written (newer ones replace it), a heartbeat — and the non-blocking writing of it.
  *
- * <p>Writes happen on whichever thread has something to write (the hub's dispatcher, the
+ * <p>Writes happen on whichever thread has something to write (the hub's dispatchers, the
  * heartbeat thread, or the container's {@code onWritePossible}), one at a time under the sink's
  * lock. A write is attempted only when the output says it is ready; when it is not, the container
  * calls {@link #onWritePossible()} once it is, and the sink writes what is then pending.

@@ -159,6 +159,21 @@ class EventStreamsTest {
   }
 
   @Test
+  void everyOneOfManyStreamsHearsEachCommitOnceAndInOrder() {
+    // Enough streams that a commit is told on every core.
+    List<FakeOutput> outs = new java.util.ArrayList<>();
+    for (int i = 0; i < 600; i++) {
+      FakeOutput out = new FakeOutput();
+      streams.serve(device(), -1, () -> 5, out);
+      outs.add(out);
+    }
+    for (long head = 6; head <= 8; head++) {
+      commit(head);
+    }
+    assertThat(outs).allSatisfy(o -> assertThat(o.events()).extracting(EventStreamsTest::id).containsExactly(5L, 6L, 7L, 8L));
+  }
+
+  @Test
   void aDeviceWhoseLastEventIdIsBehindTheHeadHearsOfChangesAtOnce() {
     FakeOutput behind = new FakeOutput();
     FakeOutput current = new FakeOutput();
