@@ -66,15 +66,15 @@ public final class EventStreams implements AutoCloseable {
       long now = head.getAsLong();
       String opening = sseText(lastSeen >= 0 && lastSeen < now ? "changes" : "ready", now, Optional.empty(), "retry: 3000\n");
       sink.start(stream, now, opening.getBytes(StandardCharsets.UTF_8));
+      open.add(sink);
+      if (sink.done().isDone()) {
+        open.remove(sink); // ended before it was added (a revocation, or the hub closing)
+      }
+      out.setWriteListener(sink);
     } catch (RuntimeException e) {
-      stream.close();
+      stream.close(); // nothing was written: the request answers with the error
       throw e;
     }
-    open.add(sink);
-    if (sink.done().isDone()) {
-      open.remove(sink); // ended before it was added (a revocation, or the hub closing)
-    }
-    out.setWriteListener(sink);
     sink.attached();
     return sink.done();
   }
