@@ -53,6 +53,12 @@ final class ServerProcess implements AutoCloseable {
       String settings = java.util.Optional.ofNullable(System.getenv("CIVICSYNC_BENCH_JFR_SETTINGS")).orElse("profile");
       cmd.add("-XX:StartFlightRecording=filename=" + jfr + ",settings=" + settings + ",dumponexit=true");
     }
+    // For trying a JVM option on the server alone (a collector, a system property) side by side
+    // with the default: CIVICSYNC_BENCH_SERVER_OPTS="-XX:+UseZGC", options split at spaces.
+    String extra = System.getenv("CIVICSYNC_BENCH_SERVER_OPTS");
+    if (extra != null && !extra.isBlank()) {
+      cmd.addAll(List.of(extra.trim().split("\\s+")));
+    }
     cmd.addAll(List.of("-cp",
         System.getProperty("java.class.path"), "org.civicsync.server.app.Main", "serve", "--host", "127.0.0.1", "--port",
         Integer.toString(port), "--rate-limit", "100000000", "--max-body-bytes", Long.toString(64L << 20)));
