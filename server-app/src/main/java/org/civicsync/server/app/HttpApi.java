@@ -792,7 +792,6 @@ final class HttpApi {
     if (!(req.getAttribute(FINISH) instanceof Runnable finish)) {
       return;
     }
-    req.setAttribute(DEFERRED, Boolean.TRUE);
     async.addListener(new jakarta.servlet.AsyncListener() {
       @Override
       public void onComplete(jakarta.servlet.AsyncEvent e) {
@@ -808,6 +807,8 @@ final class HttpApi {
       @Override
       public void onStartAsync(jakarta.servlet.AsyncEvent e) {}
     });
+    // Only once the listener is in place: otherwise the filter finishes the request as usual.
+    req.setAttribute(DEFERRED, Boolean.TRUE);
   }
 
   /** The request's end-of-request accounting (a Runnable, run once), set by {@link InFlight}. */
