@@ -311,6 +311,7 @@ public final class BenchMain {
           .put("bodyBytes", plain.bodyBytes()).put("gzipSeconds", gz.seconds()).put("gzipChangesPerSecond", gz.perSecond())
           .put("gzipBodyBytes", gz.bodyBytes()).put("selectSeconds", select.seconds()).put("selectChangesPerSecond", select.perSecond())
           .put("coldChangesPerSecond", cold.perSecond()).put("warmUpPasses", Pull.WARM_UP_PASSES).put("measuredPasses", Pull.MEASURED_PASSES);
+      pc.putPasses(pr);
       report.figure("pullVsSelect", plain.perSecond() / select.perSecond());
       if (onlyPull) {
         progress("--only-pull: stopping here");
@@ -432,6 +433,7 @@ public final class BenchMain {
           .put("replayPerSecond", replay.perSecond()).put("peakHeapBytes", heap).put("peakRssBytes", server.peakRss())
           .put("pullChanges", plain.changes()).put("pullPerSecond", plain.perSecond()).put("selectPerSecond", select.perSecond())
           .put("pullVsSelect", plain.perSecond() / select.perSecond()).put("pullColdPerSecond", pc.cold().perSecond());
+      pc.putPasses(raw.putObject("pull"));
     }
   }
 

@@ -28,8 +28,20 @@ final class Pull {
   /** Passes of each side measured after the warm-up; the figure takes the median. */
   static final int MEASURED_PASSES = 3;
 
-  /** Our pull and the plain {@code SELECT}, each as the median of its measured passes, and our first (cold) pass. */
-  record Comparison(Download pull, Download select, Download cold) {}
+  /**
+   * Our pull and the plain {@code SELECT}, each as the median of its measured passes, and our first
+   * (cold) pass; {@code pulls} and {@code selects} are the measured passes in the order they ran
+   * (alternating), so that a run whose ratio moved can say whether one pass or all of them did.
+   */
+  record Comparison(Download pull, Download select, Download cold, List<Download> pulls, List<Download> selects) {
+    /** Each measured pass's changes per second, ours and the {@code SELECT}'s side by side. */
+    void putPasses(com.fasterxml.jackson.databind.node.ObjectNode into) {
+      com.fasterxml.jackson.databind.node.ArrayNode a = into.putArray("passesPerSecond");
+      for (int i = 0; i < pulls.size(); i++) {
+        a.addObject().put("pull", pulls.get(i).perSecond()).put("select", selects.get(i).perSecond());
+      }
+    }
+  }
 
   /**
    * Both sides warmed up first — a long-running server has compiled its pull path, while the first
@@ -50,7 +62,7 @@ final class Pull {
         selects.add(q);
       }
     }
-    return new Comparison(median(pulls), median(selects), cold);
+    return new Comparison(median(pulls), median(selects), cold, List.copyOf(pulls), List.copyOf(selects));
   }
 
   private Pull() {}
