@@ -81,9 +81,7 @@ final class Sink implements StreamHub.Listener, WriteListener {
       if (ended || change.head() <= floor) {
         return;
       }
-      if (pending == null || change.head() > pending.head()) {
-        pending = change;
-      }
+      pending = change; // the hub gives heads in order: the newest supersedes the rest
     } finally {
       lock.unlock();
     }
@@ -182,6 +180,7 @@ final class Sink implements StreamHub.Listener, WriteListener {
     }
   }
 
+  /** Writing failed: the stream ends (set before anything is written, so it is there). */
   private void fail() {
     StreamHub.Stream s;
     lock.lock();
@@ -190,10 +189,6 @@ final class Sink implements StreamHub.Listener, WriteListener {
     } finally {
       lock.unlock();
     }
-    if (s != null) {
-      s.close(); // the hub calls ended()
-    } else {
-      ended();
-    }
+    s.close(); // the hub calls ended()
   }
 }
